@@ -1,0 +1,138 @@
+// Differentiable layout ops: reshape, permute (gradient: the inverse permutation), concat
+// (gradient: slices), slice (gradient: zero-padded), broadcast_to (gradient: sum_to).
+#include "autograd/functional.h"
+
+namespace fg::ag {
+
+namespace {
+
+using Grads = std::vector<Tensor>;
+using Needs = std::vector<bool>;
+
+struct ReshapeOp {
+  static constexpr const char* name = "reshape";
+  Shape to, from;
+  Tensor forward(const std::vector<Tensor>& in) {
+    from = in[0].shape();
+    return in[0].reshape(to);
+  }
+  Grads backward(const Tensor& g, const Needs&) { return {g.reshape(from)}; }
+};
+
+struct PermuteOp {
+  static constexpr const char* name = "permute";
+  std::vector<int64_t> perm;
+  Tensor forward(const std::vector<Tensor>& in) { return fg::permute(in[0], perm); }
+  Grads backward(const Tensor& g, const Needs&) {
+    std::vector<int64_t> inv(perm.size());
+    for (size_t i = 0; i < perm.size(); ++i) inv[normalize_dim(perm[i], perm.size(), "permute")] = static_cast<int64_t>(i);
+    return {fg::permute(g, inv)};
+  }
+};
+
+struct ConcatOp {
+  static constexpr const char* name = "concat";
+  int64_t dim = 0;
+  std::vector<int64_t> sizes;
+  Tensor forward(const std::vector<Tensor>& in) {
+    Tensor out = fg::concat(in, dim);
+    dim = normalize_dim(dim, out.shape().size(), "concat");
+    for (auto& t : in) sizes.push_back(t.shape()[dim]);
+    return out;
+  }
+  Grads backward(const Tensor& g, const Needs& n) {
+    Grads out(sizes.size());
+    int64_t at = 0;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      if (n[i]) out[i] = fg::slice(g, dim, at, at + sizes[i]);
+      at += sizes[i];
+    }
+    return out;
+  }
+};
+
+struct SliceOp {
+  static constexpr const char* name = "slice";
+  int64_t dim = 0, start = 0, end = 0;
+  Shape in_shape;
+  Tensor forward(const std::vector<Tensor>& in) {
+    in_shape = in[0].shape();
+    int d = normalize_dim(dim, in_shape.size(), "slice");
+    if (start < 0) start += in_shape[d];
+    if (end < 0) end += in_shape[d];
+    dim = d;
+    return fg::slice(in[0], dim, start, end);
+  }
+  Grads backward(const Tensor& g, const Needs&) { return {fg::slice_backward(g, in_shape, dim, start)}; }
+};
+
+struct BroadcastToOp {
+  static constexpr const char* name = "broadcast_to";
+  Shape to, from;
+  Tensor forward(const std::vector<Tensor>& in) {
+    from = in[0].shape();
+    return fg::broadcast_to(in[0], to);
+  }
+  Grads backward(const Tensor& g, const Needs&) { return {fg::sum_to(g, from)}; }
+};
+
+}  // namespace
+
+Var reshape(const Var& x, const Shape& shape) {
+  ReshapeOp op;
+  op.to = shape;
+  return apply(std::move(op), {x});
+}
+
+Var permute(const Var& x, const std::vector<int64_t>& perm) {
+  PermuteOp op;
+  op.perm = perm;
+  return apply(std::move(op), {x});
+}
+
+Var concat(const std::vector<Var>& xs, int64_t dim) {
+  ConcatOp op;
+  op.dim = dim;
+  return apply(std::move(op), xs);
+}
+
+Var slice(const Var& x, int64_t dim, int64_t start, int64_t end) {
+  SliceOp op;
+  op.dim = dim;
+  op.start = start;
+  op.end = end;
+  return apply(std::move(op), {x});
+}
+
+std::vector<Var> split(const Var& x, const std::vector<int64_t>& sizes, int64_t dim) {
+  int d = normalize_dim(dim, x.shape().size(), "split");
+  int64_t total = 0;
+  for (auto s : sizes) total += s;
+  FG_CHECK(total == x.shape()[d], "split: sizes [{}] do not add up to dim {} of {}", fmt::join(sizes, ", "), d,
+           shape_str(x.shape()));
+  std::vector<Var> out;
+  int64_t at = 0;
+  for (auto s : sizes) {
+    out.push_back(slice(x, d, at, at + s));
+    at += s;
+  }
+  return out;
+}
+
+std::vector<Var> chunk(const Var& x, int64_t n, int64_t dim) {
+  int d = normalize_dim(dim, x.shape().size(), "chunk");
+  FG_CHECK(n > 0 && x.shape()[d] % n == 0, "chunk: dim {} of {} does not split into {} equal chunks", d,
+           shape_str(x.shape()), n);
+  return split(x, std::vector<int64_t>(n, x.shape()[d] / n), d);
+}
+
+Var broadcast_to(const Var& x, const Shape& shape) {
+  BroadcastToOp op;
+  op.to = shape;
+  return apply(std::move(op), {x});
+}
+
+Var flatten(const Var& x, int64_t start_dim) { return reshape(x, fg::flatten(x.value(), start_dim).shape()); }
+Var unsqueeze(const Var& x, int64_t dim) { return reshape(x, fg::unsqueeze(x.value(), dim).shape()); }
+
+}  // namespace fg::ag

@@ -1,0 +1,134 @@
+// oneDNN 2.6 plumbing shared by the CPU f32 fast paths (onednn_{matmul,conv,layer_norm}.cpp):
+// one cpu engine and stream, FG_DNNL_CHECK (dnnl::error -> fg::Error with file/line), a plan cache
+// keyed by the op's POD params (as int64 fields), and Arg: a user buffer in a plain layout plus,
+// when the primitive picked another layout, a plan-owned buffer and the cached reorder between them.
+// Thread-safety: the cache has a mutex; plan execution is serialized by exec_mutex() because plans
+// own their reorder buffers and oneDNN parallelizes each primitive itself (OpenMP).
+#pragma once
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "tensor/error.h"
+
+namespace fg::cpu::onednn {
+
+dnnl::engine& engine();
+dnnl::stream& stream();
+std::mutex& exec_mutex();
+// Part of every plan key: some oneDNN implementations fix their thread partitioning when the
+// primitive is created, so a plan built for one thread count is rebuilt for another.
+int64_t max_threads();
+
+[[noreturn]] void throw_dnnl_error(const dnnl::error& e, const char* what, const char* file, int line);
+
+}  // namespace fg::cpu::onednn
+
+// Runs a statement (or braced block); a dnnl::error becomes fg::Error naming `what` (a string
+// literal, e.g. the op), oneDNN's status and message, and file:line.
+#define FG_DNNL_CHECK(what, ...)                                                  \
+  do {                                                                            \
+    try {                                                                         \
+      __VA_ARGS__;                                                                \
+    } catch (const ::dnnl::error& fg_dnnl_e_) {                                   \
+      ::fg::cpu::onednn::throw_dnnl_error(fg_dnnl_e_, what, __FILE__, __LINE__);  \
+    }                                                                             \
+  } while (0)
+
+namespace fg::cpu::onednn {
+
+using md = dnnl::memory::desc;
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+using dims = dnnl::memory::dims;
+
+template <size_t N>
+using Key = std::array<int64_t, N>;
+
+inline int64_t double_bits(double v) {
+  int64_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+struct KeyHash {
+  template <size_t N>
+  size_t operator()(const Key<N>& k) const {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a over the fields
+    for (int64_t v : k) {
+      h ^= static_cast<uint64_t>(v);
+      h *= 1099511628211ull;
+      h ^= h >> 29;
+    }
+    return static_cast<size_t>(h);
+  }
+};
+
+// Plans keyed by Key<N>. get() builds a plan on a miss; a build that throws dnnl::error (an
+// unsupported case) is cached as nullptr so it is not retried, and the caller falls back.
+template <class Plan, size_t N>
+class PlanCache {
+ public:
+  template <class Build>
+  std::shared_ptr<Plan> get(const Key<N>& key, Build&& build) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(key);
+    if (it != map_.end()) return it->second;
+    std::shared_ptr<Plan> plan;
+    try {
+      plan = build();
+    } catch (const dnnl::error&) {
+      plan = nullptr;
+    }
+    if (map_.size() >= kMaxPlans) map_.clear();  // shared_ptr keeps in-flight plans alive
+    map_.emplace(key, plan);
+    return plan;
+  }
+
+ private:
+  static constexpr size_t kMaxPlans = 512;
+  std::mutex mu_;
+  std::unordered_map<Key<N>, std::shared_ptr<Plan>, KeyHash> map_;
+};
+
+// One primitive argument. `user` wraps the caller's buffer (handle set per call) in a plain
+// layout; `prim` is what the primitive reads/writes: the same memory when the layouts agree,
+// else a plan-owned buffer with a cached reorder (user->prim for inputs, prim->user for outputs).
+struct Arg {
+  dnnl::memory user, prim;
+  dnnl::reorder reorder;
+  bool reordered = false;
+
+  Arg() = default;
+  Arg(const md& user_md, const md& prim_md, bool input) {
+    user = dnnl::memory(user_md, engine(), DNNL_MEMORY_NONE);
+    if (user_md == prim_md) {
+      prim = user;
+    } else {
+      prim = dnnl::memory(prim_md, engine());
+      reorder = input ? dnnl::reorder(user, prim) : dnnl::reorder(prim, user);
+      reordered = true;
+    }
+  }
+  // Input: point at the caller's data and convert it into the primitive's layout.
+  const dnnl::memory& in(const void* p) {
+    user.set_data_handle(const_cast<void*>(p));
+    if (reordered) reorder.execute(stream(), user, prim);
+    return prim;
+  }
+  // Output: point at the caller's buffer; call finish() after the primitive ran.
+  const dnnl::memory& out(void* p) {
+    user.set_data_handle(p);
+    return prim;
+  }
+  void finish() {
+    if (reordered) reorder.execute(stream(), prim, user);
+  }
+};
+
+}  // namespace fg::cpu::onednn

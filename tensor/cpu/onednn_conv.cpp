@@ -1,0 +1,174 @@
+// oneDNN f32 2-D convolution: forward, backward data, backward weights (+ bias).
+// User layouts: x/dx NCHW, w/dw OIHW (goihw = {G, O/G, C/G, KH, KW} when groups > 1), bias {O},
+// y/dy NCHW. The primitives are created with format_tag::any, so oneDNN picks its blocked/NHWC
+// layouts; Arg reorders user<->primitive layouts with cached reorder primitives (see kAnyLayout).
+// Dilation is passed as dil-1; right padding is derived from OH/OW. Backward primitive descriptors
+// get a forward_training descriptor of the same shapes as hint. dw and dbias are overwritten.
+// Returns false (reference runs) for empty shapes and for cases oneDNN rejects.
+#include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/onednn_common.h"
+
+namespace fg::cpu::onednn {
+namespace {
+
+// 1: let oneDNN choose layouts (format_tag::any) and reorder; 0: run on plain NCHW/OIHW.
+#ifndef FG_ONEDNN_CONV_ANY_LAYOUT
+#define FG_ONEDNN_CONV_ANY_LAYOUT 1
+#endif
+constexpr bool kAnyLayout = FG_ONEDNN_CONV_ANY_LAYOUT;
+
+struct Shapes {
+  md src, wei, bias, dst;                // user (plain) layouts
+  md src_any, wei_any, dst_any;          // what the primitives are asked to pick from
+  dims strides, dilates, pad_l, pad_r;
+};
+
+Shapes shapes(const Conv2dParams& p) {
+  Shapes s;
+  const dims src_d{p.N, p.C, p.H, p.W}, dst_d{p.N, p.O, p.OH, p.OW};
+  const dims wei_d = p.groups > 1 ? dims{p.groups, p.O / p.groups, p.C / p.groups, p.KH, p.KW}
+                                  : dims{p.O, p.C, p.KH, p.KW};
+  const tag wei_tag = p.groups > 1 ? tag::goihw : tag::oihw;
+  s.src = md(src_d, dt::f32, tag::nchw);
+  s.wei = md(wei_d, dt::f32, wei_tag);
+  s.bias = md({p.O}, dt::f32, tag::x);
+  s.dst = md(dst_d, dt::f32, tag::nchw);
+  s.src_any = kAnyLayout ? md(src_d, dt::f32, tag::any) : s.src;
+  s.wei_any = kAnyLayout ? md(wei_d, dt::f32, tag::any) : s.wei;
+  s.dst_any = kAnyLayout ? md(dst_d, dt::f32, tag::any) : s.dst;
+  s.strides = {p.stride_h, p.stride_w};
+  s.dilates = {p.dil_h - 1, p.dil_w - 1};
+  s.pad_l = {p.pad_h, p.pad_w};
+  s.pad_r = {(p.OH - 1) * p.stride_h + (p.KH - 1) * p.dil_h + 1 - p.H - p.pad_h,
+             (p.OW - 1) * p.stride_w + (p.KW - 1) * p.dil_w + 1 - p.W - p.pad_w};
+  return s;
+}
+
+dnnl::convolution_forward::primitive_desc forward_pd(const Shapes& s, bool with_bias) {
+  auto d = with_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                                       dnnl::algorithm::convolution_direct, s.src_any, s.wei_any,
+                                                       s.bias, s.dst_any, s.strides, s.dilates, s.pad_l, s.pad_r)
+                     : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                                       dnnl::algorithm::convolution_direct, s.src_any, s.wei_any,
+                                                       s.dst_any, s.strides, s.dilates, s.pad_l, s.pad_r);
+  return dnnl::convolution_forward::primitive_desc(d, engine());
+}
+
+bool usable(const Conv2dParams& p) {
+  return p.N > 0 && p.C > 0 && p.O > 0 && p.OH > 0 && p.OW > 0 && p.groups > 0 && p.C % p.groups == 0 &&
+         p.O % p.groups == 0 && p.dil_h >= 1 && p.dil_w >= 1;
+}
+
+Key<18> key_of(const Conv2dParams& p, bool flag) {
+  return {p.N,        p.C,     p.H,     p.W,     p.O,     p.KH,     p.KW, p.OH,         p.OW,
+          p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w, p.groups, flag, max_threads()};
+}
+
+struct FwdPlan {
+  dnnl::convolution_forward prim;
+  Arg src, wei, bias, dst;
+};
+struct BwdDataPlan {
+  dnnl::convolution_backward_data prim;
+  Arg ddst, wei, dsrc;
+};
+struct BwdWeightsPlan {
+  dnnl::convolution_backward_weights prim;
+  Arg src, ddst, dwei, dbias;
+};
+
+}  // namespace
+
+bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p) {
+  if (!usable(p)) return false;
+  static PlanCache<FwdPlan, 18> cache;
+  auto plan = cache.get(key_of(p, bias != nullptr), [&] {
+    const Shapes s = shapes(p);
+    auto pd = forward_pd(s, bias != nullptr);
+    auto pl = std::make_shared<FwdPlan>();
+    pl->prim = dnnl::convolution_forward(pd);
+    pl->src = Arg(s.src, pd.src_desc(), true);
+    pl->wei = Arg(s.wei, pd.weights_desc(), true);
+    if (bias) pl->bias = Arg(s.bias, pd.bias_desc(), true);
+    pl->dst = Arg(s.dst, pd.dst_desc(), false);
+    return pl;
+  });
+  if (!plan) return false;
+  std::lock_guard<std::mutex> lock(exec_mutex());
+  FG_DNNL_CHECK("conv2d_forward", {
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, plan->src.in(x)},
+                                               {DNNL_ARG_WEIGHTS, plan->wei.in(w)},
+                                               {DNNL_ARG_DST, plan->dst.out(y)}};
+    if (bias) args[DNNL_ARG_BIAS] = plan->bias.in(bias);
+    plan->prim.execute(stream(), args);
+    plan->dst.finish();
+    stream().wait();
+  });
+  return true;
+}
+
+bool conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv2dParams& p) {
+  if (!usable(p)) return false;
+  static PlanCache<BwdDataPlan, 18> cache;
+  auto plan = cache.get(key_of(p, false), [&] {
+    const Shapes s = shapes(p);
+    auto hint = forward_pd(s, false);
+    dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, s.src_any, s.wei_any, s.dst_any,
+                                            s.strides, s.dilates, s.pad_l, s.pad_r);
+    dnnl::convolution_backward_data::primitive_desc pd(d, engine(), hint);
+    auto pl = std::make_shared<BwdDataPlan>();
+    pl->prim = dnnl::convolution_backward_data(pd);
+    pl->ddst = Arg(s.dst, pd.diff_dst_desc(), true);
+    pl->wei = Arg(s.wei, pd.weights_desc(), true);
+    pl->dsrc = Arg(s.src, pd.diff_src_desc(), false);
+    return pl;
+  });
+  if (!plan) return false;
+  std::lock_guard<std::mutex> lock(exec_mutex());
+  FG_DNNL_CHECK("conv2d_backward_data", {
+    plan->prim.execute(stream(), {{DNNL_ARG_DIFF_DST, plan->ddst.in(dy)},
+                                  {DNNL_ARG_WEIGHTS, plan->wei.in(w)},
+                                  {DNNL_ARG_DIFF_SRC, plan->dsrc.out(dx)}});
+    plan->dsrc.finish();
+    stream().wait();
+  });
+  return true;
+}
+
+bool conv2d_backward_weights(const float* x, const float* dy, float* dw, float* dbias, const Conv2dParams& p) {
+  if (!usable(p)) return false;
+  static PlanCache<BwdWeightsPlan, 18> cache;
+  auto plan = cache.get(key_of(p, dbias != nullptr), [&] {
+    const Shapes s = shapes(p);
+    auto hint = forward_pd(s, dbias != nullptr);
+    auto d = dbias ? dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, s.src_any,
+                                                              s.wei_any, s.bias, s.dst_any, s.strides, s.dilates,
+                                                              s.pad_l, s.pad_r)
+                   : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, s.src_any,
+                                                              s.wei_any, s.dst_any, s.strides, s.dilates, s.pad_l,
+                                                              s.pad_r);
+    dnnl::convolution_backward_weights::primitive_desc pd(d, engine(), hint);
+    auto pl = std::make_shared<BwdWeightsPlan>();
+    pl->prim = dnnl::convolution_backward_weights(pd);
+    pl->src = Arg(s.src, pd.src_desc(), true);
+    pl->ddst = Arg(s.dst, pd.diff_dst_desc(), true);
+    pl->dwei = Arg(s.wei, pd.diff_weights_desc(), false);
+    if (dbias) pl->dbias = Arg(s.bias, pd.diff_bias_desc(), false);
+    return pl;
+  });
+  if (!plan) return false;
+  std::lock_guard<std::mutex> lock(exec_mutex());
+  FG_DNNL_CHECK("conv2d_backward_weights", {
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, plan->src.in(x)},
+                                               {DNNL_ARG_DIFF_DST, plan->ddst.in(dy)},
+                                               {DNNL_ARG_DIFF_WEIGHTS, plan->dwei.out(dw)}};
+    if (dbias) args[DNNL_ARG_DIFF_BIAS] = plan->dbias.out(dbias);
+    plan->prim.execute(stream(), args);
+    plan->dwei.finish();
+    if (dbias) plan->dbias.finish();
+    stream().wait();
+  });
+  return true;
+}
+
+}  // namespace fg::cpu::onednn

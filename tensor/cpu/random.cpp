@@ -1,0 +1,62 @@
+// CPU random fills from the Philox stream: element i uses counter offset + i/4 (uniform f32),
+// offset + i/2 (uniform f64), offset + i/4 with Box-Muller pairs (normal), so results do not
+// depend on the thread count.
+#include <cmath>
+
+#include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/parallel.h"
+#include "tensor/random.h"
+
+namespace fg::cpu {
+
+namespace {
+
+template <class T>
+void uniform_typed(T* out, int64_t n, double lo, double hi, uint64_t seed, uint64_t offset) {
+  parallel_for(n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      double u;
+      if constexpr (sizeof(T) == 4) {
+        Philox4 r = philox(seed, offset + static_cast<uint64_t>(i / 4));
+        u = u01_f32(r.v[i % 4]);
+      } else {
+        Philox4 r = philox(seed, offset + static_cast<uint64_t>(i / 2));
+        u = u01_f64(r.v[2 * (i % 2)], r.v[2 * (i % 2) + 1]);
+      }
+      T v = static_cast<T>(lo + (hi - lo) * u);
+      out[i] = v < static_cast<T>(hi) ? v : static_cast<T>(lo);  // keep [lo, hi) after rounding
+    }
+  });
+}
+
+template <class T>
+void normal_typed(T* out, int64_t n, double mean, double std, uint64_t seed, uint64_t offset) {
+  parallel_for(n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      Philox4 r = philox(seed, offset + static_cast<uint64_t>(i / 4));
+      int lane = static_cast<int>(i % 4), pair = lane / 2;
+      double u1 = (r.v[2 * pair] + 1.0) * (1.0 / 4294967296.0);  // (0, 1]
+      double u2 = r.v[2 * pair + 1] * (1.0 / 4294967296.0);        // [0, 1)
+      double rad = std::sqrt(-2.0 * std::log(u1));
+      double th = 6.283185307179586 * u2;
+      double z = (lane % 2 == 0) ? rad * std::cos(th) : rad * std::sin(th);
+      out[i] = static_cast<T>(mean + std * z);
+    }
+  });
+}
+
+}  // namespace
+
+void CpuBackend::random_uniform(Tensor& out, double lo, double hi, uint64_t seed, uint64_t offset) {
+  if (out.dtype() == DType::F32) return uniform_typed(out.data<float>(), out.numel(), lo, hi, seed, offset);
+  if (out.dtype() == DType::F64) return uniform_typed(out.data<double>(), out.numel(), lo, hi, seed, offset);
+  fail(fmt::format("rand: dtype {} is not supported (f32 and f64 are)", dtype_name(out.dtype())));
+}
+
+void CpuBackend::random_normal(Tensor& out, double mean, double std, uint64_t seed, uint64_t offset) {
+  if (out.dtype() == DType::F32) return normal_typed(out.data<float>(), out.numel(), mean, std, seed, offset);
+  if (out.dtype() == DType::F64) return normal_typed(out.data<double>(), out.numel(), mean, std, seed, offset);
+  fail(fmt::format("randn: dtype {} is not supported (f32 and f64 are)", dtype_name(out.dtype())));
+}
+
+}  // namespace fg::cpu

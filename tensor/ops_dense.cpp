@@ -1,0 +1,171 @@
+// Dense ops: batched matmul, conv2d (+ both backward kernels), conv_transpose2d (expressed through
+// the conv kernels: its forward is conv's backward-data), layer norm over any dim.
+#include <omp.h>
+
+#include "tensor/ops_check.h"
+
+namespace fg {
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  detail::check_same("matmul", a, b);
+  detail::check_float("matmul", a);
+  FG_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: both operands need rank >= 2, got {} and {}", shape_str(a.shape()),
+           shape_str(b.shape()));
+  const Shape &as = a.shape(), &bs = b.shape();
+  int64_t M = ta ? as[as.size() - 1] : as[as.size() - 2], Ka = ta ? as[as.size() - 2] : as[as.size() - 1];
+  int64_t Kb = tb ? bs[bs.size() - 1] : bs[bs.size() - 2], N = tb ? bs[bs.size() - 2] : bs[bs.size() - 1];
+  FG_CHECK(Ka == Kb, "matmul: inner dimensions differ ({}{} @ {}{})", shape_str(as), ta ? "^T" : "", shape_str(bs),
+           tb ? "^T" : "");
+  Shape ab(as.begin(), as.end() - 2), bb(bs.begin(), bs.end() - 2);
+  int64_t na = numel(ab), nb = numel(bb);
+  FG_CHECK(ab == bb || na == 1 || nb == 1, "matmul: batch dims of {} and {} do not match", shape_str(as),
+           shape_str(bs));
+  Shape out = (na >= nb && !ab.empty()) ? ab : bb;
+  int64_t batch = std::max(na, nb);
+  out.push_back(M);
+  out.push_back(N);
+  MatmulParams p{batch, M, N, Ka, ta, tb, na == 1 ? 0 : M * Ka, nb == 1 ? 0 : Ka * N};
+  Tensor c = Tensor::empty(out, a.dtype(), a.device());
+  if (c.numel() == 0) return c;
+  if (Ka == 0) return zeros(out, a.dtype(), a.device());
+  backend_for(a.device()).matmul(a, b, c, p);
+  return c;
+}
+
+Conv2dParams conv2d_params(const Shape& x, const Shape& w, const ConvOptions& o, const char* op) {
+  FG_CHECK(x.size() == 4, "{}: input must be [N, C, H, W], got {}", op, shape_str(x));
+  FG_CHECK(w.size() == 4, "{}: weight must be [O, C/groups, KH, KW], got {}", op, shape_str(w));
+  FG_CHECK(o.groups >= 1 && x[1] % o.groups == 0 && w[0] % o.groups == 0,
+           "{}: groups={} must divide input channels ({}) and output channels ({})", op, o.groups, x[1], w[0]);
+  FG_CHECK(w[1] * o.groups == x[1], "{}: weight {} expects {} input channels, input {} has {}", op, shape_str(w),
+           w[1] * o.groups, shape_str(x), x[1]);
+  FG_CHECK(o.stride.h > 0 && o.stride.w > 0 && o.dilation.h > 0 && o.dilation.w > 0 && o.padding.h >= 0 &&
+               o.padding.w >= 0,
+           "{}: stride and dilation must be positive and padding non-negative", op);
+  Conv2dParams p{x[0], x[1], x[2], x[3], w[0], w[2], w[3], 0, 0,
+                 o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h, o.dilation.w, o.groups};
+  p.OH = (p.H + 2 * p.pad_h - p.dil_h * (p.KH - 1) - 1) / p.stride_h + 1;
+  p.OW = (p.W + 2 * p.pad_w - p.dil_w * (p.KW - 1) - 1) / p.stride_w + 1;
+  FG_CHECK(p.OH > 0 && p.OW > 0, "{}: kernel {}x{} does not fit input {} with padding {}x{}", op, p.KH, p.KW,
+           shape_str(x), p.pad_h, p.pad_w);
+  return p;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const ConvOptions& o) {
+  detail::check_same("conv2d", x, w);
+  detail::check_float("conv2d", x);
+  Conv2dParams p = conv2d_params(x.shape(), w.shape(), o, "conv2d");
+  if (bias) {
+    detail::check_same("conv2d", x, *bias);
+    FG_CHECK(bias->shape() == Shape{p.O}, "conv2d: bias must be [{}], got {}", p.O, shape_str(bias->shape()));
+  }
+  Tensor y = Tensor::empty({p.N, p.O, p.OH, p.OW}, x.dtype(), x.device());
+  backend_for(x.device()).conv2d_forward(x, w, bias, y, p);
+  return y;
+}
+
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const ConvOptions& o) {
+  detail::check_same("conv2d_backward_data", dy, w);
+  Conv2dParams p = conv2d_params(x_shape, w.shape(), o, "conv2d_backward_data");
+  FG_CHECK(dy.shape() == (Shape{p.N, p.O, p.OH, p.OW}), "conv2d_backward_data: grad {} does not match output {}",
+           shape_str(dy.shape()), shape_str({p.N, p.O, p.OH, p.OW}));
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
+  backend_for(dy.device()).conv2d_backward_data(dy, w, dx, p);
+  return dx;
+}
+
+Tensor conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Shape& w_shape, const ConvOptions& o,
+                               Tensor* dbias) {
+  detail::check_same("conv2d_backward_weights", x, dy);
+  Conv2dParams p = conv2d_params(x.shape(), w_shape, o, "conv2d_backward_weights");
+  FG_CHECK(dy.shape() == (Shape{p.N, p.O, p.OH, p.OW}), "conv2d_backward_weights: grad {} does not match output {}",
+           shape_str(dy.shape()), shape_str({p.N, p.O, p.OH, p.OW}));
+  Tensor dw = Tensor::empty(w_shape, x.dtype(), x.device());
+  if (dbias) *dbias = Tensor::empty({p.O}, x.dtype(), x.device());
+  backend_for(x.device()).conv2d_backward_weights(x, dy, dw, dbias, p);
+  return dw;
+}
+
+Conv2dParams conv_transpose2d_params(const Shape& x, const Shape& w, const ConvOptions& o) {
+  const char* op = "conv_transpose2d";
+  FG_CHECK(x.size() == 4, "{}: input must be [N, C, H, W], got {}", op, shape_str(x));
+  FG_CHECK(w.size() == 4, "{}: weight must be [Cin, Cout/groups, KH, KW], got {}", op, shape_str(w));
+  FG_CHECK(w[0] == x[1], "{}: weight {} expects {} input channels, input {} has {}", op, shape_str(w), w[0],
+           shape_str(x), x[1]);
+  FG_CHECK(o.output_padding.h >= 0 && o.output_padding.w >= 0 &&
+               (o.output_padding.h < o.stride.h || o.output_padding.h < o.dilation.h) &&
+               (o.output_padding.w < o.stride.w || o.output_padding.w < o.dilation.w),
+           "{}: output_padding must be smaller than stride or dilation", op);
+  int64_t OH = (x[2] - 1) * o.stride.h - 2 * o.padding.h + o.dilation.h * (w[2] - 1) + o.output_padding.h + 1;
+  int64_t OW = (x[3] - 1) * o.stride.w - 2 * o.padding.w + o.dilation.w * (w[3] - 1) + o.output_padding.w + 1;
+  FG_CHECK(OH > 0 && OW > 0, "{}: output would be empty for input {} and weight {}", op, shape_str(x), shape_str(w));
+  Conv2dParams p = conv2d_params({x[0], w[1] * o.groups, OH, OW}, w, o, op);
+  FG_CHECK(p.OH == x[2] && p.OW == x[3], "{}: inconsistent geometry for input {} and weight {}", op, shape_str(x),
+           shape_str(w));
+  return p;
+}
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor* bias, const ConvOptions& o) {
+  detail::check_same("conv_transpose2d", x, w);
+  detail::check_float("conv_transpose2d", x);
+  Conv2dParams p = conv_transpose2d_params(x.shape(), w.shape(), o);
+  Tensor y = Tensor::empty({p.N, p.C, p.H, p.W}, x.dtype(), x.device());
+  backend_for(x.device()).conv2d_backward_data(x, w, y, p);
+  if (bias) {
+    detail::check_same("conv_transpose2d", x, *bias);
+    FG_CHECK(bias->shape() == Shape{p.C}, "conv_transpose2d: bias must be [{}], got {}", p.C,
+             shape_str(bias->shape()));
+    y = y + bias->reshape({1, p.C, 1, 1});
+  }
+  return y;
+}
+
+namespace {
+LayerNormParams ln_params(const Tensor& x, int64_t dim, double eps, int* d_out) {
+  int d = normalize_dim(dim, x.shape().size(), "layer_norm");
+  LayerNormParams p{1, x.shape()[d], 1, eps};
+  for (int i = 0; i < d; ++i) p.outer *= x.shape()[i];
+  for (size_t i = d + 1; i < x.shape().size(); ++i) p.inner *= x.shape()[i];
+  if (d_out) *d_out = d;
+  return p;
+}
+}  // namespace
+
+LayerNormResult layer_norm(const Tensor& x, int64_t dim, const Tensor* gamma, const Tensor* beta, double eps) {
+  detail::check_float("layer_norm", x);
+  LayerNormParams p = ln_params(x, dim, eps, nullptr);
+  for (const Tensor* t : {gamma, beta})
+    if (t) {
+      detail::check_same("layer_norm", x, *t);
+      FG_CHECK(t->shape() == Shape{p.C}, "layer_norm: weight/bias must be [{}] for input {}, got {}", p.C,
+               shape_str(x.shape()), shape_str(t->shape()));
+    }
+  LayerNormResult r{Tensor::empty(x.shape(), x.dtype(), x.device()),
+                    Tensor::empty({p.outer * p.inner}, x.dtype(), x.device()),
+                    Tensor::empty({p.outer * p.inner}, x.dtype(), x.device()), eps};
+  backend_for(x.device()).layer_norm_forward(x, gamma, beta, r.y, r.mean, r.rstd, p);
+  return r;
+}
+
+LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, int64_t dim, const Tensor* gamma,
+                                   const LayerNormResult& fwd, bool need_affine_grads) {
+  detail::check_same("layer_norm_backward", dy, x);
+  LayerNormParams p = ln_params(x, dim, fwd.eps, nullptr);
+  LayerNormGrads g{Tensor::empty(x.shape(), x.dtype(), x.device()), {}, {}};
+  if (need_affine_grads) {
+    g.dgamma = Tensor::empty({p.C}, x.dtype(), x.device());
+    g.dbeta = Tensor::empty({p.C}, x.dtype(), x.device());
+  }
+  backend_for(x.device()).layer_norm_backward(dy, x, gamma, fwd.mean, fwd.rstd, g.dx,
+                                              need_affine_grads ? &g.dgamma : nullptr,
+                                              need_affine_grads ? &g.dbeta : nullptr, p);
+  return g;
+}
+
+void set_num_threads(int n) {
+  FG_CHECK(n >= 1, "set_num_threads: need at least 1 thread, got {}", n);
+  omp_set_num_threads(n);
+}
+int num_threads() { return omp_get_max_threads(); }
+
+}  // namespace fg

@@ -1,0 +1,116 @@
+#include "tensor/tensor.h"
+
+#include <cstring>
+
+#include "tensor/backend.h"
+#include "tensor/ops.h"
+
+namespace fg {
+
+Storage::Storage(size_t n, Device d) : bytes(n), device(d) {
+  data = backend_for(d).allocate(n == 0 ? 1 : n);
+}
+
+Storage::~Storage() { backend_for(device).deallocate(data, bytes == 0 ? 1 : bytes); }
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  for (auto d : shape) FG_CHECK(d >= 0, "empty: negative dimension in shape {}", shape_str(shape));
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.storage_ = std::make_shared<Storage>(fg::numel(shape) * dtype_size(dtype), device);
+  return t;
+}
+
+int64_t Tensor::size(int64_t d) const { return shape_[normalize_dim(d, shape_.size(), "size")]; }
+
+Device Tensor::device() const { return storage_ ? storage_->device : Device::cpu(); }
+
+void* Tensor::raw() const {
+  FG_CHECK(defined(), "access to an undefined tensor");
+  return storage_->data;
+}
+
+void Tensor::check_access(DType want) const {
+  FG_CHECK(defined(), "data: undefined tensor");
+  FG_CHECK(want == dtype_, "data: tensor is {} but {} was requested", dtype_name(dtype_), dtype_name(want));
+  FG_CHECK(device().is_cpu(), "data: tensor is on {}; move it to the cpu first", device().str());
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  Shape s = shape;
+  int64_t known = 1, infer = -1;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == -1) {
+      FG_CHECK(infer < 0, "reshape: more than one -1 in {}", shape_str(shape));
+      infer = static_cast<int64_t>(i);
+    } else {
+      FG_CHECK(s[i] >= 0, "reshape: negative dimension in {}", shape_str(shape));
+      known *= s[i];
+    }
+  }
+  if (infer >= 0) {
+    FG_CHECK(known > 0 && numel() % known == 0, "reshape: cannot reshape {} into {}", shape_str(shape_),
+             shape_str(shape));
+    s[infer] = numel() / known;
+  }
+  FG_CHECK(fg::numel(s) == numel(), "reshape: cannot reshape {} ({} elements) into {} ({} elements)",
+           shape_str(shape_), numel(), shape_str(s), fg::numel(s));
+  Tensor t = *this;
+  t.shape_ = s;
+  return t;
+}
+
+Tensor Tensor::to(Device device) const {
+  if (device == this->device()) return *this;
+  Tensor out = empty(shape_, dtype_, device);
+  if (this->device().is_cpu()) {
+    backend_for(device).copy_from_host(out.raw(), raw(), nbytes());
+  } else if (device.is_cpu()) {
+    backend_for(this->device()).copy_to_host(out.raw(), raw(), nbytes());
+  } else {
+    Tensor host = to(Device::cpu());
+    return host.to(device);
+  }
+  return out;
+}
+
+Tensor Tensor::to(DType dtype) const { return dtype == dtype_ ? *this : cast(*this, dtype); }
+
+Tensor Tensor::clone() const {
+  Tensor out = empty(shape_, dtype_, device());
+  backend_for(device()).copy(out.raw(), raw(), nbytes());
+  return out;
+}
+
+double Tensor::item() const {
+  FG_CHECK(numel() == 1, "item: tensor of shape {} has {} elements, expected 1", shape_str(shape_), numel());
+  return to_vector<double>()[0];
+}
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  Tensor h = to(Device::cpu()).to(dtype_of<T>::value);
+  const T* p = h.data<T>();
+  return std::vector<T>(p, p + h.numel());
+}
+
+template <class T>
+Tensor from_vector(const std::vector<T>& v, const Shape& shape, Device device) {
+  FG_CHECK(static_cast<int64_t>(v.size()) == fg::numel(shape), "from_vector: {} values for shape {}", v.size(),
+           shape_str(shape));
+  Tensor t = Tensor::empty(shape, dtype_of<T>::value, Device::cpu());
+  if (!v.empty()) std::memcpy(t.raw(), v.data(), v.size() * sizeof(T));
+  return t.to(device);
+}
+
+#define FG_INST(T)                                          \
+  template std::vector<T> Tensor::to_vector<T>() const;     \
+  template Tensor from_vector<T>(const std::vector<T>&, const Shape&, Device);
+FG_INST(float)
+FG_INST(double)
+FG_INST(int32_t)
+FG_INST(uint8_t)
+#undef FG_INST
+
+}  // namespace fg

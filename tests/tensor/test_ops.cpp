@@ -1,0 +1,166 @@
+// Op semantics (broadcasting, reductions, layout, conv geometry) and the errors bad calls raise.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "tensor/ops.h"
+
+using namespace fg;
+
+TEST_CASE("binary ops broadcast like NumPy") {
+  Tensor a = arange(0, 6, 1, DType::F64).reshape({2, 3, 1});
+  Tensor b = arange(0, 4, 1, DType::F64).reshape({1, 4});
+  Tensor c = a * 10.0 + b;  // [2, 3, 4]
+  CHECK(c.shape() == Shape{2, 3, 4});
+  auto v = c.to_vector<double>();
+  for (int i = 0; i < 6; ++i)
+    for (int j = 0; j < 4; ++j) CHECK(v[i * 4 + j] == 10.0 * i + j);
+  Tensor s = scalar(2.0, DType::F64);
+  CHECK((a * s).to_vector<double>() == std::vector<double>{0, 2, 4, 6, 8, 10});
+  // a strided (non-last-dim) broadcast
+  Tensor col = from_vector<double>({1, 2}, {2, 1, 1});
+  Tensor d = sub(ones({2, 2, 2}, DType::F64), col);
+  CHECK(d.to_vector<double>() == std::vector<double>{0, 0, 0, 0, -1, -1, -1, -1});
+}
+
+TEST_CASE("unary math matches std") {
+  std::vector<double> xs{-3.5, -0.7, 0.2, 1.3, 25.0};
+  Tensor x = from_vector(xs, {5});
+  auto sp = softplus(x).to_vector<double>();
+  auto sg = sigmoid(x).to_vector<double>();
+  auto el = elu(x, 0.5).to_vector<double>();
+  for (size_t i = 0; i < xs.size(); ++i) {
+    CHECK(sp[i] == doctest::Approx(std::log1p(std::exp(xs[i]))).epsilon(1e-12));
+    CHECK(sg[i] == doctest::Approx(1 / (1 + std::exp(-xs[i]))).epsilon(1e-12));
+    CHECK(el[i] == doctest::Approx(xs[i] > 0 ? xs[i] : 0.5 * (std::exp(xs[i]) - 1)).epsilon(1e-12));
+  }
+  CHECK(clamp(x, -1, 1).to_vector<double>() == std::vector<double>{-1, -0.7, 0.2, 1, 1});
+  CHECK(floor(x).to_vector<double>() == std::vector<double>{-4, -1, 0, 1, 25});
+  // softplus stays finite for large |x|
+  Tensor big = from_vector<float>({-200.f, 200.f}, {2});
+  auto spb = softplus(big).to_vector<float>();
+  CHECK(spb[0] >= 0.f);
+  CHECK(spb[1] == 200.f);
+}
+
+TEST_CASE("comparisons and where") {
+  Tensor a = from_vector<float>({1, 2, 3}, {3});
+  Tensor b = from_vector<float>({2, 2, 2}, {3});
+  CHECK(gt(a, b).to_vector<float>() == std::vector<float>{0, 0, 1});
+  CHECK(le(a, b).to_vector<float>() == std::vector<float>{1, 1, 0});
+  CHECK(where(ge(a, b), a, b * 10.0).to_vector<float>() == std::vector<float>{20, 2, 3});
+}
+
+TEST_CASE("reductions over dim sets, keepdim, and the permuted path") {
+  Tensor x = arange(0, 24, 1, DType::F64).reshape({2, 3, 4});
+  CHECK(sum(x).item() == 276.0);
+  Tensor s1 = sum(x, {1});
+  CHECK(s1.shape() == Shape{2, 4});
+  CHECK(s1.to_vector<double>() == std::vector<double>{12, 15, 18, 21, 48, 51, 54, 57});
+  Tensor s02 = sum(x, {0, 2}, true);  // not contiguous: goes through permute
+  CHECK(s02.shape() == Shape{1, 3, 1});
+  CHECK(s02.to_vector<double>() == std::vector<double>{60, 92, 124});
+  CHECK(amax(x, {-1}).to_vector<double>() == std::vector<double>{3, 7, 11, 15, 19, 23});
+  CHECK(amin(x, {0, 1}).to_vector<double>() == std::vector<double>{0, 1, 2, 3});
+  CHECK(mean(x, {1, 2}).to_vector<double>() == std::vector<double>{5.5, 17.5});
+  Tensor l = logsumexp(from_vector<double>({1000, 1000, -5, -5}, {2, 2}), {1});
+  auto lv = l.to_vector<double>();
+  CHECK(lv[0] == doctest::Approx(1000 + std::log(2.0)));
+  CHECK(lv[1] == doctest::Approx(-5 + std::log(2.0)));
+  CHECK(sum_to(ones({2, 3, 4}, DType::F64), {3, 1}).to_vector<double>() == std::vector<double>{8, 8, 8});
+}
+
+TEST_CASE("permute, concat, slice, split, broadcast_to") {
+  Tensor x = arange(0, 6).reshape({2, 3});
+  CHECK(transpose(x, 0, 1).to_vector<float>() == std::vector<float>{0, 3, 1, 4, 2, 5});
+  Tensor c = concat({x, x * 2.0}, 1);
+  CHECK(c.shape() == Shape{2, 6});
+  CHECK(c.to_vector<float>() == std::vector<float>{0, 1, 2, 0, 2, 4, 3, 4, 5, 6, 8, 10});
+  CHECK(slice(c, 1, 2, 4).to_vector<float>() == std::vector<float>{2, 0, 5, 6});
+  CHECK(slice(c, -1, -2, 6).to_vector<float>() == std::vector<float>{2, 4, 8, 10});
+  auto parts = chunk(c, 3, 1);
+  CHECK(parts.size() == 3);
+  CHECK(parts[2].to_vector<float>() == std::vector<float>{2, 4, 8, 10});
+  CHECK(broadcast_to(from_vector<float>({1, 2}, {2, 1}), {2, 3}).to_vector<float>() ==
+        std::vector<float>{1, 1, 1, 2, 2, 2});
+  Tensor sb = slice_backward(ones({2, 1}), {2, 3}, 1, 1);
+  CHECK(sb.to_vector<float>() == std::vector<float>{0, 1, 0, 0, 1, 0});
+  // a 4-D permute (NCHW -> NHWC) checked element by element
+  Tensor y = arange(0, 2 * 3 * 4 * 5).reshape({2, 3, 4, 5});
+  auto p = permute(y, {0, 2, 3, 1}).to_vector<float>();
+  for (int n = 0; n < 2; ++n)
+    for (int c2 = 0; c2 < 3; ++c2)
+      for (int h = 0; h < 4; ++h)
+        for (int w = 0; w < 5; ++w) CHECK(p[((n * 4 + h) * 5 + w) * 3 + c2] == ((n * 3 + c2) * 4 + h) * 5 + w);
+}
+
+TEST_CASE("matmul with batches, broadcasting and transposes") {
+  Tensor a = arange(0, 6, 1, DType::F64).reshape({2, 3});
+  Tensor b = arange(0, 6, 1, DType::F64).reshape({3, 2});
+  CHECK(matmul(a, b).to_vector<double>() == std::vector<double>{10, 13, 28, 40});
+  CHECK(matmul(b, b, true, false).shape() == Shape{2, 2});
+  CHECK(max_abs_diff(matmul(a, a, false, true), matmul(a, transpose(a, 0, 1))) == 0.0);
+  Tensor ab = broadcast_to(a.reshape({1, 2, 3}), {4, 2, 3});
+  Tensor r = matmul(ab, b);
+  CHECK(r.shape() == Shape{4, 2, 2});
+  CHECK(max_abs_diff(slice(r, 0, 3, 4).reshape({2, 2}), matmul(a, b)) == 0.0);
+}
+
+TEST_CASE("conv2d geometry and a known answer") {
+  // 1 channel 3x3 input, 2x2 kernel of ones: sums of 2x2 windows
+  Tensor x = arange(1, 10, 1, DType::F64).reshape({1, 1, 3, 3});
+  Tensor w = ones({1, 1, 2, 2}, DType::F64);
+  CHECK(conv2d(x, w).to_vector<double>() == std::vector<double>{12, 16, 24, 28});
+  ConvOptions o;
+  o.padding = 1;
+  o.stride = 2;
+  CHECK(conv2d(x, w, nullptr, o).shape() == Shape{1, 1, 2, 2});
+  // the tutorial's 4x4 stride 2 pad 1 conv halves the size; its transpose doubles it back
+  ConvOptions down;
+  down.stride = 2;
+  down.padding = 1;
+  Tensor img = randn({2, 3, 28, 28});
+  Tensor y = conv2d(img, randn({8, 3, 4, 4}), nullptr, down);
+  CHECK(y.shape() == Shape{2, 8, 14, 14});
+  CHECK(conv_transpose2d(y, randn({8, 3, 4, 4}), nullptr, down).shape() == Shape{2, 3, 28, 28});
+}
+
+TEST_CASE("conv_transpose2d is the adjoint of conv2d") {
+  // <conv(x), y> == <x, conv_transpose(y)> for the same weights
+  ConvOptions o;
+  o.stride = 2;
+  o.padding = 1;
+  Tensor x = randn({2, 4, 9, 9}, DType::F64), w = randn({6, 4, 3, 3}, DType::F64);
+  Tensor cx = conv2d(x, w, nullptr, o);
+  Tensor y = randn(cx.shape(), DType::F64);
+  // conv2d weight [O=6, C=4] is conv_transpose2d's [Cin=6, Cout=4]
+  Tensor ty = conv_transpose2d(y, w, nullptr, o);
+  CHECK(ty.shape() == x.shape());
+  CHECK(sum(cx * y).item() == doctest::Approx(sum(x * ty).item()).epsilon(1e-10));
+}
+
+TEST_CASE("layer norm over a chosen dim") {
+  Tensor x = randn({2, 5, 3, 3}, DType::F64);
+  auto r = layer_norm(x, 1, nullptr, nullptr, 1e-5);
+  Tensor m = mean(x, {1}, true);
+  Tensor v = mean(square(x - m), {1}, true);
+  Tensor expect = (x - m) / sqrt(v + 1e-5);
+  CHECK(max_abs_diff(r.y, expect) < 1e-12);
+}
+
+TEST_CASE("bad calls throw errors naming the op and the shapes") {
+  Tensor a = zeros({2, 3}), b = zeros({4, 3});
+  CHECK_THROWS_WITH_AS(add(a, b), doctest::Contains("Add: shapes [2, 3] and [4, 3]"), Error);
+  CHECK_THROWS_WITH_AS(matmul(a, b), doctest::Contains("matmul: inner dimensions differ ([2, 3] @ [4, 3])"), Error);
+  CHECK_THROWS_WITH_AS(add(a, zeros({2, 3}, DType::F64)), doctest::Contains("dtype mismatch"), Error);
+  CHECK_THROWS_WITH_AS(sum(a, {2}), doctest::Contains("dim 2 is out of range"), Error);
+  CHECK_THROWS_WITH_AS(permute(a, {0, 0}), doctest::Contains("repeated"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(zeros({1, 3, 8, 8}), zeros({4, 2, 3, 3})),
+                       doctest::Contains("conv2d: weight [4, 2, 3, 3] expects 2 input channels, input [1, 3, 8, 8]"),
+                       Error);
+  CHECK_THROWS_WITH_AS(conv2d(zeros({3, 8, 8}), zeros({4, 3, 3, 3})), doctest::Contains("[N, C, H, W]"), Error);
+  CHECK_THROWS_WITH_AS(concat({a, b}, 1), doctest::Contains("concat: shapes [2, 3] and [4, 3]"), Error);
+  CHECK_THROWS_WITH_AS(slice(a, 1, 2, 5), doctest::Contains("slice: range [2, 5)"), Error);
+  CHECK_THROWS_WITH_AS(exp(zeros({2}, DType::I32)), doctest::Contains("Exp: expected a floating tensor"), Error);
+  CHECK_THROWS_WITH_AS(layer_norm(a, 1, &b, nullptr), doctest::Contains("layer_norm"), Error);
+}
