@@ -1,0 +1,74 @@
+// Optimizers with PyTorch's exact update rules, learning-rate schedules, and gradient clipping.
+// Optimizer state (moments, step count) round-trips through state_dict for checkpoints.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "autograd/var.h"
+
+namespace fg::nn {
+
+class Optimizer {
+ public:
+  explicit Optimizer(std::vector<ag::Var> params, double lr);
+  virtual ~Optimizer() = default;
+  virtual void step() = 0;
+  void zero_grad();
+  double lr() const { return lr_; }
+  void set_lr(double lr) { lr_ = lr; }
+  int64_t steps() const { return steps_; }
+  const std::vector<ag::Var>& params() const { return params_; }
+  // Per-parameter state as "<kind>.<index>" tensors plus "step".
+  virtual std::map<std::string, Tensor> state_dict() const;
+  virtual void load_state_dict(const std::map<std::string, Tensor>& sd);
+
+ protected:
+  std::vector<ag::Var> params_;
+  double lr_;
+  int64_t steps_ = 0;
+  std::map<std::string, std::vector<Tensor>> state_;  // kind -> one tensor per parameter
+};
+
+// Adam (Kingma & Ba) as torch.optim.Adam: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+// p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps); L2 weight decay adds wd*p to g.
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<ag::Var> params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
+       double weight_decay = 0);
+  void step() override;
+
+ private:
+  double b1_, b2_, eps_, wd_;
+};
+
+// SGD as torch.optim.SGD: buf = momentum*buf + (1-dampening)*g (buf = g at the first step); p -= lr*buf.
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<ag::Var> params, double lr, double momentum = 0, double dampening = 0, double weight_decay = 0);
+  void step() override;
+
+ private:
+  double momentum_, dampening_, wd_;
+};
+
+// lr = base_lr * gamma^floor(epoch / step_size); call step() once per epoch (StepLR).
+// ExponentialLR is StepLR with step_size 1.
+class StepLR {
+ public:
+  StepLR(Optimizer& opt, int64_t step_size, double gamma);
+  void step();
+  int64_t epoch() const { return epoch_; }
+  void set_epoch(int64_t e);
+
+ private:
+  Optimizer& opt_;
+  double base_lr_, gamma_;
+  int64_t step_size_, epoch_ = 0;
+};
+
+// Scales all gradients so their global L2 norm is at most max_norm (torch.nn.utils.clip_grad_norm_:
+// factor max_norm / (norm + 1e-6) when norm > max_norm). Returns the norm before clipping.
+double clip_grad_norm(const std::vector<ag::Var>& params, double max_norm);
+
+}  // namespace fg::nn
