@@ -66,6 +66,14 @@ void Module::to(Device d) {
   for (auto& [n, c] : children_) c->to(d);
 }
 
+void Module::to(DType t) {
+  FG_CHECK(is_floating(t), "{}: to({}) needs a floating dtype", type_name(), dtype_name(t));
+  for (auto* list : {&params_, &buffers_})
+    for (auto& [n, v] : *list)
+      if (is_floating(v.dtype())) v.mutable_value() = v.value().to(t);
+  for (auto& [n, c] : children_) c->to(t);
+}
+
 void Module::zero_grad() {
   for (auto& v : parameters()) v.zero_grad();
 }

@@ -33,6 +33,7 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
   void to(Device d);
+  void to(DType t);  // floating parameters and buffers only (e.g. f64 for gradient checks)
   void zero_grad();
 
   // One line per module: indented name, type, its own parameter shapes, and parameter count.

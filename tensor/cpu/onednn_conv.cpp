@@ -1,7 +1,8 @@
 // oneDNN f32 2-D convolution: forward, backward data, backward weights (+ bias).
 // User layouts: x/dx NCHW, w/dw OIHW (goihw = {G, O/G, C/G, KH, KW} when groups > 1), bias {O},
-// y/dy NCHW. The primitives are created with format_tag::any, so oneDNN picks its blocked/NHWC
-// layouts; Arg reorders user<->primitive layouts with cached reorder primitives (see kAnyLayout).
+// y/dy NCHW. The primitives are created with format_tag::any, so oneDNN picks its blocked
+// layouts (nChw16c for these shapes); Arg reorders user<->primitive layouts with cached reorder
+// primitives (see kAnyLayout for the measurement behind this choice).
 // Dilation is passed as dil-1; right padding is derived from OH/OW. Backward primitive descriptors
 // get a forward_training descriptor of the same shapes as hint. dw and dbias are overwritten.
 // Returns false (reference runs) for empty shapes and for cases oneDNN rejects.
@@ -12,6 +13,9 @@ namespace fg::cpu::onednn {
 namespace {
 
 // 1: let oneDNN choose layouts (format_tag::any) and reorder; 0: run on plain NCHW/OIHW.
+// Measured (2-core AVX-512 Xeon, batch 128, 32->32 3x3 pad 1, 28x28, reorders included):
+// any picks nChw16c + jit:avx512_core: fwd 10.8 ms, bwd data 10.4, bwd weights+bias 10.6;
+// plain NCHW falls back to gemm:jit (im2col): 19.1, 21.9, 34.6 ms. Hence any.
 #ifndef FG_ONEDNN_CONV_ANY_LAYOUT
 #define FG_ONEDNN_CONV_ANY_LAYOUT 1
 #endif

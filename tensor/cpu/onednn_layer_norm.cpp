@@ -105,17 +105,16 @@ bool layer_norm_forward(const float* x, const float* gamma, const float* beta, f
 bool layer_norm_backward(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd,
                          float* dx, float* dgamma, float* dbeta, const LayerNormParams& p) {
   if (!usable(p)) return false;
-  // oneDNN 2.6 has no backward_data with a scale, so any gamma or wanted diff runs the full
-  // prop_kind::backward with use_scale|use_shift (ones for a null gamma, scratch for an unwanted
-  // diff); it also requires the SHIFT input in that case, though dx does not depend on beta.
+  // oneDNN 2.6 (CPU) has no backward_data with scale/shift flags, so any gamma or wanted diff
+  // runs the full prop_kind::backward with use_scale|use_shift (ones for a null gamma, scratch for
+  // an unwanted diff); it then also requires the SHIFT input, though dx does not depend on beta.
   const bool full = gamma || dgamma || dbeta;
-  const bool use_scale = full, use_shift = full;
   static PlanCache<BwdPlan, 7> cache;
   const Key<7> key{p.outer, p.C, gamma != nullptr, dgamma != nullptr, dbeta != nullptr, double_bits(p.eps),
                    max_threads()};
   auto plan = cache.get(key, [&] {
     const Mds m = mds(p);
-    const flags_t f = make_flags(use_scale, use_shift);
+    const flags_t f = make_flags(full, full);
     auto hint = forward_pd(p, f);
     dnnl::layer_normalization_backward::desc d(full ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data,
                                                m.data, m.data, m.stat, static_cast<float>(p.eps), f);
@@ -132,9 +131,9 @@ bool layer_norm_backward(const float* dy, const float* x, const float* gamma, co
     pl->dscale = handle_mem(m.param);
     pl->dshift = handle_mem(m.param);
     if (!gamma) pl->ones.assign(static_cast<size_t>(p.C), 1.0f);
-    if (full && !dgamma) pl->dscale_scratch.resize(static_cast<size_t>(p.C));
-    if (full && !dbeta) pl->dshift_scratch.resize(static_cast<size_t>(p.C));
-    if (use_shift) {
+    if (full) {
+      if (!dgamma) pl->dscale_scratch.resize(static_cast<size_t>(p.C));
+      if (!dbeta) pl->dshift_scratch.resize(static_cast<size_t>(p.C));
       pl->zeros.assign(static_cast<size_t>(p.C), 0.0f);
       pl->shift = dnnl::memory(m.param, engine(), pl->zeros.data());
     }
@@ -156,18 +155,14 @@ bool layer_norm_backward(const float* dy, const float* x, const float* gamma, co
                                                {DNNL_ARG_MEAN, plan->mean},
                                                {DNNL_ARG_VARIANCE, plan->var},
                                                {DNNL_ARG_DIFF_SRC, plan->dx}};
-    if (use_scale) {
+    if (full) {
       plan->scale.set_data_handle(gamma ? const_cast<float*>(gamma) : plan->ones.data());
-      args[DNNL_ARG_SCALE] = plan->scale;
-      if (full) {
-        plan->dscale.set_data_handle(dgamma ? dgamma : plan->dscale_scratch.data());
-        args[DNNL_ARG_DIFF_SCALE] = plan->dscale;
-      }
-    }
-    if (use_shift) {
+      plan->dscale.set_data_handle(dgamma ? dgamma : plan->dscale_scratch.data());
       plan->dshift.set_data_handle(dbeta ? dbeta : plan->dshift_scratch.data());
-      args[DNNL_ARG_DIFF_SHIFT] = plan->dshift;
+      args[DNNL_ARG_SCALE] = plan->scale;
       args[DNNL_ARG_SHIFT] = plan->shift;
+      args[DNNL_ARG_DIFF_SCALE] = plan->dscale;
+      args[DNNL_ARG_DIFF_SHIFT] = plan->dshift;
     }
     plan->prim.execute(stream(), args);
     stream().wait();

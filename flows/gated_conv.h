@@ -1,0 +1,35 @@
+// The tutorial's coupling network: GatedConv residual blocks with channel LayerNorm.
+// Arch::V1 is the seed's GatedConv (conv3x3(c->h), ConcatELU, conv1x1(2h->2c));
+// Arch::V2 the revised tutorial's (ConcatELU, conv3x3(2c->h), ConcatELU, conv1x1(2h->2c)).
+#pragma once
+#include "nn/layers.h"
+
+namespace fg::flows {
+
+enum class Arch { V1, V2 };
+Arch parse_arch(const std::string& s);  // "v1" | "v2"
+const char* arch_name(Arch a);
+
+class GatedConv : public nn::Module {
+ public:
+  GatedConv(int64_t c_in, int64_t c_hidden, Arch arch);
+  std::string type_name() const override { return "GatedConv"; }
+  ag::Var forward(const ag::Var& x) override;  // x + a * sigmoid(g)
+
+ private:
+  std::shared_ptr<nn::Sequential> net_;
+};
+
+// conv3x3(c_in->h), num_layers x [GatedConv, LayerNormChannels], ConcatELU, conv3x3(2h->c_out)
+// with the last conv zero-initialized (so a coupling layer starts as the identity).
+class GatedConvNet : public nn::Module {
+ public:
+  GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch arch, int num_layers = 3);
+  std::string type_name() const override { return "GatedConvNet"; }
+  ag::Var forward(const ag::Var& x) override { return (*net_)(x); }
+
+ private:
+  std::shared_ptr<nn::Sequential> net_;
+};
+
+}  // namespace fg::flows

@@ -1,0 +1,70 @@
+#include "flows/models.h"
+
+#include "flows/coupling.h"
+#include "flows/dequantization.h"
+#include "flows/multiscale.h"
+
+namespace fg::flows {
+
+namespace {
+
+FlowPtr coupling(int64_t c_in, int64_t c_hidden, Tensor mask, Arch arch, bool additive, int64_t c_net_in = -1,
+                 int64_t c_out = -1) {
+  if (c_net_in < 0) c_net_in = c_in;
+  if (c_out < 0) c_out = additive ? c_in : 2 * c_in;
+  auto net = std::make_shared<GatedConvNet>(c_net_in, c_hidden, c_out, arch);
+  return std::make_shared<CouplingLayer>(net, std::move(mask), c_in, additive);
+}
+
+FlowPtr variational_dequantization(Arch arch) {
+  std::vector<FlowPtr> flows;
+  for (int i = 0; i < 4; ++i)
+    flows.push_back(coupling(1, 16, checkerboard_mask(28, 28, i % 2 == 1), arch, false, 2, 2));
+  return std::make_shared<VariationalDequantization>(flows, 1e-5, arch == Arch::V2);
+}
+
+}  // namespace
+
+std::shared_ptr<ImageFlow> create_simple_flow(bool use_vardeq, Arch arch, bool additive) {
+  std::vector<FlowPtr> flows;
+  if (use_vardeq) flows.push_back(variational_dequantization(arch));
+  else flows.push_back(std::make_shared<Dequantization>(1e-5, arch == Arch::V2));
+  for (int i = 0; i < 8; ++i) flows.push_back(coupling(1, 32, checkerboard_mask(28, 28, i % 2 == 1), arch, additive));
+  return std::make_shared<ImageFlow>(flows, Shape{1, 28, 28});
+}
+
+std::shared_ptr<ImageFlow> create_multiscale_flow(Arch arch, bool additive) {
+  std::vector<FlowPtr> flows{variational_dequantization(arch)};
+  for (int i = 0; i < 2; ++i) flows.push_back(coupling(1, 32, checkerboard_mask(28, 28, i % 2 == 1), arch, additive));
+  flows.push_back(std::make_shared<SqueezeFlow>());
+  for (int i = 0; i < 2; ++i) flows.push_back(coupling(4, 48, channel_mask(4, i % 2 == 1), arch, additive));
+  flows.push_back(std::make_shared<SplitFlow>());
+  flows.push_back(std::make_shared<SqueezeFlow>());
+  for (int i = 0; i < 4; ++i) flows.push_back(coupling(8, 64, channel_mask(8, i % 2 == 1), arch, additive));
+  return std::make_shared<ImageFlow>(flows, Shape{1, 28, 28});
+}
+
+const std::vector<std::string>& model_names() {
+  static const std::vector<std::string> names{"simple", "vardeq", "multiscale"};
+  return names;
+}
+
+std::shared_ptr<ImageFlow> build_model(const ModelConfig& cfg) {
+  std::shared_ptr<ImageFlow> m;
+  if (cfg.name == "simple") m = create_simple_flow(false, cfg.arch, cfg.additive);
+  else if (cfg.name == "vardeq") m = create_simple_flow(true, cfg.arch, cfg.additive);
+  else if (cfg.name == "multiscale") m = create_multiscale_flow(cfg.arch, cfg.additive);
+  else fail(fmt::format("unknown model '{}': expected one of {}", cfg.name, fmt::join(model_names(), ", ")));
+  m->import_samples = cfg.import_samples;
+  return m;
+}
+
+int64_t tutorial_param_count(const std::string& name, Arch arch) {
+  bool v1 = arch == Arch::V1;
+  if (name == "simple") return v1 ? 335128 : 556312;
+  if (name == "vardeq") return v1 ? 379556 : 628388;
+  if (name == "multiscale") return v1 ? 1062090 : 1711818;
+  return -1;
+}
+
+}  // namespace fg::flows

@@ -1,0 +1,31 @@
+// Model builders reproducing the tutorial layer for layer.
+//   simple:     Dequantization + 8 checkerboard couplings (GatedConvNet c_hidden 32)
+//   vardeq:     VariationalDequantization (4 checkerboard couplings, GatedConvNet(2->2, 16))
+//               + 8 checkerboard couplings (32)
+//   multiscale: vardeq's dequantization + 2 checkerboard couplings (32) + squeeze
+//               + 2 channel couplings (c 4, hidden 48) + split + squeeze + 4 channel couplings (c 8, 64)
+// Arch::V1 is the seed's code (335,128 / 379,556 / 1,062,090 parameters; its Dequantization does not
+// undo the alpha squeeze when going back); Arch::V2 the revised tutorial (556,312 / 628,388 /
+// 1,711,818; the default).
+#pragma once
+#include "flows/gated_conv.h"
+#include "flows/image_flow.h"
+
+namespace fg::flows {
+
+struct ModelConfig {
+  std::string name = "simple";  // simple | vardeq | multiscale
+  Arch arch = Arch::V2;
+  bool additive = false;        // NICE-style additive couplings instead of affine
+  int import_samples = 8;
+};
+
+std::shared_ptr<ImageFlow> create_simple_flow(bool use_vardeq, Arch arch = Arch::V2, bool additive = false);
+std::shared_ptr<ImageFlow> create_multiscale_flow(Arch arch = Arch::V2, bool additive = false);
+// Throws naming the allowed names on an unknown model.
+std::shared_ptr<ImageFlow> build_model(const ModelConfig& cfg);
+const std::vector<std::string>& model_names();
+// The tutorial's parameter count for a builder, or -1 when it gives none.
+int64_t tutorial_param_count(const std::string& name, Arch arch);
+
+}  // namespace fg::flows

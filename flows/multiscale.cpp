@@ -1,0 +1,48 @@
+#include "flows/multiscale.h"
+
+namespace fg::flows {
+
+void SqueezeFlow::forward(Var& z, Var&, const Var*) {
+  auto s = z.shape();
+  FG_CHECK(s.size() == 4 && s[2] % 2 == 0 && s[3] % 2 == 0, "SqueezeFlow: needs [N, C, H, W] with even H, W; got {}",
+           shape_str(s));
+  Var r = ag::reshape(z, {s[0], s[1], s[2] / 2, 2, s[3] / 2, 2});
+  r = ag::permute(r, {0, 1, 3, 5, 2, 4});
+  z = ag::reshape(r, {s[0], 4 * s[1], s[2] / 2, s[3] / 2});
+}
+
+void SqueezeFlow::reverse(Var& z, Var&, const Var*) {
+  auto s = z.shape();
+  FG_CHECK(s.size() == 4 && s[1] % 4 == 0, "SqueezeFlow reverse: needs [N, 4C, H, W]; got {}", shape_str(s));
+  Var r = ag::reshape(z, {s[0], s[1] / 4, 2, 2, s[2], s[3]});
+  r = ag::permute(r, {0, 1, 4, 2, 5, 3});
+  z = ag::reshape(r, {s[0], s[1] / 4, 2 * s[2], 2 * s[3]});
+}
+
+Shape SqueezeFlow::output_shape(const Shape& in) const { return {in[0], in[1] * 4, in[2] / 2, in[3] / 2}; }
+
+void SplitFlow::forward(Var& z, Var& ldj, const Var*) {
+  FG_CHECK(z.dim() == 4 && z.size(1) % 2 == 0, "SplitFlow: needs an even channel count; got {}", shape_str(z.shape()));
+  auto parts = ag::chunk(z, 2, 1);
+  if (stash) stash->push_back(parts[1].value());
+  ldj = ldj + sum_except_batch(std_normal_log_prob(parts[1]));
+  z = parts[0];
+}
+
+void SplitFlow::reverse(Var& z, Var& ldj, const Var*) {
+  Tensor zs;
+  if (stash) {
+    FG_CHECK(!stash->empty(), "SplitFlow reverse: the stash is empty");
+    zs = stash->back();
+    stash->pop_back();
+  } else {
+    zs = normal(z.shape(), 0.0, temperature, z.dtype(), z.device(), generator);
+  }
+  Var split(zs);
+  ldj = ldj - sum_except_batch(std_normal_log_prob(split));
+  z = ag::concat({z, split}, 1);
+}
+
+Shape SplitFlow::output_shape(const Shape& in) const { return {in[0], in[1] / 2, in[2], in[3]}; }
+
+}  // namespace fg::flows

@@ -1,0 +1,74 @@
+// Helpers for flow tests: brute-force log|det J| through autograd, and random re-initialization
+// so zero-initialized layers are not the identity.
+#pragma once
+#include <functional>
+
+#include "flows/flow.h"
+#include "autograd/gradcheck.h"
+#include "nn/init.h"
+#include "tensor/linalg.h"
+
+namespace fg::flows::testing {
+
+// log|det d f(z)/dz| for a single example z [1, ...] (f64): one backward pass per output element
+// builds the Jacobian row by row, then LU gives log|det|.
+inline double brute_force_logdet(const std::function<ag::Var(const ag::Var&)>& f, const Tensor& z) {
+  int64_t d = z.numel();
+  std::vector<double> jac;
+  jac.reserve(d * d);
+  for (int64_t i = 0; i < d; ++i) {
+    ag::Var x(z.clone(), true);
+    ag::Var y = f(x);
+    FG_CHECK(y.numel() == d, "brute_force_logdet: output has {} elements, input {}", y.numel(), d);
+    std::vector<double> onehot(d, 0.0);
+    onehot[i] = 1.0;
+    y.backward(from_vector(onehot, y.shape()).to(y.dtype()));
+    auto row = x.grad().to_vector<double>();
+    jac.insert(jac.end(), row.begin(), row.end());
+  }
+  return slogdet(from_vector(jac, {d, d})).logabsdet;
+}
+
+// Re-draws every parameter of m from N(0, std^2) (seeded).
+inline void randomize(nn::Module& m, double std, uint64_t seed) {
+  Generator g(seed);
+  for (auto& p : m.parameters()) {
+    ag::Var v = p;
+    nn::normal_(v, 0.0, std, &g);
+  }
+}
+
+// Central differences (f64) for up to `per_param` elements of every parameter of m against the
+// autograd gradient of loss(). Returns the first mismatch, or "" when all agree within
+// 1e-5 + 1e-3 |numeric|.
+inline std::string check_param_grads(nn::Module& m, const std::function<ag::Var()>& loss, int per_param = 4,
+                                     double eps = 1e-6) {
+  m.zero_grad();
+  loss().backward();
+  Generator g(99);
+  for (auto& [name, p] : m.named_parameters()) {
+    Tensor grad = p.grad().defined() ? p.grad() : zeros_like(p.value());
+    auto gv = grad.to_vector<double>();
+    int64_t n = p.numel();
+    for (int k = 0; k < per_param && k < n; ++k) {
+      int64_t i = static_cast<int64_t>(rand({1}, DType::F64, Device::cpu(), &g).item() * n);
+      Tensor orig = p.value();
+      auto eval = [&](double d) {
+        Tensor t = orig.clone();
+        t.data<double>()[i] += d;
+        ag::Var pv = p;
+        pv.mutable_value() = t;
+        ag::NoGradGuard ng;
+        double l = loss().item();
+        pv.mutable_value() = orig;
+        return l;
+      };
+      double num = (eval(eps) - eval(-eps)) / (2 * eps);
+      if (!(std::abs(num - gv[i]) <= 1e-5 + 1e-3 * std::abs(num)))
+        return fmt::format("{}[{}]: analytic {:.10g} vs numeric {:.10g}", name, i, gv[i], num);
+    }
+  }
+  return "";
+}
+
+}  // namespace fg::flows::testing
