@@ -50,10 +50,15 @@ void Var::backward(const Tensor& grad_out, bool retain_graph) const {
     if (gi == grads.end()) continue;
     Tensor g = std::move(gi->second);
     grads.erase(gi);
-    std::vector<Tensor> in_grads = n->backward(g);
+    std::vector<Tensor> in_grads;
+    {
+      ProfileScope ps(n->name(), true);
+      in_grads = n->backward(g);
+    }
     for (size_t k = 0; k < n->edges.size(); ++k) {
       const Edge& e = n->edges[k];
       if (!e.active() || k >= in_grads.size() || !in_grads[k].defined()) continue;
+      ProfileScope ps("grad accumulate", true);
       if (e.node) accumulate(grads[e.node.get()], in_grads[k]);
       else accumulate(e.leaf->grad, in_grads[k]);
     }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "autograd/profiler.h"
 #include "tensor/ops.h"
 
 namespace fg::ag {
@@ -111,7 +112,11 @@ Var apply(Op op, const std::vector<Var>& inputs) {
     vals.push_back(v.value());
     any = any || v.requires_grad();
   }
-  Tensor out = op.forward(vals);
+  Tensor out;
+  {
+    ProfileScope ps(Op::name, false);
+    out = op.forward(vals);
+  }
   if (!any || !grad_enabled()) return Var(std::move(out));
   auto node = std::make_shared<OpNode<Op>>(std::move(op));
   for (const Var& v : inputs) {

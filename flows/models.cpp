@@ -4,6 +4,8 @@
 #include "flows/dequantization.h"
 #include "flows/multiscale.h"
 
+#include <nlohmann/json.hpp>
+
 namespace fg::flows {
 
 namespace {
@@ -57,6 +59,26 @@ std::shared_ptr<ImageFlow> build_model(const ModelConfig& cfg) {
   else fail(fmt::format("unknown model '{}': expected one of {}", cfg.name, fmt::join(model_names(), ", ")));
   m->import_samples = cfg.import_samples;
   return m;
+}
+
+std::string config_to_json(const ModelConfig& cfg) {
+  nlohmann::json j{{"model", cfg.name}, {"arch", arch_name(cfg.arch)}, {"additive", cfg.additive},
+                   {"import_samples", cfg.import_samples}};
+  return j.dump();
+}
+
+ModelConfig config_from_json(const std::string& text) {
+  ModelConfig c;
+  try {
+    auto j = nlohmann::json::parse(text);
+    c.name = j.at("model").get<std::string>();
+    c.arch = parse_arch(j.value("arch", std::string("v2")));
+    c.additive = j.value("additive", false);
+    c.import_samples = j.value("import_samples", 8);
+  } catch (const nlohmann::json::exception& e) {
+    fail(fmt::format("bad model config '{}': {}", text, e.what()));
+  }
+  return c;
 }
 
 int64_t tutorial_param_count(const std::string& name, Arch arch) {

@@ -22,6 +22,9 @@ struct ModelConfig {
 
 std::shared_ptr<ImageFlow> create_simple_flow(bool use_vardeq, Arch arch = Arch::V2, bool additive = false);
 std::shared_ptr<ImageFlow> create_multiscale_flow(Arch arch = Arch::V2, bool additive = false);
+// The config as a JSON object string (stored in checkpoints) and back; throws on bad JSON/values.
+std::string config_to_json(const ModelConfig& cfg);
+ModelConfig config_from_json(const std::string& json);
 // Throws naming the allowed names on an unknown model.
 std::shared_ptr<ImageFlow> build_model(const ModelConfig& cfg);
 const std::vector<std::string>& model_names();

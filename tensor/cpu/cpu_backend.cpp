@@ -2,6 +2,8 @@
 // the reference kernels otherwise and always for f64).
 #include "tensor/cpu/cpu_backend.h"
 
+#include "tensor/cpu/allocator.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -13,8 +15,6 @@ bool g_onednn = [] {
   const char* e = std::getenv("FG_ONEDNN");
   return !(e && std::string(e) == "0");
 }();
-
-constexpr size_t kAlign = 64;
 
 template <class F>
 void dispatch_dense(DType t, const char* op, F&& f) {
@@ -30,13 +30,8 @@ template <class T> T* mptr(Tensor* t) { return t ? static_cast<T*>(t->raw()) : n
 void set_onednn_enabled(bool on) { g_onednn = on; }
 bool onednn_enabled() { return g_onednn; }
 
-void* CpuBackend::allocate(size_t bytes) {
-  size_t n = (bytes + kAlign - 1) / kAlign * kAlign;
-  void* p = std::aligned_alloc(kAlign, n);
-  if (!p) fail(fmt::format("cpu: out of memory allocating {} bytes", bytes));
-  return p;
-}
-void CpuBackend::deallocate(void* p, size_t) { std::free(p); }
+void* CpuBackend::allocate(size_t bytes) { return cached_alloc(bytes); }
+void CpuBackend::deallocate(void* p, size_t bytes) { cached_free(p, bytes); }
 void CpuBackend::copy_from_host(void* d, const void* s, size_t n) { std::memcpy(d, s, n); }
 void CpuBackend::copy_to_host(void* d, const void* s, size_t n) { std::memcpy(d, s, n); }
 void CpuBackend::copy(void* d, const void* s, size_t n) { std::memcpy(d, s, n); }

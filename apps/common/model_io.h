@@ -1,0 +1,21 @@
+// Rebuilding a model from a checkpoint (its metadata holds the model config).
+#pragma once
+#include "flows/models.h"
+#include "nn/checkpoint.h"
+
+namespace fg::app {
+
+struct LoadedModel {
+  std::shared_ptr<flows::ImageFlow> model;
+  flows::ModelConfig config;
+  nn::Checkpoint checkpoint;
+};
+
+// Loads `path`, builds the model its config names, restores its weights (not the optimizer),
+// and moves it to `device`. Errors name the file.
+LoadedModel load_model(const std::string& path, Device device = Device::cpu());
+
+// Writes a batch of integer images [N, 1, H, W] as a PNG grid with `nrow` images per row.
+void write_image_grid(const std::string& path, const Tensor& imgs, int nrow);
+
+}  // namespace fg::app

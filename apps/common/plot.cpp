@@ -1,0 +1,84 @@
+#include "apps/common/plot.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+#include "tensor/error.h"
+
+namespace fg::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::string quote(const std::string& s) {
+  std::string o = "'";
+  for (char c : s) o += c == '\'' ? std::string("''") : std::string(1, c);
+  return o + "'";
+}
+}  // namespace
+
+bool plot_png(const std::string& png_path, const std::vector<Series>& series, const PlotSpec& spec) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    std::fprintf(stderr, "warning: gnuplot not found (apt-get install gnuplot-nox); skipped %s\n", png_path.c_str());
+    return false;
+  }
+  fs::path dir = fs::temp_directory_path() / fmt::format("flowgrad-plot-{}", static_cast<long>(getpid()));
+  fs::create_directories(dir);
+  std::string script = fmt::format("set terminal png size {},{}\nset output {}\nset title {}\nset xlabel {}\n"
+                                   "set ylabel {}\nset grid\nset key top right\n{}{}\n",
+                                   spec.width, spec.height, quote(png_path + ".tmp"), quote(spec.title),
+                                   quote(spec.xlabel), quote(spec.ylabel), spec.logy ? "set logscale y\n" : "",
+                                   spec.extra);
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < series.size(); ++i) {
+    fs::path data = dir / fmt::format("s{}.dat", i);
+    std::ofstream f(data);
+    for (size_t k = 0; k < series[i].x.size(); ++k) f << series[i].x[k] << ' ' << series[i].y[k] << '\n';
+    if (!series[i].x.empty())
+      parts.push_back(fmt::format("{} using 1:2 with {} title {}", quote(data.string()), series[i].style,
+                                  quote(series[i].title)));
+  }
+  FG_CHECK(!parts.empty(), "plot {}: no data to plot", png_path);
+  script += "plot " + fmt::format("{}", fmt::join(parts, ", ")) + "\n";
+  fs::path sp = dir / "plot.gp";
+  std::ofstream(sp) << script;
+  std::string cmd = fmt::format("gnuplot {} 2>{}", quote(sp.string()), quote((dir / "err.txt").string()));
+  int rc = std::system(cmd.c_str());
+  std::string err;
+  if (rc != 0) {
+    std::ifstream e(dir / "err.txt");
+    err.assign(std::istreambuf_iterator<char>(e), {});
+  }
+  fs::remove_all(dir);
+  FG_CHECK(rc == 0, "gnuplot failed for {}: {}", png_path, err);
+  fs::rename(png_path + ".tmp", png_path);
+  return true;
+}
+
+bool plot_training_curves(const std::string& metrics, const std::string& png, const std::string& title) {
+  std::ifstream in(metrics);
+  FG_CHECK(in.good(), "cannot read metrics file {}", metrics);
+  Series train{"train bpd", {}, {}, "lines"}, val{"validation bpd", {}, {}, "linespoints"};
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("step")) continue;
+    double step = j["step"].get<double>();
+    if (j.contains("train_bpd")) {
+      train.x.push_back(step);
+      train.y.push_back(j["train_bpd"].get<double>());
+    }
+    if (j.contains("val_bpd")) {
+      val.x.push_back(step);
+      val.y.push_back(j["val_bpd"].get<double>());
+    }
+  }
+  return plot_png(png, {train, val}, {title, "step", "bits per dimension", true});
+}
+
+}  // namespace fg::app

@@ -1,0 +1,28 @@
+// Plots drawn by gnuplot (Debian's gnuplot-nox, PNG terminal): the program writes the data and a
+// script to a temporary directory and runs gnuplot on it.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace fg::app {
+
+struct Series {
+  std::string title;
+  std::vector<double> x, y;
+  std::string style = "lines";  // gnuplot style: lines, linespoints, boxes, steps
+};
+
+struct PlotSpec {
+  std::string title, xlabel, ylabel;
+  bool logy = false;
+  int width = 900, height = 500;
+  std::string extra;  // more gnuplot commands (e.g. "set xrange [0:255]")
+};
+
+// Returns false (with a warning on stderr) when gnuplot is not installed; throws when it fails.
+bool plot_png(const std::string& png_path, const std::vector<Series>& series, const PlotSpec& spec);
+
+// Training curves from a metrics.jsonl (train_bpd per logged step, val_bpd per validation).
+bool plot_training_curves(const std::string& metrics_jsonl, const std::string& png_path, const std::string& title);
+
+}  // namespace fg::app

@@ -1,0 +1,81 @@
+#include "apps/train_mnist/options.h"
+
+#include <CLI/CLI.hpp>
+
+#include "apps/common/cli.h"
+
+namespace fg::app {
+
+bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code) {
+  CLI::App app{"train_mnist: train and evaluate the tutorial's normalizing flows on MNIST.\n"
+               "Outputs in --out: metrics.jsonl, samples_*.png, curves.png, last/best checkpoints, results.json."};
+  app.set_help_flag("-h,--help", "print this help and exit");
+  std::string model = o.model.name, arch = "v2", time_limit;
+  app.add_option("--model", model, "model: simple, vardeq, multiscale")
+      ->check(CLI::IsMember(flows::model_names()))
+      ->capture_default_str();
+  app.add_option("--arch", arch, "GatedConv variant: v1 (the seed's code) or v2 (the revised tutorial)")
+      ->check(CLI::IsMember({"v1", "v2"}))
+      ->capture_default_str();
+  app.add_flag("--additive", o.model.additive, "NICE additive couplings instead of affine");
+  app.add_option("--epochs", o.epochs, "training epochs")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--batch", o.batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--lr", o.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--lr-decay", o.lr_decay, "learning-rate factor per epoch (StepLR)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--clip", o.clip, "clip gradients to this global norm (0: off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--seed", o.seed, "seed for initialization, shuffling and noise")->capture_default_str();
+  app.add_option("--data", o.data, "MNIST directory (default: $FLOWGRAD_MNIST, $MNIST_DIR, data/mnist)");
+  app.add_option("--out", o.out, "output directory (default: runs/<model>)");
+  app.add_option("--resume", o.resume, "continue from a checkpoint (default --out's last.safetensors)")
+      ->expected(0, 1)
+      ->default_str("");
+  app.add_option("--eval-only", o.eval_only, "only evaluate this checkpoint (test bpd, timings) and exit");
+  app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads (default: OMP_NUM_THREADS or all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-steps", o.max_steps, "stop after this many optimizer steps (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--time-limit", time_limit, "stop training after this long, e.g. 90s, 5m, 2h");
+  app.add_option("--import-samples", o.model.import_samples, "importance samples for the test bpd")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--val-every", o.val_every, "validate every N steps (0: once per epoch)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--val-batches", o.val_batches, "validation batches per validation (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--test-batches", o.test_batches, "test batches for the final evaluation (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("!--no-test", o.test, "skip the final test-set evaluation");
+  app.add_option("--log-every", o.log_every, "steps between metrics lines")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--samples", o.sample_count, "images per sample grid")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--train-size", o.train_size, "training images; the rest of the 60,000 validate")
+      ->check(CLI::Range(1, 59999))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    exit_code = app.exit(e);
+    return false;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "train_mnist: %s (see --help)\n", e.what());
+    exit_code = 2;
+    return false;
+  }
+  o.model.name = model;
+  o.model.arch = flows::parse_arch(arch);
+  if (!time_limit.empty()) o.time_limit_s = parse_duration(time_limit);
+  if (o.out.empty()) o.out = "runs/" + o.model.name;
+  if (app.count("--resume") && o.resume.empty()) o.resume = o.out + "/last.safetensors";
+  return true;
+}
+
+}  // namespace fg::app

@@ -1,0 +1,33 @@
+// train_mnist's options. Defaults reproduce the tutorial's recipe: Adam 1e-3, StepLR 0.99 per
+// epoch, batch 128, gradient clipping at 1.0, 50k/10k split with a fixed seed, 200 epochs,
+// best checkpoint by validation bpd, test bpd with 8 importance samples.
+#pragma once
+#include <string>
+
+#include "flows/models.h"
+
+namespace fg::app {
+
+struct TrainOptions {
+  flows::ModelConfig model;
+  int64_t epochs = 200, batch = 128;
+  double lr = 1e-3, lr_decay = 0.99, clip = 1.0;
+  uint64_t seed = 42;
+  std::string data, out, resume, eval_only, device = "cpu";
+  int threads = 0;               // 0: OMP_NUM_THREADS or all cores
+  int64_t max_steps = 0;         // 0: no limit
+  double time_limit_s = 0;       // 0: no limit
+  int64_t val_every = 0;         // steps between validations; 0: once per epoch
+  int64_t val_batches = 0;       // 0: the whole validation set
+  int64_t test_batches = 0;      // 0: the whole test set
+  int64_t log_every = 10;        // steps between metrics lines
+  int64_t sample_count = 16;     // images in each sample grid
+  int64_t train_size = 50000;    // the rest of the 60k training images are validation
+  bool test = true;              // evaluate on the test set at the end
+};
+
+// Parses argv; prints help and exits 0 for --help; throws fg::Error (exit 2 in main) on bad input.
+// Returns false when the program should exit right away with `exit_code`.
+bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code);
+
+}  // namespace fg::app

@@ -1,0 +1,66 @@
+#include "autograd/profiler.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace fg::ag {
+
+namespace {
+struct Entry {
+  double ms = 0;
+  long calls = 0;
+};
+struct Table {
+  std::mutex m;
+  std::map<std::string, Entry> entries;
+  ~Table() {
+    if (profiling_enabled() && !entries.empty()) std::fputs(profile_report().c_str(), stderr);
+  }
+};
+Table& table() {
+  static Table t;
+  return t;
+}
+const bool g_on = [] {
+  const char* e = std::getenv("FG_PROFILE");
+  return e && *e && std::string(e) != "0";
+}();
+}  // namespace
+
+bool profiling_enabled() { return g_on; }
+
+void profile_add(const char* op, bool backward, double ms) {
+  Table& t = table();
+  std::lock_guard<std::mutex> l(t.m);
+  Entry& e = t.entries[std::string(op) + (backward ? " (backward)" : "")];
+  e.ms += ms;
+  ++e.calls;
+}
+
+std::string profile_report() {
+  Table& t = table();
+  std::lock_guard<std::mutex> l(t.m);
+  std::vector<std::pair<std::string, Entry>> v(t.entries.begin(), t.entries.end());
+  std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.second.ms > b.second.ms; });
+  double total = 0;
+  for (auto& [n, e] : v) total += e.ms;
+  std::string out = fmt::format("\nFG_PROFILE: {:.1f} ms in recorded ops\n{:<34} {:>12} {:>9} {:>7}\n", total, "op",
+                                "total ms", "calls", "share");
+  for (auto& [n, e] : v)
+    out += fmt::format("{:<34} {:>12.1f} {:>9} {:>6.1f}%\n", n, e.ms, e.calls, total > 0 ? 100 * e.ms / total : 0);
+  return out;
+}
+
+void profile_reset() {
+  Table& t = table();
+  std::lock_guard<std::mutex> l(t.m);
+  t.entries.clear();
+}
+
+}  // namespace fg::ag

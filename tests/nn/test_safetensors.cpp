@@ -1,0 +1,218 @@
+// safetensors: the on-disk layout matches the spec (so Python can read it), every dtype round-trips,
+// saves are atomic, and the loader rejects each kind of malformed file with a message naming the
+// file and the tensor; random corruption never crashes.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "io_test_util.h"
+#include "nn/safetensors.h"
+#include "tensor/ops.h"
+
+using namespace fg;
+using fg::test::TempDir;
+using fg::test::write_bytes;
+
+namespace {
+
+// A file built by hand from a header string and data bytes (the header is not padded).
+std::vector<uint8_t> st_bytes(const std::string& header, const std::vector<uint8_t>& data, int64_t len = -1) {
+  uint64_t n = len >= 0 ? static_cast<uint64_t>(len) : header.size();
+  std::vector<uint8_t> b;
+  for (int i = 0; i < 8; ++i) b.push_back(static_cast<uint8_t>(n >> (8 * i)));
+  b.insert(b.end(), header.begin(), header.end());
+  b.insert(b.end(), data.begin(), data.end());
+  return b;
+}
+
+std::string error_of(const std::string& path) {
+  try {
+    nn::load_safetensors(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+bool has(const std::string& s, const std::string& sub) {
+  return s.find(sub) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("safetensors: every dtype, scalars, empty tensors and metadata round-trip") {
+  TempDir dir;
+  std::map<std::string, Tensor> ts;
+  ts["a.weight"] = from_vector<float>({1.5f, -2.f, 3.25f, 0.f, 1e-30f, 7.f}, {2, 3});
+  ts["b"] = from_vector<double>({3.141592653589793, -1e300}, {2});
+  ts["step"] = from_vector<int32_t>({-7}, {});
+  ts["mask"] = from_vector<uint8_t>({0, 1, 255}, {3, 1});
+  ts["empty"] = Tensor::empty({0, 4}, DType::F32);
+  std::map<std::string, std::string> meta = {{"config", "{\"k\": 1}"}, {"format", "pt"}};
+  std::string path = dir.file("ck.safetensors");
+  nn::save_safetensors(path, ts, meta);
+  auto f = nn::load_safetensors(path);
+  CHECK(f.metadata == meta);
+  REQUIRE(f.tensors.size() == ts.size());
+  for (const auto& [name, t] : ts) {
+    INFO(name);
+    const Tensor& u = f.tensors.at(name);
+    CHECK(u.dtype() == t.dtype());
+    CHECK(u.shape() == t.shape());
+    CHECK(u.nbytes() == t.nbytes());
+    if (t.nbytes()) CHECK(std::memcmp(u.raw(), t.raw(), t.nbytes()) == 0);
+  }
+  CHECK(dir.count_files() == 1);
+}
+
+TEST_CASE("safetensors: the layout is the spec's (LE length, padded JSON header, packed data)") {
+  TempDir dir;
+  std::string path = dir.file("x.safetensors");
+  nn::save_safetensors(path, {{"w", from_vector<float>({1.f, 2.f}, {2})}, {"b", from_vector<uint8_t>({9}, {1})}},
+                       {{"k", "v"}});
+  auto raw = fg::test::read_bytes(path);
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t{raw[i]} << (8 * i);
+  CHECK(n % 8 == 0);
+  REQUIRE(raw.size() == 8 + n + 9);
+  auto j = nlohmann::json::parse(std::string(raw.begin() + 8, raw.begin() + 8 + n));
+  CHECK(j["b"]["dtype"] == "U8");
+  CHECK(j["b"]["data_offsets"] == nlohmann::json::array({0, 1}));
+  CHECK(j["w"]["dtype"] == "F32");
+  CHECK(j["w"]["shape"] == nlohmann::json::array({2}));
+  CHECK(j["w"]["data_offsets"] == nlohmann::json::array({1, 9}));
+  CHECK(j["__metadata__"]["k"] == "v");
+  float w1;
+  std::memcpy(&w1, raw.data() + 8 + n + 1 + 4, 4);
+  CHECK(w1 == 2.f);
+}
+
+TEST_CASE("safetensors: a hand-made file in the spec's format loads; dtype spelling is case-insensitive") {
+  TempDir dir;
+  float v[2] = {0.5f, -4.f};
+  std::vector<uint8_t> data(8);
+  std::memcpy(data.data(), v, 8);
+  write_bytes(dir.file("h"), st_bytes(R"({"x":{"dtype":"f32","shape":[2],"data_offsets":[0,8]}})", data));
+  auto f = nn::load_safetensors(dir.file("h"));
+  CHECK(f.tensors.at("x").to_vector<float>() == std::vector<float>{0.5f, -4.f});
+  CHECK(f.metadata.empty());
+}
+
+TEST_CASE("safetensors: saving is atomic; a failed save keeps the old file and leaves no temporaries") {
+  TempDir dir;
+  std::string path = dir.file("ck.safetensors");
+  nn::save_safetensors(path, {{"a", from_vector<float>({1.f}, {1})}});
+  auto before = fg::test::read_bytes(path);
+  CHECK_THROWS_WITH_AS(nn::save_safetensors(path, {{"a", from_vector<float>({2.f}, {1})}, {"bad", Tensor()}}),
+                       doctest::Contains("tensor 'bad' is undefined"), Error);
+  CHECK_THROWS_WITH_AS(nn::save_safetensors(path, {{"__metadata__", from_vector<float>({2.f}, {1})}}),
+                       doctest::Contains("reserved"), Error);
+  CHECK(fg::test::read_bytes(path) == before);
+  CHECK(dir.count_files() == 1);
+  nn::save_safetensors(path, {{"a", from_vector<float>({3.f}, {1})}});  // overwrite works
+  CHECK(nn::load_safetensors(path).tensors.at("a").item() == 3.0);
+  CHECK(dir.count_files() == 1);
+  CHECK_THROWS_WITH_AS(nn::save_safetensors(dir.file("no/such/dir/x.safetensors"), {}),
+                       doctest::Contains("does not exist"), Error);
+}
+
+TEST_CASE("safetensors: truncated files and bad header lengths") {
+  TempDir dir;
+  std::string good = dir.file("good");
+  nn::save_safetensors(good, {{"w", from_vector<float>({1, 2, 3, 4}, {2, 2})}});
+  auto raw = fg::test::read_bytes(good);
+  write_bytes(dir.file("cut"), std::vector<uint8_t>(raw.begin(), raw.end() - 3));
+  std::string e = error_of(dir.file("cut"));
+  CHECK(has(e, dir.file("cut")));
+  CHECK(has(e, "tensor 'w'"));
+  CHECK(has(e, "past the end of the data section"));
+  write_bytes(dir.file("cut2"), std::vector<uint8_t>(raw.begin(), raw.begin() + 20));
+  CHECK(has(error_of(dir.file("cut2")), "exceeds the 12 bytes after the length field"));
+  write_bytes(dir.file("tiny"), {1, 2, 3});
+  CHECK(has(error_of(dir.file("tiny")), "too short for the 8-byte header length"));
+  write_bytes(dir.file("huge"), st_bytes("{}", {}, int64_t{1} << 62));
+  CHECK(has(error_of(dir.file("huge")), "exceeds"));
+  CHECK(has(error_of(dir.file("missing")), "not found"));
+}
+
+TEST_CASE("safetensors: garbage headers are reported as JSON errors or wrong types") {
+  TempDir dir;
+  write_bytes(dir.file("j"), st_bytes("{\"w\": {\"dtype\": ", {}));
+  CHECK(has(error_of(dir.file("j")), "not valid JSON"));
+  write_bytes(dir.file("bin"), st_bytes(std::string("\x01\xff\xfe garbage", 11), {}));
+  CHECK(has(error_of(dir.file("bin")), "not valid JSON"));
+  write_bytes(dir.file("arr"), st_bytes("[1, 2, 3]", {}));
+  CHECK(has(error_of(dir.file("arr")), "must be a JSON object, found a JSON array"));
+  write_bytes(dir.file("meta"), st_bytes(R"({"__metadata__": {"epoch": 3}})", {}));
+  CHECK(has(error_of(dir.file("meta")), "__metadata__ 'epoch' must be a string"));
+  write_bytes(dir.file("entry"), st_bytes(R"({"w": [1, 2]})", {}));
+  CHECK(has(error_of(dir.file("entry")), "tensor 'w': entry must be an object"));
+}
+
+TEST_CASE("safetensors: bad entries name the tensor; all problems are listed together") {
+  TempDir dir;
+  std::vector<uint8_t> d16(16, 0);
+  auto err = [&](const std::string& header, const std::vector<uint8_t>& data) {
+    write_bytes(dir.file("f"), st_bytes(header, data));
+    return error_of(dir.file("f"));
+  };
+  CHECK(has(err(R"({"h": {"dtype": "F16", "shape": [8], "data_offsets": [0, 16]}})", d16),
+            "tensor 'h': dtype 'F16' is not supported"));
+  CHECK(has(err(R"({"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 16]}})", d16),
+            "tensor 'w': shape [2, 3] of F32 needs 24 bytes but data_offsets [0, 16] span 16"));
+  CHECK(has(err(R"({"w": {"dtype": "F32", "shape": [-4], "data_offsets": [0, 16]}})", d16),
+            "not a non-negative integer"));
+  CHECK(has(err(R"({"w": {"dtype": "F32", "shape": [4]}})", d16), "'data_offsets' must be [begin, end]"));
+  CHECK(has(err(R"({"w": {"shape": [4], "data_offsets": [0, 16]}})", d16), "missing or non-string 'dtype'"));
+  CHECK(
+      has(err(R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16], "x": 1}})", d16), "unknown field 'x'"));
+  CHECK(has(err(R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [8, 4]}})", d16), "end before they begin"));
+  CHECK(has(
+      err(R"({"w": {"dtype": "F32", "shape": [4000000000, 4000000000, 4000000000], "data_offsets": [0, 16]}})", d16),
+      "needs over 2^64 bytes"));
+  std::string overlap = err(R"({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]},
+                                "b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}})",
+                            d16);
+  CHECK(has(overlap, "tensor 'b': data_offsets [8, 16] overlap tensor 'a' [0, 12]"));
+  CHECK(has(err(R"({"a": {"dtype": "U8", "shape": [4], "data_offsets": [4, 8]},
+                    "b": {"dtype": "U8", "shape": [8], "data_offsets": [8, 16]}})",
+                d16),
+            "tensor 'a': data_offsets [4, 8] leave a hole of 4 bytes"));
+  CHECK(has(err(R"({"a": {"dtype": "U8", "shape": [8], "data_offsets": [0, 8]}})", d16),
+            "8 bytes of data after the last tensor"));
+  std::string many = err(R"({"a": {"dtype": "BF16", "shape": [8], "data_offsets": [0, 16]},
+                             "b": {"dtype": "F32", "shape": [5], "data_offsets": [0, 16]},
+                             "__metadata__": {"x": null}})",
+                         d16);
+  CHECK(has(many, "3 problems"));
+  CHECK(has(many, dir.file("f")));
+  CHECK(has(many, "tensor 'a'"));
+  CHECK(has(many, "tensor 'b'"));
+  CHECK(has(many, "__metadata__ 'x'"));
+}
+
+TEST_CASE("safetensors: random corruption of a valid file never crashes, only throws fg::Error") {
+  TempDir dir;
+  std::string good = dir.file("good");
+  nn::save_safetensors(
+      good, {{"w", from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3})}, {"n", from_vector<int32_t>({1, 2}, {2})}},
+      {{"a", "b"}});
+  auto raw = fg::test::read_bytes(good);
+  std::mt19937 rng(99);
+  int errors = 0;
+  for (int it = 0; it < 300; ++it) {
+    auto b = raw;
+    int flips = 1 + static_cast<int>(rng() % 3);
+    for (int k = 0; k < flips; ++k) b[rng() % std::min<size_t>(b.size(), 8 + 160)] = static_cast<uint8_t>(rng());
+    if (rng() % 4 == 0) b.resize(rng() % b.size());
+    write_bytes(dir.file("r"), b);
+    try {
+      nn::load_safetensors(dir.file("r"));
+    } catch (const Error&) {
+      ++errors;
+    }
+  }
+  CHECK(errors > 100);
+}
