@@ -25,6 +25,7 @@ Var relu(const Var& x);
 Var elu(const Var& x, double alpha = 1.0);
 Var clamp(const Var& x, double lo, double hi);
 Var where(const Tensor& cond, const Var& a, const Var& b);  // cond is not differentiated
+Var concat_elu(const Var& x);  // [elu(x), elu(-x)] along dim 1, fused
 
 Var sum(const Var& x, std::vector<int64_t> dims = {}, bool keepdim = false);
 Var mean(const Var& x, std::vector<int64_t> dims = {}, bool keepdim = false);

@@ -115,6 +115,16 @@ struct WhereOp {
   }
 };
 
+struct ConcatEluOp {
+  static constexpr const char* name = "concat_elu";
+  Tensor y;
+  Tensor forward(const std::vector<Tensor>& in) {
+    y = fg::concat_elu(in[0]);
+    return y;
+  }
+  Grads backward(const Tensor& g, const Needs&) { return {fg::concat_elu_backward(y, g)}; }
+};
+
 template <class Op>
 Var unary_apply(const Var& x, double p0 = 0, double p1 = 0) {
   Op op;
@@ -148,6 +158,8 @@ Var where(const Tensor& cond, const Var& a, const Var& b) {
   op.cond = cond;
   return apply(std::move(op), {a, b});
 }
+
+Var concat_elu(const Var& x) { return apply(ConcatEluOp{}, {x}); }
 
 Var operator+(const Var& a, const Var& b) { return add(a, b); }
 Var operator-(const Var& a, const Var& b) { return sub(a, b); }

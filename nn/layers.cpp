@@ -125,11 +125,11 @@ Var Sequential::forward(const Var& x) {
   return h;
 }
 
-Var concat_elu(const Var& x) { return ag::concat({ag::elu(x), ag::elu(-x)}, 1); }
+Var concat_elu(const Var& x) { return ag::concat_elu(x); }
 
 ModulePtr relu() { return std::make_shared<Lambda>("ReLU", [](const Var& x) { return ag::relu(x); }); }
 ModulePtr elu(double a) { return std::make_shared<Lambda>("ELU", [a](const Var& x) { return ag::elu(x, a); }); }
-ModulePtr concat_elu() { return std::make_shared<Lambda>("ConcatELU", [](const Var& x) { return concat_elu(x); }); }
+ModulePtr concat_elu() { return std::make_shared<Lambda>("ConcatELU", [](const Var& x) { return ag::concat_elu(x); }); }
 ModulePtr tanh() { return std::make_shared<Lambda>("Tanh", [](const Var& x) { return ag::tanh(x); }); }
 ModulePtr sigmoid() { return std::make_shared<Lambda>("Sigmoid", [](const Var& x) { return ag::sigmoid(x); }); }
 ModulePtr flatten(int64_t s) {

@@ -80,6 +80,12 @@ class Backend {
   virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) = 0;
   virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) = 0;
 
+  // ConcatELU, fused: x viewed as [outer, C, inner] -> y [outer, 2C, inner] = [elu(x), elu(-x)];
+  // backward from the saved output: dx = g1 * elu'(x) - g2 * elu'(-x), elu'(v) = v > 0 ? 1 : elu(v) + 1.
+  virtual void concat_elu(const Tensor& x, Tensor& y, int64_t outer, int64_t C, int64_t inner) = 0;
+  virtual void concat_elu_backward(const Tensor& y, const Tensor& g, Tensor& dx, int64_t outer, int64_t C,
+                                   int64_t inner) = 0;
+
   // layout
   virtual void strided_copy(const Tensor& src, Tensor& dst, const StridedCopyParams& p) = 0;
 

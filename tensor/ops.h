@@ -61,6 +61,9 @@ Tensor pow(const Tensor& x, double exponent);
 Tensor square(const Tensor& x);
 Tensor affine(const Tensor& x, double scale, double shift);  // scale * x + shift
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond != 0 ? a : b
+// [elu(x), elu(-x)] concatenated along dim 1 (channels); the backward takes that output.
+Tensor concat_elu(const Tensor& x);
+Tensor concat_elu_backward(const Tensor& y, const Tensor& grad_y);
 
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);

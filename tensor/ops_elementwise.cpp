@@ -65,6 +65,41 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   return out;
 }
 
+namespace {
+void concat_elu_dims(const Shape& s, int64_t& outer, int64_t& c, int64_t& inner) {
+  outer = s[0];
+  c = s[1];
+  inner = 1;
+  for (size_t i = 2; i < s.size(); ++i) inner *= s[i];
+}
+}  // namespace
+
+Tensor concat_elu(const Tensor& x) {
+  detail::check_float("concat_elu", x);
+  FG_CHECK(x.dim() >= 2, "concat_elu: needs [N, C, ...], got {}", shape_str(x.shape()));
+  int64_t outer, c, inner;
+  concat_elu_dims(x.shape(), outer, c, inner);
+  Shape ys = x.shape();
+  ys[1] *= 2;
+  Tensor y = Tensor::empty(ys, x.dtype(), x.device());
+  backend_for(x.device()).concat_elu(x, y, outer, c, inner);
+  return y;
+}
+
+Tensor concat_elu_backward(const Tensor& y, const Tensor& g) {
+  detail::check_same("concat_elu_backward", y, g);
+  FG_CHECK(y.shape() == g.shape() && y.dim() >= 2 && y.size(1) % 2 == 0,
+           "concat_elu_backward: output {} and gradient {} must match, with an even channel count",
+           shape_str(y.shape()), shape_str(g.shape()));
+  Shape xs = y.shape();
+  xs[1] /= 2;
+  int64_t outer, c, inner;
+  concat_elu_dims(xs, outer, c, inner);
+  Tensor dx = Tensor::empty(xs, y.dtype(), y.device());
+  backend_for(y.device()).concat_elu_backward(y, g, dx, outer, c, inner);
+  return dx;
+}
+
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }

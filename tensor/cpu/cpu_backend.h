@@ -24,6 +24,9 @@ class CpuBackend final : public Backend {
   void unary(UnaryOp op, const Tensor& x, Tensor& out, const UnaryParams& p) override;
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) override;
   void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) override;
+  void concat_elu(const Tensor& x, Tensor& y, int64_t outer, int64_t C, int64_t inner) override;
+  void concat_elu_backward(const Tensor& y, const Tensor& g, Tensor& dx, int64_t outer, int64_t C,
+                           int64_t inner) override;
   void strided_copy(const Tensor& src, Tensor& dst, const StridedCopyParams& p) override;
   void reduce(ReduceOp op, const Tensor& x, Tensor& out, const ReduceParams& p) override;
 

@@ -6,13 +6,14 @@
 #include <cstring>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/fast_math.h"
 #include "tensor/cpu/parallel.h"
 
 namespace fg::cpu {
 
 namespace {
 
-using std::exp, std::log, std::sqrt, std::tanh, std::log1p, std::expm1, std::floor, std::pow;
+using std::log, std::sqrt, std::tanh, std::log1p, std::floor, std::pow;
 
 #define FG_UNARY(Name, expr)                                                 \
   struct Name##Fn {                                                          \

@@ -72,6 +72,10 @@ void gradcheck_where() {
   Tensor cond = gt(rnd({2, 3}, 22), scalar(0.0, DType::F64));
   expect_ok("where broadcast", [cond](auto& v) { return where(cond, v[0], v[1]); }, {rnd({2, 3}, 23), rnd({3}, 24)});
 }
+void gradcheck_concat_elu() {
+  expect_ok("concat_elu 4d", [](auto& v) { return concat_elu(v[0]); }, {away_from_zero({2, 3, 2, 2}, 90)});
+  expect_ok("concat_elu 2d", [](auto& v) { return concat_elu(v[0]); }, {away_from_zero({3, 4}, 91)});
+}
 void gradcheck_sum() {
   expect_ok("sum all", [](auto& v) { return sum(v[0]); }, {rnd({2, 3, 4}, 25)});
   expect_ok("sum dims keepdim", [](auto& v) { return sum(v[0], {0, 2}, true); }, {rnd({2, 3, 4}, 26)});

@@ -57,7 +57,7 @@ TEST_CASE("layers compute what their ops compute") {
   CHECK(l(Var(randn({2, 5, 3}))).shape() == Shape{2, 5, 2});
   CHECK_THROWS_WITH_AS(l(Var(randn({4, 5}))), doctest::Contains("input [4, 5] does not end in 3"), Error);
   Tensor img = randn({2, 3, 4, 4});
-  Tensor ce = concat_elu(Var(img)).value();
+  Tensor ce = nn::concat_elu(Var(img)).value();
   CHECK(ce.shape() == Shape{2, 6, 4, 4});
   CHECK(max_abs_diff(slice(ce, 1, 3, 6), elu(neg(img))) == 0.0);
   ConvTranspose2d up(Conv2dConfig{3, 5, 4, 2, 1});

@@ -1,0 +1,54 @@
+// The vectorizable f32 exp/expm1 against std:: and the fused ConcatELU against its definition.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "tensor/cpu/fast_math.h"
+#include "tensor/ops.h"
+
+using namespace fg;
+
+TEST_CASE("fast_expf is within 4 ulp of std::exp over the f32 range; edge cases") {
+  double worst = 0;
+  for (double x = -87.0; x <= 88.0; x += 0.0007) {
+    float xf = static_cast<float>(x);
+    double ref = std::exp(static_cast<double>(xf));
+    double rel = std::abs(cpu::fast_expf(xf) - ref) / ref;
+    worst = std::max(worst, rel);
+  }
+  INFO("max relative error ", worst);
+  CHECK(worst < 4 * 5.96e-8);
+  CHECK(std::isinf(cpu::fast_expf(100.0f)));
+  CHECK(cpu::fast_expf(-200.0f) == 0.0f);
+  CHECK(std::isnan(cpu::fast_expf(NAN)));
+  CHECK(cpu::fast_expf(0.0f) == 1.0f);
+}
+
+TEST_CASE("fast_expm1f keeps relative precision near 0") {
+  double worst = 0;
+  for (double x = -10; x <= 10; x += 0.00037) {
+    float xf = static_cast<float>(x);
+    double ref = std::expm1(static_cast<double>(xf));
+    if (ref == 0) continue;
+    worst = std::max(worst, std::abs(cpu::fast_expm1f(xf) - ref) / std::abs(ref));
+  }
+  INFO("max relative error ", worst);
+  CHECK(worst < 8 * 5.96e-8);
+}
+
+TEST_CASE("fused concat_elu equals concat(elu(x), elu(-x)) and its backward the composite's") {
+  for (DType t : {DType::F32, DType::F64}) {
+    Tensor x = randn({2, 3, 4, 5}, t);
+    Tensor y = concat_elu(x);
+    Tensor ref = concat({elu(x), elu(neg(x))}, 1);
+    CHECK(max_abs_diff(y, ref) < (t == DType::F32 ? 1e-6 : 1e-15));
+    Tensor g = randn(y.shape(), t);
+    Tensor dx = concat_elu_backward(y, g);
+    // d/dx: g1 * elu'(x) - g2 * elu'(-x), elu'(v) = v > 0 ? 1 : exp(v)
+    Tensor zero = scalar(0.0, t);
+    Tensor d1 = where(gt(x, zero), ones_like(x), exp(x));
+    Tensor d2 = where(gt(neg(x), zero), ones_like(x), exp(neg(x)));
+    Tensor expect = slice(g, 1, 0, 3) * d1 - slice(g, 1, 3, 6) * d2;
+    CHECK(max_abs_diff(dx, expect) < (t == DType::F32 ? 1e-5 : 1e-12));
+  }
+}
