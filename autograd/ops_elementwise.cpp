@@ -90,14 +90,14 @@ FG_UNARY_GRAD(AbsOp, "abs", fg::abs(x), false, g * fg::sign(s))
 FG_UNARY_GRAD(TanhOp, "tanh", fg::tanh(x), true, g * (1.0 - fg::square(s)))
 FG_UNARY_GRAD(SigmoidOp, "sigmoid", fg::sigmoid(x), true, g * (s * (1.0 - s)))
 FG_UNARY_GRAD(SoftplusOp, "softplus", fg::softplus(x), false, g * fg::sigmoid(s))
-FG_UNARY_GRAD(ReluOp, "relu", fg::relu(x), false, fg::where(fg::gt(s, zero_like_scalar(s)), g, zero_like_scalar(g)))
+// masks are 0/1 in the input dtype, so the gated gradients are plain multiplies
+FG_UNARY_GRAD(ReluOp, "relu", fg::relu(x), false, g * fg::gt(s, zero_like_scalar(s)))
 // elu'(x) = 1 for x > 0, else alpha*exp(x) = y + alpha
 FG_UNARY_GRAD(EluOp, "elu", fg::elu(x, p0), true,
-              fg::where(fg::gt(s, zero_like_scalar(s)), g, g * (s + p0)))
+              g * fg::where(fg::gt(s, zero_like_scalar(s)), fg::scalar(1.0, s.dtype(), s.device()), s + p0))
 FG_UNARY_GRAD(ClampOp, "clamp", fg::clamp(x, p0, p1), false,
-              fg::where(fg::ge(s, fg::scalar(p0, s.dtype(), s.device())) *
-                            fg::le(s, fg::scalar(p1, s.dtype(), s.device())),
-                        g, zero_like_scalar(g)))
+              g * (fg::ge(s, fg::scalar(p0, s.dtype(), s.device())) *
+                   fg::le(s, fg::scalar(p1, s.dtype(), s.device()))))
 #undef FG_UNARY_GRAD
 
 struct WhereOp {

@@ -105,26 +105,13 @@ Var slice(const Var& x, int64_t dim, int64_t start, int64_t end) {
 }
 
 std::vector<Var> split(const Var& x, const std::vector<int64_t>& sizes, int64_t dim) {
-  int d = normalize_dim(dim, x.shape().size(), "split");
-  int64_t total = 0;
-  for (auto s : sizes) total += s;
-  FG_CHECK(total == x.shape()[d], "split: sizes [{}] do not add up to dim {} of {}", fmt::join(sizes, ", "), d,
-           shape_str(x.shape()));
+  auto offsets = fg::split_offsets(x.shape(), sizes, dim);
   std::vector<Var> out;
-  int64_t at = 0;
-  for (auto s : sizes) {
-    out.push_back(slice(x, d, at, at + s));
-    at += s;
-  }
+  for (size_t i = 0; i < sizes.size(); ++i) out.push_back(slice(x, dim, offsets[i], offsets[i] + sizes[i]));
   return out;
 }
 
-std::vector<Var> chunk(const Var& x, int64_t n, int64_t dim) {
-  int d = normalize_dim(dim, x.shape().size(), "chunk");
-  FG_CHECK(n > 0 && x.shape()[d] % n == 0, "chunk: dim {} of {} does not split into {} equal chunks", d,
-           shape_str(x.shape()), n);
-  return split(x, std::vector<int64_t>(n, x.shape()[d] / n), d);
-}
+std::vector<Var> chunk(const Var& x, int64_t n, int64_t dim) { return split(x, fg::chunk_sizes(x.shape(), n, dim), dim); }
 
 Var broadcast_to(const Var& x, const Shape& shape) {
   BroadcastToOp op;

@@ -2,6 +2,7 @@
 
 #include "flows/coupling.h"
 #include "flows/dequantization.h"
+#include "flows/glow.h"
 #include "flows/multiscale.h"
 
 #include <nlohmann/json.hpp>
@@ -46,8 +47,19 @@ std::shared_ptr<ImageFlow> create_multiscale_flow(Arch arch, bool additive) {
   return std::make_shared<ImageFlow>(flows, Shape{1, 28, 28});
 }
 
+std::shared_ptr<ImageFlow> create_glow(int k, int hidden) {
+  FG_CHECK(k >= 1 && hidden >= 1, "create_glow: need k >= 1 and hidden >= 1, got k={} hidden={}", k, hidden);
+  // the peer's Dequantization() undoes the alpha squeeze (unscale_alpha=True) for every variant
+  std::vector<FlowPtr> flows{std::make_shared<Dequantization>(1e-5, true), std::make_shared<SqueezeFlow>()};
+  for (int i = 0; i < k; ++i) flows.push_back(std::make_shared<GlowStep>(4, hidden));
+  flows.push_back(std::make_shared<SplitFlow>());
+  flows.push_back(std::make_shared<SqueezeFlow>());
+  for (int i = 0; i < k; ++i) flows.push_back(std::make_shared<GlowStep>(8, hidden));
+  return std::make_shared<ImageFlow>(flows, Shape{1, 28, 28});
+}
+
 const std::vector<std::string>& model_names() {
-  static const std::vector<std::string> names{"simple", "vardeq", "multiscale"};
+  static const std::vector<std::string> names{"simple", "vardeq", "multiscale", "glow"};
   return names;
 }
 
@@ -56,6 +68,7 @@ std::shared_ptr<ImageFlow> build_model(const ModelConfig& cfg) {
   if (cfg.name == "simple") m = create_simple_flow(false, cfg.arch, cfg.additive);
   else if (cfg.name == "vardeq") m = create_simple_flow(true, cfg.arch, cfg.additive);
   else if (cfg.name == "multiscale") m = create_multiscale_flow(cfg.arch, cfg.additive);
+  else if (cfg.name == "glow") m = create_glow(cfg.glow_k, cfg.glow_hidden);
   else fail(fmt::format("unknown model '{}': expected one of {}", cfg.name, fmt::join(model_names(), ", ")));
   m->import_samples = cfg.import_samples;
   return m;
@@ -63,7 +76,7 @@ std::shared_ptr<ImageFlow> build_model(const ModelConfig& cfg) {
 
 std::string config_to_json(const ModelConfig& cfg) {
   nlohmann::json j{{"model", cfg.name}, {"arch", arch_name(cfg.arch)}, {"additive", cfg.additive},
-                   {"import_samples", cfg.import_samples}};
+                   {"import_samples", cfg.import_samples}, {"glow_k", cfg.glow_k}, {"glow_hidden", cfg.glow_hidden}};
   return j.dump();
 }
 
@@ -75,6 +88,8 @@ ModelConfig config_from_json(const std::string& text) {
     c.arch = parse_arch(j.value("arch", std::string("v2")));
     c.additive = j.value("additive", false);
     c.import_samples = j.value("import_samples", 8);
+    c.glow_k = j.value("glow_k", 8);
+    c.glow_hidden = j.value("glow_hidden", 128);
   } catch (const nlohmann::json::exception& e) {
     fail(fmt::format("bad model config '{}': {}", text, e.what()));
   }
@@ -86,6 +101,7 @@ int64_t tutorial_param_count(const std::string& name, Arch arch) {
   if (name == "simple") return v1 ? 335128 : 556312;
   if (name == "vardeq") return v1 ? 379556 : 628388;
   if (name == "multiscale") return v1 ? 1062090 : 1711818;
+  if (name == "glow") return 433792;  // not the tutorial's: the PyTorch peer's (../shared/peer/README.md), K 8, hidden 128
   return -1;
 }
 

@@ -4,6 +4,9 @@
 //               + 8 checkerboard couplings (32)
 //   multiscale: vardeq's dequantization + 2 checkerboard couplings (32) + squeeze
 //               + 2 channel couplings (c 4, hidden 48) + split + squeeze + 4 channel couplings (c 8, 64)
+//   glow:       the PyTorch peer's Glow (../shared/peer/torch_flows.py create_glow): Dequantization
+//               + squeeze (4x14x14) + K x GlowStep(4, hidden) + split + squeeze (8x7x7)
+//               + K x GlowStep(8, hidden); K 8, hidden 128 by default (433,792 parameters, both archs)
 // Arch::V1 is the seed's code (335,128 / 379,556 / 1,062,090 parameters; its Dequantization does not
 // undo the alpha squeeze when going back); Arch::V2 the revised tutorial (556,312 / 628,388 /
 // 1,711,818; the default).
@@ -14,14 +17,16 @@
 namespace fg::flows {
 
 struct ModelConfig {
-  std::string name = "simple";  // simple | vardeq | multiscale
+  std::string name = "simple";  // simple | vardeq | multiscale | glow
   Arch arch = Arch::V2;
   bool additive = false;        // NICE-style additive couplings instead of affine
   int import_samples = 8;
+  int glow_k = 8, glow_hidden = 128;  // glow: steps per scale, coupling-network width
 };
 
 std::shared_ptr<ImageFlow> create_simple_flow(bool use_vardeq, Arch arch = Arch::V2, bool additive = false);
 std::shared_ptr<ImageFlow> create_multiscale_flow(Arch arch = Arch::V2, bool additive = false);
+std::shared_ptr<ImageFlow> create_glow(int k = 8, int hidden = 128);
 // The config as a JSON object string (stored in checkpoints) and back; throws on bad JSON/values.
 std::string config_to_json(const ModelConfig& cfg);
 ModelConfig config_from_json(const std::string& json);

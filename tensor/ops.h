@@ -95,6 +95,10 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end);  // [start, end), negatives wrap
 Tensor slice_backward(const Tensor& g, const Shape& in_shape, int64_t dim, int64_t start);
+// The sizes chunk() cuts dim into, and the checked start offsets of split()'s pieces (throws naming
+// the sizes and the shape); shared by the Tensor and Var versions.
+std::vector<int64_t> chunk_sizes(const Shape& s, int64_t n, int64_t dim);
+std::vector<int64_t> split_offsets(const Shape& s, const std::vector<int64_t>& sizes, int64_t dim);
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
 std::vector<Tensor> chunk(const Tensor& x, int64_t n, int64_t dim);
 Tensor unsqueeze(const Tensor& x, int64_t dim);

@@ -117,27 +117,33 @@ Tensor slice_backward(const Tensor& g, const Shape& in_shape, int64_t dim, int64
   return out;
 }
 
-std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
-  int d = normalize_dim(dim, x.shape().size(), "split");
-  int64_t total = 0;
-  for (auto s : sizes) total += s;
-  FG_CHECK(total == x.shape()[d], "split: sizes [{}] do not add up to dim {} of {}", fmt::join(sizes, ", "), d,
-           shape_str(x.shape()));
-  std::vector<Tensor> out;
+std::vector<int64_t> split_offsets(const Shape& s, const std::vector<int64_t>& sizes, int64_t dim) {
+  int d = normalize_dim(dim, s.size(), "split");
+  std::vector<int64_t> offsets;
   int64_t at = 0;
-  for (auto s : sizes) {
-    out.push_back(slice(x, d, at, at + s));
-    at += s;
+  for (auto n : sizes) {
+    FG_CHECK(n >= 0, "split: negative size in [{}]", fmt::join(sizes, ", "));
+    offsets.push_back(at);
+    at += n;
   }
+  FG_CHECK(at == s[d], "split: sizes [{}] do not add up to dim {} of {}", fmt::join(sizes, ", "), d, shape_str(s));
+  return offsets;
+}
+
+std::vector<int64_t> chunk_sizes(const Shape& s, int64_t n, int64_t dim) {
+  int d = normalize_dim(dim, s.size(), "chunk");
+  FG_CHECK(n > 0 && s[d] % n == 0, "chunk: dim {} of {} does not split into {} equal chunks", d, shape_str(s), n);
+  return std::vector<int64_t>(n, s[d] / n);
+}
+
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
+  auto offsets = split_offsets(x.shape(), sizes, dim);
+  std::vector<Tensor> out;
+  for (size_t i = 0; i < sizes.size(); ++i) out.push_back(slice(x, dim, offsets[i], offsets[i] + sizes[i]));
   return out;
 }
 
-std::vector<Tensor> chunk(const Tensor& x, int64_t n, int64_t dim) {
-  int d = normalize_dim(dim, x.shape().size(), "chunk");
-  FG_CHECK(n > 0 && x.shape()[d] % n == 0, "chunk: dim {} of {} does not split into {} equal chunks", d,
-           shape_str(x.shape()), n);
-  return split(x, std::vector<int64_t>(n, x.shape()[d] / n), d);
-}
+std::vector<Tensor> chunk(const Tensor& x, int64_t n, int64_t dim) { return split(x, chunk_sizes(x.shape(), n, dim), dim); }
 
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
   Shape s = x.shape();

@@ -45,6 +45,7 @@ void Progress::update(int64_t done, const std::string& suffix) {
   double el = std::chrono::duration<double>(now - start_).count();
   double rate = el > 0 ? done / el : 0;
   double eta = rate > 0 && total_ > 0 ? (total_ - done) / rate : NAN;
+  if (deadline_s_ > 0) eta = std::isnan(eta) ? deadline_s_ - el : std::min(eta, std::max(0.0, deadline_s_ - el));
   if (tty_) {
     if (done < total_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
     last_draw_ = now;

@@ -15,8 +15,14 @@ LoadedModel load_model(const std::string& path, Device device) {
   return lm;
 }
 
-void write_image_grid(const std::string& path, const Tensor& imgs, int nrow) {
-  nn::write_png_grid(path, clamp(imgs.to(DType::F32), 0, 255).to(DType::U8), nrow);
+void write_image_grid(const std::string& path, const Tensor& imgs, int nrow, int scale) {
+  Tensor grid = nn::make_grid(clamp(imgs.to(DType::F32), 0, 255).to(DType::U8), nrow);  // [H, W, C]
+  if (scale > 1) {
+    int64_t h = grid.size(0), w = grid.size(1), c = grid.size(2);
+    grid = grid.reshape({h, 1, w, 1, c});
+    grid = broadcast_to(grid, {h, scale, w, scale, c}).reshape({h * scale, w * scale, c});
+  }
+  nn::write_png(path, grid);
 }
 
 }  // namespace fg::app

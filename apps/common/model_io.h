@@ -15,7 +15,8 @@ struct LoadedModel {
 // and moves it to `device`. Errors name the file.
 LoadedModel load_model(const std::string& path, Device device = Device::cpu());
 
-// Writes a batch of integer images [N, 1, H, W] as a PNG grid with `nrow` images per row.
-void write_image_grid(const std::string& path, const Tensor& imgs, int nrow);
+// Writes a batch of integer images [N, 1, H, W] as a PNG grid with `nrow` images per row, each
+// pixel repeated `scale` x `scale` times so 28x28 digits are comfortable to look at.
+void write_image_grid(const std::string& path, const Tensor& imgs, int nrow, int scale = 3);
 
 }  // namespace fg::app

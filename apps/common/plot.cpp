@@ -28,7 +28,7 @@ bool plot_png(const std::string& png_path, const std::vector<Series>& series, co
   }
   fs::path dir = fs::temp_directory_path() / fmt::format("flowgrad-plot-{}", static_cast<long>(getpid()));
   fs::create_directories(dir);
-  std::string script = fmt::format("set terminal png size {},{}\nset output {}\nset title {}\nset xlabel {}\n"
+  std::string script = fmt::format("set terminal png size {},{} noenhanced\nset output {}\nset title {}\nset xlabel {}\n"
                                    "set ylabel {}\nset grid\nset key top right\n{}{}\n",
                                    spec.width, spec.height, quote(png_path + ".tmp"), quote(spec.title),
                                    quote(spec.xlabel), quote(spec.ylabel), spec.logy ? "set logscale y\n" : "",

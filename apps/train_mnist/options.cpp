@@ -11,13 +11,17 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
                "Outputs in --out: metrics.jsonl, samples_*.png, curves.png, last/best checkpoints, results.json."};
   app.set_help_flag("-h,--help", "print this help and exit");
   std::string model = o.model.name, arch = "v2", time_limit;
-  app.add_option("--model", model, "model: simple, vardeq, multiscale")
+  app.add_option("--model", model, "model: " + fmt::format("{}", fmt::join(flows::model_names(), ", ")))
       ->check(CLI::IsMember(flows::model_names()))
       ->capture_default_str();
   app.add_option("--arch", arch, "GatedConv variant: v1 (the seed's code) or v2 (the revised tutorial)")
       ->check(CLI::IsMember({"v1", "v2"}))
       ->capture_default_str();
   app.add_flag("--additive", o.model.additive, "NICE additive couplings instead of affine");
+  app.add_option("--glow-k", o.model.glow_k, "glow: steps per scale")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--glow-hidden", o.model.glow_hidden, "glow: coupling network width")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--epochs", o.epochs, "training epochs")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--batch", o.batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--lr", o.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();

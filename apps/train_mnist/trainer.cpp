@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <deque>
+#include <numeric>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -96,7 +98,8 @@ TrainOutcome Run::run() {
   if (!o_.resume.empty()) {
     nn::Checkpoint ck = nn::load_checkpoint(o_.resume);
     flows::ModelConfig saved = flows::config_from_json(ck.get("config"));
-    FG_CHECK(saved.name == cfg_.name && saved.arch == cfg_.arch && saved.additive == cfg_.additive,
+    saved.import_samples = cfg_.import_samples;  // an evaluation setting, free to change
+    FG_CHECK(flows::config_to_json(saved) == flows::config_to_json(cfg_),
              "--resume {}: the checkpoint holds model {} ({}), but this run asks for {} ({})", o_.resume, saved.name,
              flows::arch_name(saved.arch), cfg_.name, flows::arch_name(cfg_.arch));
     nn::restore(ck, *model_, opt_.get());
@@ -124,6 +127,8 @@ TrainOutcome Run::run() {
   int64_t total_steps = o_.epochs * loader.num_batches();
   if (o_.max_steps > 0) total_steps = std::min(total_steps, o_.max_steps);
   Progress bar("train", total_steps);
+  if (o_.time_limit_s > 0) bar.set_deadline(o_.time_limit_s - pos_.train_seconds);
+  std::deque<double> recent;  // the last 50 finite losses, for the running bpd shown
   auto limit_hit = [&] {
     return (o_.max_steps > 0 && pos_.step >= o_.max_steps) || (o_.time_limit_s > 0 && elapsed() >= o_.time_limit_s);
   };
@@ -146,7 +151,9 @@ TrainOutcome Run::run() {
         loss.backward();
         if (o_.clip > 0) nn::clip_grad_norm(opt_->params(), o_.clip);
         opt_->step();
-        run_avg = std::isnan(run_avg) ? l : 0.98 * run_avg + 0.02 * l;
+        recent.push_back(l);
+        if (recent.size() > 50) recent.pop_front();
+        run_avg = std::accumulate(recent.begin(), recent.end(), 0.0) / static_cast<double>(recent.size());
       }
       ++pos_.step;
       pos_.batch = b.index + 1;

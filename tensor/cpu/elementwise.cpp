@@ -62,8 +62,13 @@ void broadcast_walk(const Shape& out_shape, std::array<std::vector<int64_t>, K> 
   if (inner == 0) return;
   std::array<int64_t, K> step;
   for (size_t k = 0; k < K; ++k) step[k] = st[k][r - 1];
-  parallel_for(rows, [&](int64_t b, int64_t e) {
-    for (int64_t row = b; row < e; ++row) {
+  // work items are pieces of at most kGrain elements of a row, so a few long rows (a fully
+  // coalesced broadcast is one row) still spread over the threads
+  int64_t pieces = (inner + kGrain - 1) / kGrain, piece_len = (inner + pieces - 1) / pieces;
+  parallel_for(rows * pieces, [&](int64_t b, int64_t e) {
+    for (int64_t item = b; item < e; ++item) {
+      int64_t row = item / pieces, start = (item % pieces) * piece_len;
+      int64_t len = std::min(piece_len, inner - start);
       std::array<int64_t, K> off{};
       int64_t rem = row;
       for (size_t d = r - 1; d-- > 0;) {
@@ -71,9 +76,10 @@ void broadcast_walk(const Shape& out_shape, std::array<std::vector<int64_t>, K> 
         rem /= shape[d];
         for (size_t k = 0; k < K; ++k) off[k] += i * st[k][d];
       }
-      f(row * inner, off, inner, step);
+      for (size_t k = 0; k < K; ++k) off[k] += start * step[k];
+      f(row * inner + start, off, len, step);
     }
-  }, std::max<int64_t>(1, kGrain / inner));
+  }, std::max<int64_t>(1, kGrain / std::min(inner, kGrain)));
 }
 
 template <class T, class Fn>
@@ -195,8 +201,19 @@ void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, Ten
       broadcast_walk<3>(os, std::array<std::vector<int64_t>, 3>{broadcast_strides(cond.shape(), os), broadcast_strides(a.shape(), os),
                              broadcast_strides(b.shape(), os)},
                         [&](int64_t o, const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
-                          for (int64_t i = 0; i < n; ++i)
-                            po[o + i] = pc[off[0] + i * st[0]] != C(0) ? pa[off[1] + i * st[1]] : pb[off[2] + i * st[2]];
+                          const C* c = pc + off[0];
+                          const T* x = pa + off[1];
+                          const T* y = pb + off[2];
+                          T* z = po + o;
+                          if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
+                            for (int64_t i = 0; i < n; ++i) z[i] = c[i] != C(0) ? x[i] : y[i];
+                          } else if (st[0] == 1 && st[1] == 1 && st[2] == 0) {
+                            for (int64_t i = 0; i < n; ++i) z[i] = c[i] != C(0) ? x[i] : *y;
+                          } else if (st[0] == 1 && st[1] == 0 && st[2] == 1) {
+                            for (int64_t i = 0; i < n; ++i) z[i] = c[i] != C(0) ? *x : y[i];
+                          } else {
+                            for (int64_t i = 0; i < n; ++i) z[i] = c[i * st[0]] != C(0) ? x[i * st[1]] : y[i * st[2]];
+                          }
                         });
     });
   });

@@ -30,7 +30,7 @@ TEST_CASE("latent shapes: simple keeps 1x28x28, multiscale ends at 8x7x7") {
   CHECK(build_model({"multiscale"})->latent_shape(3) == Shape{3, 8, 7, 7});
 }
 
-// All couplings start as the identity (zero last conv), so for every model (v2)
+// All couplings start as the identity (zero last conv), so for the tutorial's models (v2)
 //   log p(x) = sum_i [log N(z_i) + log(1-a) - log y_i - log(1-y_i)] - D log 256,
 //   y_i = (x_i + u_i)/256 (1-a) + a/2, z_i = logit(y_i)
 // with u the dequantization noise; the split's log-density is part of the sum over all dims.
@@ -38,6 +38,7 @@ TEST_CASE("bpd of an untrained model equals its closed form") {
   Generator data_gen(3);
   Tensor imgs = floor(uniform({2, 1, 28, 28}, 0, 256, DType::F64, Device::cpu(), &data_gen)).to(DType::I32);
   for (const auto& name : model_names()) {
+    if (name == "glow") continue;  // not the identity at init: ActNorm and sigmoid(r + 2) scale
     auto m = build_model({name});
     m->to(DType::F64);
     manual_seed(77);

@@ -1,0 +1,234 @@
+#include "flows/glow.h"
+
+#include <cmath>
+
+#include "tensor/linalg.h"
+
+namespace fg::flows {
+
+// ---------------------------------------------------------------------------------- helpers
+
+Var conv1x1(const Var& x, const Var& w) {
+  const Shape& s = x.shape();
+  FG_CHECK(s.size() == 4 && w.dim() == 2 && w.size(0) == s[1] && w.size(1) == s[1],
+           "conv1x1: needs x [N, C, H, W] and W [C, C]; got {} and {}", shape_str(s), shape_str(w.shape()));
+  // [C, C] @ [N, C, HW]: the weight broadcasts over the batch; NCHW needs no permute.
+  Var y = ag::matmul(w, ag::reshape(x, {s[0], s[1], s[2] * s[3]}));
+  return ag::reshape(y, s);
+}
+
+Tensor random_orthogonal(int64_t c, Generator* g) {
+  auto a = randn({c, c}, DType::F64, Device::cpu(), g).to_vector<double>();
+  // modified Gram-Schmidt on the columns of a (row-major), in double
+  std::vector<double> q(c * c, 0.0);
+  for (int64_t j = 0; j < c; ++j) {
+    std::vector<double> v(c);
+    for (int64_t i = 0; i < c; ++i) v[i] = a[i * c + j];
+    for (int64_t k = 0; k < j; ++k) {
+      double dot = 0;
+      for (int64_t i = 0; i < c; ++i) dot += q[i * c + k] * v[i];
+      for (int64_t i = 0; i < c; ++i) v[i] -= dot * q[i * c + k];
+    }
+    double norm = 0;
+    for (double x : v) norm += x * x;
+    norm = std::sqrt(norm);
+    FG_CHECK(norm > 1e-12, "random_orthogonal: degenerate draw");
+    for (int64_t i = 0; i < c; ++i) q[i * c + j] = v[i] / norm;
+  }
+  return from_vector(q, {c, c});
+}
+
+// ---------------------------------------------------------------------------------- ActNorm
+
+ActNorm::ActNorm(int64_t c) : c_(c) {
+  loc = register_parameter("loc", zeros({1, c, 1, 1}));
+  logs = register_parameter("logs", zeros({1, c, 1, 1}));
+  initialized_buf = register_buffer("initialized", zeros({}, DType::U8));
+}
+
+bool ActNorm::initialized() const { return initialized_buf.value().item() != 0.0; }
+
+void ActNorm::initialize_from(const Tensor& z) {
+  FG_CHECK(z.dim() == 4 && z.size(1) == c_, "ActNorm({}): needs [N, {}, H, W], got {}", c_, c_, shape_str(z.shape()));
+  int64_t n = z.size(0) * z.size(2) * z.size(3);
+  FG_CHECK(n >= 2, "ActNorm: data-dependent init needs at least 2 values per channel, got {}", n);
+  Tensor mu = mean(z, {0, 2, 3}, true);
+  Tensor sd = sqrt(sum(square(z - mu), {0, 2, 3}, true) / static_cast<double>(n - 1));  // unbiased, as torch.std
+  loc.mutable_value() = neg(mu).to(loc.dtype());
+  logs.mutable_value() = neg(log(sd + 1e-6)).to(logs.dtype());
+  initialized_buf.mutable_value() = ones({}, DType::U8, initialized_buf.device());
+}
+
+void ActNorm::forward(Var& z, Var& ldj, const Var*) {
+  if (is_training() && !initialized()) {
+    ag::NoGradGuard ng;
+    initialize_from(z.value());
+  }
+  double hw = static_cast<double>(z.size(2) * z.size(3));
+  z = (z + loc) * ag::exp(logs);
+  ldj = ldj + ag::sum(logs) * hw;
+}
+
+void ActNorm::reverse(Var& z, Var& ldj, const Var*) {
+  double hw = static_cast<double>(z.size(2) * z.size(3));
+  z = z * ag::exp(-logs) - loc;
+  ldj = ldj - ag::sum(logs) * hw;
+}
+
+// ---------------------------------------------------------------------------------- 1x1 convs
+
+InvConv1x1::InvConv1x1(int64_t c, Generator* g) : c_(c) {
+  weight = register_parameter("weight", random_orthogonal(c, g).to(DType::F32));
+}
+
+void InvConv1x1::forward(Var& z, Var& ldj, const Var*) {
+  double hw = static_cast<double>(z.size(2) * z.size(3));
+  ldj = ldj + ag::slogdet(weight) * hw;
+  z = conv1x1(z, weight);
+}
+
+void InvConv1x1::reverse(Var& z, Var& ldj, const Var*) {
+  double hw = static_cast<double>(z.size(2) * z.size(3));
+  ldj = ldj - ag::slogdet(weight) * hw;
+  z = conv1x1(z, ag::inverse(weight));
+}
+
+InvConv1x1LU::InvConv1x1LU(int64_t c, Generator* g) : c_(c) { init_from(random_orthogonal(c, g), DType::F32); }
+
+InvConv1x1LU::InvConv1x1LU(const Tensor& w) : c_(w.dim() == 2 ? w.size(0) : 0) {
+  init_from(w, is_floating(w.dtype()) ? w.dtype() : DType::F32);
+}
+
+void InvConv1x1LU::init_from(const Tensor& w0, DType t) {
+  FG_CHECK(w0.dim() == 2 && w0.size(0) == w0.size(1), "InvConv1x1LU: needs a square matrix, got {}",
+           shape_str(w0.shape()));
+  int64_t c = c_;
+  // w = P L U with partial pivoting (torch.linalg.lu_factor + lu_unpack): row i of Pm w is row
+  // perm[i] of w, Pm w = L U, so P = Pm^T: P[perm[i], i] = 1.
+  LUResult r = lu_factor(w0.to(DType::F64).to(Device::cpu()));
+  FG_CHECK(!r.singular, "InvConv1x1LU: the matrix is singular");
+  auto lu = r.lu.to_vector<double>();
+  std::vector<double> pm(c * c, 0.0), lm(c * c, 0.0), um(c * c, 0.0), ss(c), ls(c), mask(c * c, 0.0), id(c * c, 0.0);
+  for (int64_t i = 0; i < c; ++i) {
+    pm[r.perm[i] * c + i] = 1.0;
+    id[i * c + i] = 1.0;
+    for (int64_t j = 0; j < c; ++j) {
+      if (j < i) {
+        lm[i * c + j] = lu[i * c + j];
+        mask[i * c + j] = 1.0;
+      } else if (j == i) {
+        lm[i * c + j] = 1.0;
+      } else {
+        um[i * c + j] = lu[i * c + j];
+      }
+    }
+    double s = lu[i * c + i];
+    ss[i] = s > 0 ? 1.0 : -1.0;
+    ls[i] = std::log(std::abs(s));
+  }
+  p = register_buffer("p", from_vector(pm, {c, c}).to(t));
+  sign_s = register_buffer("sign_s", from_vector(ss, {c}).to(t));
+  lmask = register_buffer("lmask", from_vector(mask, {c, c}).to(t));
+  eye = register_buffer("eye", from_vector(id, {c, c}).to(t));
+  l = register_parameter("l", from_vector(lm, {c, c}).to(t));
+  u = register_parameter("u", from_vector(um, {c, c}).to(t));
+  log_s = register_parameter("log_s", from_vector(ls, {c}).to(t));
+}
+
+Var InvConv1x1LU::weight() {
+  Var lower = l * lmask + eye;
+  Var umask = Var(transpose(lmask.value(), 0, 1));
+  // diag(v) = eye * v (row broadcast)
+  Var upper = u * umask + eye * ag::reshape(sign_s * ag::exp(log_s), {1, c_});
+  return ag::matmul(ag::matmul(p, lower), upper);
+}
+
+void InvConv1x1LU::forward(Var& z, Var& ldj, const Var*) {
+  double hw = static_cast<double>(z.size(2) * z.size(3));
+  z = conv1x1(z, weight());
+  ldj = ldj + ag::sum(log_s) * hw;
+}
+
+void InvConv1x1LU::reverse(Var& z, Var& ldj, const Var*) {
+  double hw = static_cast<double>(z.size(2) * z.size(3));
+  z = conv1x1(z, ag::inverse(weight()));
+  ldj = ldj - ag::sum(log_s) * hw;
+}
+
+// ---------------------------------------------------------------------------------- coupling
+
+GlowCoupling::GlowCoupling(int64_t c, int64_t hidden) : c_(c), ca_(c / 2), hidden_(hidden) {
+  FG_CHECK(c >= 2, "GlowCoupling: needs at least 2 channels, got {}", c);
+  int64_t cb = c - ca_;
+  auto last = std::make_shared<nn::Conv2d>(hidden, 2 * cb, 3, 1);
+  {
+    ag::NoGradGuard ng;
+    last->weight.mutable_value() = zeros_like(last->weight.value());
+    last->bias.mutable_value() = zeros_like(last->bias.value());
+  }
+  net_ = std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
+      std::make_shared<nn::Conv2d>(ca_, hidden, 3, 1), nn::relu(), std::make_shared<nn::Conv2d>(hidden, hidden, 1),
+      nn::relu(), last});
+  register_module("net", net_);
+}
+
+std::string GlowCoupling::extra_repr() const { return fmt::format("c={}, hidden={}", c_, hidden_); }
+
+void GlowCoupling::shift_scale(const Var& za, Var& t, Var& r) {
+  Var h = (*net_)(za);
+  const Shape& s = h.shape();
+  int64_t cb = c_ - ca_;
+  // h[:, 0::2] and h[:, 1::2]
+  Var h5 = ag::reshape(h, {s[0], cb, 2, s[2], s[3]});
+  t = ag::reshape(ag::slice(h5, 2, 0, 1), {s[0], cb, s[2], s[3]});
+  r = ag::reshape(ag::slice(h5, 2, 1, 2), {s[0], cb, s[2], s[3]}) + 2.0;
+}
+
+void GlowCoupling::forward(Var& z, Var& ldj, const Var*) {
+  FG_CHECK(z.dim() == 4 && z.size(1) == c_, "GlowCoupling({}): needs [N, {}, H, W], got {}", c_, c_,
+           shape_str(z.shape()));
+  auto parts = ag::split(z, {ca_, c_ - ca_}, 1);
+  Var t, r;
+  shift_scale(parts[0], t, r);
+  Var zb = (parts[1] + t) * ag::sigmoid(r);
+  ldj = ldj - sum_except_batch(ag::softplus(-r));  // log sigmoid(r) = -softplus(-r)
+  z = ag::concat({parts[0], zb}, 1);
+}
+
+void GlowCoupling::reverse(Var& z, Var& ldj, const Var*) {
+  FG_CHECK(z.dim() == 4 && z.size(1) == c_, "GlowCoupling({}) reverse: needs [N, {}, H, W], got {}", c_, c_,
+           shape_str(z.shape()));
+  auto parts = ag::split(z, {ca_, c_ - ca_}, 1);
+  Var t, r;
+  shift_scale(parts[0], t, r);
+  Var zb = parts[1] / ag::sigmoid(r) - t;
+  ldj = ldj + sum_except_batch(ag::softplus(-r));
+  z = ag::concat({parts[0], zb}, 1);
+}
+
+// ---------------------------------------------------------------------------------- step
+
+GlowStep::GlowStep(int64_t c, int64_t hidden, bool lu) {
+  actnorm = std::make_shared<ActNorm>(c);
+  if (lu) conv = std::make_shared<InvConv1x1LU>(c);
+  else conv = std::make_shared<InvConv1x1>(c);
+  coupling = std::make_shared<GlowCoupling>(c, hidden);
+  // the peer's nn.ModuleList names: layers.0 / layers.1 / layers.2
+  register_module("layers.0", actnorm);
+  register_module("layers.1", conv);
+  register_module("layers.2", coupling);
+}
+
+void GlowStep::forward(Var& z, Var& ldj, const Var* cond) {
+  actnorm->forward(z, ldj, cond);
+  conv->forward(z, ldj, cond);
+  coupling->forward(z, ldj, cond);
+}
+
+void GlowStep::reverse(Var& z, Var& ldj, const Var* cond) {
+  coupling->reverse(z, ldj, cond);
+  conv->reverse(z, ldj, cond);
+  actnorm->reverse(z, ldj, cond);
+}
+
+}  // namespace fg::flows
