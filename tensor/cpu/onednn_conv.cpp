@@ -37,9 +37,13 @@ Shapes shapes(const Conv2dParams& p) {
   s.wei = md(wei_d, dt::f32, wei_tag);
   s.bias = md({p.O}, dt::f32, tag::x);
   s.dst = md(dst_d, dt::f32, tag::nchw);
-  s.src_any = kAnyLayout ? md(src_d, dt::f32, tag::any) : s.src;
-  s.wei_any = kAnyLayout ? md(wei_d, dt::f32, tag::any) : s.wei;
-  s.dst_any = kAnyLayout ? md(dst_d, dt::f32, tag::any) : s.dst;
+  // Convs with few input channels (the flows' first convs: 1, 2 or 4 channels) would pad C to
+  // 16 in the blocked layout; plain NCHW took 0.6-0.75 of the time for 1->32 and 4->48 (batch
+  // 128), while 8->64 at 7x7 was faster blocked.
+  const bool any = kAnyLayout && p.C > 4;
+  s.src_any = any ? md(src_d, dt::f32, tag::any) : s.src;
+  s.wei_any = any ? md(wei_d, dt::f32, tag::any) : s.wei;
+  s.dst_any = any ? md(dst_d, dt::f32, tag::any) : s.dst;
   s.strides = {p.stride_h, p.stride_w};
   s.dilates = {p.dil_h - 1, p.dil_w - 1};
   s.pad_l = {p.pad_h, p.pad_w};
