@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "apps/common/plot.h"
 #include "nn/image.h"
 #include "tensor/error.h"
 
@@ -23,15 +24,9 @@ constexpr double kViridis[9][3] = {
     {0.267, 0.005, 0.329}, {0.279, 0.175, 0.483}, {0.230, 0.322, 0.546}, {0.173, 0.449, 0.558}, {0.128, 0.567, 0.551},
     {0.153, 0.680, 0.510}, {0.369, 0.789, 0.383}, {0.678, 0.864, 0.190}, {0.993, 0.906, 0.144}};
 
-std::string quote(const std::string& s) {
-  std::string o = "'";
-  for (char c : s) o += c == '\'' ? std::string("''") : std::string(1, c);
-  return o + "'";
-}
 
 double clip(double v, double lo, double hi) { return std::isnan(v) ? lo : std::clamp(v, lo, hi); }
 
-bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
 
 }  // namespace
 
@@ -47,7 +42,7 @@ bool heatmap_png(const std::string& png_path, const Grid2D& g, double lo, double
   FG_CHECK(g.nx > 0 && g.ny > 0 && static_cast<int64_t>(g.values.size()) == g.nx * g.ny,
            "heatmap {}: grid {}x{} with {} values", png_path, g.nx, g.ny, g.values.size());
   FG_CHECK(hi > lo, "heatmap {}: empty colour range [{}, {}]", png_path, lo, hi);
-  if (!have_gnuplot()) {
+  if (!gnuplot_available()) {
     std::fprintf(stderr, "warning: gnuplot not found; %s is a bare image of the grid\n", png_path.c_str());
     std::vector<uint8_t> px(g.nx * g.ny * 3);
     for (int64_t j = 0; j < g.ny; ++j)
@@ -56,8 +51,7 @@ bool heatmap_png(const std::string& png_path, const Grid2D& g, double lo, double
     nn::write_png(png_path, from_vector(px, {g.ny, g.nx, 3}));
     return false;
   }
-  fs::path dir = fs::temp_directory_path() / fmt::format("flowgrad-heatmap-{}", static_cast<long>(getpid()));
-  fs::create_directories(dir);
+  fs::path dir = gnuplot_scratch_dir("heatmap");
   fs::path data = dir / "grid.dat";
   {
     std::ofstream f(data);
@@ -76,20 +70,9 @@ bool heatmap_png(const std::string& png_path, const Grid2D& g, double lo, double
       "set terminal png size {},{}\nset output {}\nset title {}\nset xlabel {}\nset ylabel {}\n{}"
       "set cbrange [{}:{}]\nset xrange [{}:{}]\nset yrange [{}:{}]\nset size ratio -1\nunset key\n{}\n"
       "plot {} using 1:2:3 with image\n",
-      spec.width, spec.height, quote(png_path + ".tmp"), quote(spec.title), quote(spec.xlabel), quote(spec.ylabel),
-      palette, lo, hi, g.x0 - hx, g.x1 + hx, g.y0 - hy, g.y1 + hy, spec.extra, quote(data.string()));
-  fs::path sp = dir / "plot.gp";
-  std::ofstream(sp) << script;
-  std::string cmd = fmt::format("gnuplot {} 2>{}", quote(sp.string()), quote((dir / "err.txt").string()));
-  int rc = std::system(cmd.c_str());
-  std::string err;
-  if (rc != 0) {
-    std::ifstream e(dir / "err.txt");
-    err.assign(std::istreambuf_iterator<char>(e), {});
-  }
-  fs::remove_all(dir);
-  FG_CHECK(rc == 0, "gnuplot failed for {}: {}", png_path, err);
-  fs::rename(png_path + ".tmp", png_path);
+      spec.width, spec.height, gnuplot_quote(png_path + ".tmp"), gnuplot_quote(spec.title), gnuplot_quote(spec.xlabel), gnuplot_quote(spec.ylabel),
+      palette, lo, hi, g.x0 - hx, g.x1 + hx, g.y0 - hy, g.y1 + hy, spec.extra, gnuplot_quote(data.string()));
+  run_gnuplot(script, dir.string(), png_path);
   return true;
 }
 

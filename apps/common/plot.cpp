@@ -13,21 +13,46 @@ namespace fg::app {
 
 namespace fs = std::filesystem;
 
-namespace {
-std::string quote(const std::string& s) {
+bool gnuplot_available() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
+
+std::string gnuplot_quote(const std::string& s) {
   std::string o = "'";
   for (char c : s) o += c == '\'' ? std::string("''") : std::string(1, c);
   return o + "'";
 }
+
+std::string gnuplot_scratch_dir(const char* what) {
+  fs::path dir = fs::temp_directory_path() / fmt::format("flowgrad-{}-{}", what, static_cast<long>(getpid()));
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+void run_gnuplot(const std::string& script, const std::string& dir_s, const std::string& png_path) {
+  fs::path dir(dir_s), sp = dir / "plot.gp";
+  std::ofstream(sp) << script;
+  std::string cmd =
+      fmt::format("gnuplot {} 2>{}", gnuplot_quote(sp.string()), gnuplot_quote((dir / "err.txt").string()));
+  int rc = std::system(cmd.c_str());
+  std::string err;
+  if (rc != 0) {
+    std::ifstream e(dir / "err.txt");
+    err.assign(std::istreambuf_iterator<char>(e), {});
+  }
+  fs::remove_all(dir);
+  FG_CHECK(rc == 0, "gnuplot failed for {}: {}", png_path, err);
+  fs::rename(png_path + ".tmp", png_path);
+}
+
+namespace {
+std::string quote(const std::string& s) { return gnuplot_quote(s); }
 }  // namespace
 
 bool plot_png(const std::string& png_path, const std::vector<Series>& series, const PlotSpec& spec) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+  if (!gnuplot_available()) {
     std::fprintf(stderr, "warning: gnuplot not found (apt-get install gnuplot-nox); skipped %s\n", png_path.c_str());
     return false;
   }
-  fs::path dir = fs::temp_directory_path() / fmt::format("flowgrad-plot-{}", static_cast<long>(getpid()));
-  fs::create_directories(dir);
+  fs::path dir = gnuplot_scratch_dir("plot");
   std::string script = fmt::format("set terminal png size {},{} noenhanced\nset output {}\nset title {}\nset xlabel {}\n"
                                    "set ylabel {}\nset grid\nset key top right\n{}{}\n",
                                    spec.width, spec.height, quote(png_path + ".tmp"), quote(spec.title),
@@ -44,18 +69,7 @@ bool plot_png(const std::string& png_path, const std::vector<Series>& series, co
   }
   FG_CHECK(!parts.empty(), "plot {}: no data to plot", png_path);
   script += "plot " + fmt::format("{}", fmt::join(parts, ", ")) + "\n";
-  fs::path sp = dir / "plot.gp";
-  std::ofstream(sp) << script;
-  std::string cmd = fmt::format("gnuplot {} 2>{}", quote(sp.string()), quote((dir / "err.txt").string()));
-  int rc = std::system(cmd.c_str());
-  std::string err;
-  if (rc != 0) {
-    std::ifstream e(dir / "err.txt");
-    err.assign(std::istreambuf_iterator<char>(e), {});
-  }
-  fs::remove_all(dir);
-  FG_CHECK(rc == 0, "gnuplot failed for {}: {}", png_path, err);
-  fs::rename(png_path + ".tmp", png_path);
+  run_gnuplot(script, dir.string(), png_path);
   return true;
 }
 
@@ -78,7 +92,12 @@ bool plot_training_curves(const std::string& metrics, const std::string& png, co
       val.y.push_back(j["val_bpd"].get<double>());
     }
   }
-  return plot_png(png, {train, val}, {title, "step", "bits per dimension", true});
+  PlotSpec spec;
+  spec.title = title;
+  spec.xlabel = "step";
+  spec.ylabel = "bits per dimension";
+  spec.logy = true;
+  return plot_png(png, {train, val}, spec);
 }
 
 }  // namespace fg::app

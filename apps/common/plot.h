@@ -19,6 +19,14 @@ struct PlotSpec {
   std::string extra;  // more gnuplot commands (e.g. "set xrange [0:255]")
 };
 
+// The shared gnuplot plumbing: whether gnuplot is installed, quoting for its scripts, a scratch
+// directory, and running a script that writes png_path + ".tmp" (moved into place on success;
+// gnuplot's stderr in the error otherwise). The scratch directory is removed either way.
+bool gnuplot_available();
+std::string gnuplot_quote(const std::string& s);
+std::string gnuplot_scratch_dir(const char* what);
+void run_gnuplot(const std::string& script, const std::string& dir, const std::string& png_path);
+
 // Returns false (with a warning on stderr) when gnuplot is not installed; throws when it fails.
 bool plot_png(const std::string& png_path, const std::vector<Series>& series, const PlotSpec& spec);
 
