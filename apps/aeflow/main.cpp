@@ -1,0 +1,476 @@
+// train_aeflow: the seed's MNIST autoencoder-flow (flows/aeflow.h), trained with MSE.
+//   --variant stable (default): bounded couplings, logs = tanh(s / e^f) e^f, and the loss
+//     MSE + 0.01 |z|^2 / (2 * 128) (the latent NLL's Gaussian part)
+//   --variant literal: the seed's unbounded exp(logs), MSE only (6 of 10 seeds become NaN at step
+//     6-7; why: README.md)
+// Each step is instrumented (MSE, flow NLL, ldj stats, max |logs|, latent norms, gradient norm);
+// the first non-finite value stops the run with exit 1 and a report, without writing a
+// checkpoint. Outputs in --out: metrics.jsonl, inputs_epochE.png / recon_epochE.png (the first
+// 64 validation images and their reconstructions, as the seed's evaluate_autoencoder),
+// samples.png, curve.png, diagnostics.png, aeflow.safetensors, results.json.
+// --bench N times N training steps (after 3 warm-up steps) and prints one JSON line instead.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "apps/common/cli.h"
+#include "apps/common/plot.h"
+#include "flows/aeflow.h"
+#include "nn/checkpoint.h"
+#include "nn/data_loader.h"
+#include "nn/image.h"
+#include "nn/mnist.h"
+#include "nn/optim.h"
+
+using namespace fg;
+using namespace fg::app;
+using json = nlohmann::json;
+using ag::Var;
+
+namespace {
+
+struct Options {
+  std::string variant = "stable";
+  int64_t epochs = 1, batch = 128, max_steps = 0, bench = 0, train_size = 50000;
+  int64_t val_every = 50, val_subset = 2000;  // interim validation on the first val_subset images
+  double lr = 1e-3, nll_weight = -1, clip = 1.0;  // nll_weight < 0: the variant's default
+  uint64_t seed = 0;
+  std::string data, out = "runs/aeflow", nll_mode = "prior";
+  int threads = 0;
+};
+
+// Per-step diagnostics; every field must be finite for the step to count.
+struct StepStats {
+  int64_t step = 0, epoch = 0;
+  double loss = 0, mse = 0, nll = 0, ldj_mean = 0, ldj_min = 0, ldj_max = 0, max_abs_logs = 0;
+  double h_norm = 0, z_norm_mean = 0, z_norm_max = 0, z_absmax = 0, grad_norm = 0, ms = 0;
+  std::vector<double> layer_logs;  // max |logs| of each coupling, in flow order
+  json to_json() const {
+    return {{"step", step},         {"epoch", epoch},       {"loss", loss},
+            {"mse", mse},           {"nll", nll},           {"ldj_mean", ldj_mean},
+            {"ldj_min", ldj_min},   {"ldj_max", ldj_max},   {"max_abs_logs", max_abs_logs},
+            {"h_norm", h_norm},     {"z_norm_mean", z_norm_mean}, {"z_norm_max", z_norm_max},
+            {"z_absmax", z_absmax}, {"grad_norm", grad_norm}, {"ms", ms},
+            {"layer_max_abs_logs", layer_logs}};
+  }
+  // the names of the non-finite fields ("" when all are finite)
+  std::string nonfinite() const {
+    std::string bad;
+    auto chk = [&](const char* n, double v) {
+      if (!std::isfinite(v)) bad += fmt::format("{}{}={}", bad.empty() ? "" : ", ", n, v);
+    };
+    chk("loss", loss), chk("mse", mse), chk("nll", nll), chk("ldj_mean", ldj_mean), chk("ldj_min", ldj_min);
+    chk("ldj_max", ldj_max), chk("max_abs_logs", max_abs_logs), chk("h_norm", h_norm);
+    chk("z_norm_max", z_norm_max), chk("z_absmax", z_absmax), chk("grad_norm", grad_norm);
+    return bad;
+  }
+  std::string line() const {
+    std::string per;
+    for (double v : layer_logs) per += fmt::format("{}{:.3g}", per.empty() ? "" : " ", v);
+    return fmt::format("step {:4} mse {:.5f} nll {:10.4g} ldj mean {:10.4g} [{:.3g}, {:.3g}] max|logs| {:9.4g} "
+                       "(per coupling: {}) |h| {:8.4g} |z| mean {:9.4g} max {:9.4g} max|z_i| {:9.4g} grad {:9.4g}",
+                       step, mse, nll, ldj_mean, ldj_min, ldj_max, max_abs_logs, per, h_norm, z_norm_mean, z_norm_max,
+                       z_absmax, grad_norm);
+  }
+};
+
+double as_double(const Var& v) { return v.value().item(); }
+
+StepStats stats_of(const flows::AEFlow::Pass& p, flows::AEFlow& m) {
+  StepStats s;
+  s.loss = as_double(p.loss);
+  s.mse = as_double(p.mse);
+  s.nll = as_double(p.nll);
+  const Tensor& ldj = p.ldj.value();
+  s.ldj_mean = mean(ldj).item();
+  s.ldj_min = amin(ldj).item();
+  s.ldj_max = amax(ldj).item();
+  s.max_abs_logs = m.last_max_abs_logs();
+  for (auto& c : m.couplings) s.layer_logs.push_back(c->last_max_abs_logs());
+  s.h_norm = mean(sqrt(sum(square(p.h.value()), {1}))).item();
+  Tensor zn = sqrt(sum(square(p.z.value()), {1}));
+  s.z_norm_mean = mean(zn).item();
+  s.z_norm_max = amax(zn).item();
+  s.z_absmax = amax(abs(p.z.value())).item();
+  // amax may skip NaNs: make any NaN in the latent visible
+  if (!std::isfinite(sum(p.z.value()).item())) s.z_absmax = NAN;
+  return s;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double mean_mse(flows::AEFlow& m, const Tensor& imgs, int64_t batch = 500) {
+  ag::NoGradGuard ng;
+  double tot = 0;
+  int64_t n = imgs.size(0);
+  for (int64_t i = 0; i < n; i += batch) {
+    int64_t e = std::min(n, i + batch);
+    Tensor x = slice(imgs, 0, i, e);
+    Tensor r = m.reconstruct(x);
+    tot += mean(square(r - m.to_unit(x))).item() * static_cast<double>(e - i);
+  }
+  return tot / static_cast<double>(n);
+}
+
+struct InvCheck {
+  double max_err, max_abs_h, ldj_roundtrip;
+};
+
+// max |f^-1(f(h)) - h| over a batch, and max |ldj_forward + ldj_reverse|
+InvCheck invertibility(flows::AEFlow& m, const Tensor& imgs) {
+  ag::NoGradGuard ng;
+  Var h = m.encode(imgs);
+  Var z = h, ldj(zeros({h.size(0)}, h.dtype()));
+  m.flow_forward(z, ldj);
+  Var ldj2(zeros({h.size(0)}, h.dtype()));
+  m.flow_reverse(z, ldj2);
+  return {max_abs_diff(z.value(), h.value()), amax(abs(h.value())).item(),
+          amax(abs(ldj.value() + ldj2.value())).item()};
+}
+
+bool parse(int argc, char** argv, Options& o, int& code) {
+  CLI::App app{"train_aeflow: the seed's MNIST autoencoder-flow (conv encoder -> 128-d latent -> 4 x [linear affine "
+               "coupling, flip] -> transposed-conv decoder), trained with MSE.\nOutputs in --out: metrics.jsonl, "
+               "inputs_epochE.png, recon_epochE.png, samples.png, curve.png, diagnostics.png, aeflow.safetensors, "
+               "results.json."};
+  app.set_help_flag("-h,--help", "print this help and exit");
+  app.add_option("--variant", o.variant,
+                 "stable: bounded couplings logs = tanh(s/e^f) e^f; literal: the seed's unbounded exp(logs)")
+      ->check(CLI::IsMember({"stable", "literal"}))
+      ->capture_default_str();
+  app.add_option("--epochs", o.epochs, "training epochs")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--batch", o.batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--lr", o.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--clip", o.clip, "clip gradients to this global norm (0: off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--nll-weight", o.nll_weight,
+                 fmt::format("add W x the --nll-mode term to the MSE (default: {} for stable, 0 for literal)",
+                             flows::kStableNllWeight))
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--nll-mode", o.nll_mode,
+                 "the weighted term: prior: the NLL's Gaussian part |z|^2/(2*128) only (no log-det); joint: the whole "
+                 "latent NLL through encoder and flow (the peer's --nll-weight); detach: the whole NLL of "
+                 "flow(h.detach())")
+      ->check(CLI::IsMember({"joint", "detach", "prior"}))
+      ->capture_default_str();
+  app.add_option("--seed", o.seed, "seed for initialization and shuffling")->capture_default_str();
+  app.add_option("--max-steps", o.max_steps, "stop after this many optimizer steps (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--data", o.data, "MNIST directory (default: $FLOWGRAD_MNIST, $MNIST_DIR, data/mnist)");
+  app.add_option("--out", o.out, "output directory")->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads (default: OMP_NUM_THREADS or all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--train-size", o.train_size, "training images; the rest of the 60,000 validate")
+      ->check(CLI::Range(1, 59999))
+      ->capture_default_str();
+  app.add_option("--val-every", o.val_every, "steps between validations on the first --val-subset images (0: off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--val-subset", o.val_subset, "validation images for the interim validations")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--bench", o.bench, "only time N training steps (after 3 warm-up steps), print JSON, exit")
+      ->check(CLI::NonNegativeNumber);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    code = app.exit(e);
+    return false;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "train_aeflow: %s (see --help)\n", e.what());
+    code = 2;
+    return false;
+  }
+  return true;
+}
+
+class Trainer {
+ public:
+  Trainer(const Options& o, const nn::MnistData& train, const nn::MnistData& val, const nn::MnistData& test)
+      : o_(o), train_(train), val_(val), test_(test) {}
+  int run();
+  int bench();
+
+ private:
+  // one optimizer step (if the step's values are all finite); returns its stats
+  StepStats step(const Tensor& imgs);
+  void end_of_epoch(int64_t epoch);
+  void plots();
+  void log(const json& j) {
+    metrics_ << j.dump() << '\n';
+    metrics_.flush();
+  }
+  void build();
+
+  const Options& o_;
+  const nn::MnistData &train_, &val_, &test_;
+  std::shared_ptr<flows::AEFlow> model_;
+  std::unique_ptr<nn::Adam> opt_;
+  std::ofstream metrics_;
+  std::vector<StepStats> hist_;
+  std::vector<std::pair<double, double>> val_curve_;  // (step, val mse), whole validation set
+  std::vector<std::pair<double, double>> sub_curve_;  // (step, val mse), first val_subset images
+  int64_t step_ = 0;
+};
+
+void Trainer::build() {
+  manual_seed(o_.seed);
+  flows::AEFlowConfig cfg = flows::aeflow_config(o_.variant, o_.nll_weight);
+  cfg.nll_mode = o_.nll_mode;
+  model_ = std::make_shared<flows::AEFlow>(cfg);
+  model_->set_record_stats(true);
+  opt_ = std::make_unique<nn::Adam>(model_->parameters(), o_.lr);
+}
+
+StepStats Trainer::step(const Tensor& imgs) {
+  auto t0 = std::chrono::steady_clock::now();
+  opt_->zero_grad();
+  flows::AEFlow::Pass p = model_->run(imgs);
+  StepStats s = stats_of(p, *model_);
+  s.step = step_;
+  if (std::isfinite(s.loss)) {
+    p.loss.backward();
+    // clip_grad_norm returns the norm before clipping (NaN/inf when a gradient is)
+    s.grad_norm = nn::clip_grad_norm(opt_->params(), o_.clip > 0 ? o_.clip : INFINITY);
+    if (s.nonfinite().empty()) opt_->step();
+  } else {
+    s.grad_norm = NAN;
+  }
+  s.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return s;
+}
+
+int Trainer::bench() {
+  build();
+  nn::DataLoader loader(train_.images, Tensor(), o_.batch, true, true, o_.seed);
+  std::vector<double> ms;
+  int64_t warm = 3, nonfinite = 0;
+  double first = NAN, last = NAN;
+  nn::Batch b;
+  for (int64_t i = 0; i < warm + o_.bench; ++i) {
+    if (!loader.next(b)) {
+      loader.reset();
+      loader.next(b);
+    }
+    StepStats s = step(b.images);
+    ++step_;
+    if (!s.nonfinite().empty()) ++nonfinite;
+    if (i >= warm) {
+      ms.push_back(s.ms);
+      if (std::isnan(first)) first = s.loss;
+      last = s.loss;
+    }
+  }
+  double med = median(ms);
+  json j{{"cmd", "bench"},      {"model", "aeflow"},        {"variant", o_.variant},
+         {"batch", o_.batch},   {"steps", o_.bench},        {"warmup", warm},
+         {"median_ms", med},    {"min_ms", *std::min_element(ms.begin(), ms.end())},
+         {"max_ms", *std::max_element(ms.begin(), ms.end())},
+         {"images_per_s", o_.batch / (med / 1000.0)},      {"params", model_->num_parameters()},
+         {"threads", num_threads()}, {"loss_first", first}, {"loss_last", last},
+         {"nonfinite_steps", nonfinite}, {"times_ms", ms}};
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+void Trainer::end_of_epoch(int64_t epoch) {
+  double v = mean_mse(*model_, val_.images);
+  val_curve_.emplace_back(static_cast<double>(step_), v);
+  log({{"step", step_}, {"epoch", epoch}, {"val_mse", v}});
+  Tensor x = slice(val_.images, 0, 0, std::min<int64_t>(64, val_.size()));
+  nn::write_png_grid(fmt::format("{}/inputs_epoch{}.png", o_.out, epoch + 1), model_->to_unit(x), 8);
+  nn::write_png_grid(fmt::format("{}/recon_epoch{}.png", o_.out, epoch + 1), model_->reconstruct(x), 8);
+  std::fprintf(stderr, "epoch %ld: validation MSE %.5f (%ld images); wrote %s/inputs_epoch%ld.png, recon_epoch%ld.png\n",
+               static_cast<long>(epoch + 1), v, static_cast<long>(val_.size()), o_.out.c_str(),
+               static_cast<long>(epoch + 1), static_cast<long>(epoch + 1));
+}
+
+void Trainer::plots() {
+  Series mse{"train MSE (batch)", {}, {}}, val{"validation MSE (all images)", {}, {}, "points pt 7 ps 1.5"};
+  Series logs{"max |logs|", {}, {}}, zmax{"max |z| (L2, over the batch)", {}, {}}, hn{"mean |h| (L2)", {}, {}},
+      gn{"gradient norm (before clipping)", {}, {}}, ldj{"max |ldj|", {}, {}};
+  for (const auto& s : hist_) {
+    double x = static_cast<double>(s.step);
+    if (std::isfinite(s.mse)) mse.x.push_back(x), mse.y.push_back(s.mse);
+    auto add = [&](Series& se, double v) {
+      if (std::isfinite(v) && v > 0) se.x.push_back(x), se.y.push_back(v);
+    };
+    add(logs, s.max_abs_logs), add(zmax, s.z_norm_max), add(hn, s.h_norm), add(gn, s.grad_norm);
+    add(ldj, std::max(std::abs(s.ldj_min), std::abs(s.ldj_max)));
+  }
+  for (auto& [x, y] : val_curve_) val.x.push_back(x), val.y.push_back(y);
+  Series sub{fmt::format("validation MSE (first {} images)", o_.val_subset), {}, {}, "linespoints"};
+  for (auto& [x, y] : sub_curve_) sub.x.push_back(x), sub.y.push_back(y);
+  double w = model_->config().nll_weight;
+  std::string title = fmt::format("aeflow ({}{}) on MNIST, batch {}, Adam {}", o_.variant,
+                                  w > 0 ? fmt::format(", {} weight {}", model_->config().nll_mode, w) : "",
+                                  o_.batch, o_.lr);
+  try {
+    if (!mse.x.empty()) plot_png(o_.out + "/curve.png", {mse, sub, val}, {title, "step", "reconstruction MSE", false, 900, 500, ""});
+    plot_png(o_.out + "/diagnostics.png", {logs, zmax, hn, gn, ldj}, {title, "step", "value (log scale)", true, 900, 500, ""});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warning: plotting failed: %s\n", e.what());
+  }
+}
+
+int Trainer::run() {
+  std::filesystem::create_directories(o_.out);
+  metrics_.open(o_.out + "/metrics.jsonl", std::ios::trunc);
+  FG_CHECK(metrics_.good(), "cannot write {}/metrics.jsonl", o_.out);
+  build();
+  double w = model_->config().nll_weight;
+  const std::string& mode = model_->config().nll_mode;
+  std::string extra = w <= 0             ? ", MSE only"
+                      : mode == "prior" ? fmt::format(", + {} x |z|^2/(2*{}) (the NLL's prior term)", w,
+                                                      model_->config().latent)
+                                        : fmt::format(", + {} x latent NLL ({})", w, mode);
+  std::fprintf(stderr, "aeflow (%s%s): %ld parameters; %ld training / %ld validation images; Adam %g, clip %g\n",
+               o_.variant.c_str(), extra.c_str(),
+               static_cast<long>(model_->num_parameters()), static_cast<long>(train_.size()),
+               static_cast<long>(val_.size()), o_.lr, o_.clip);
+  log({{"config", json::parse(flows::aeflow_config_to_json(model_->config()))},
+       {"params", model_->num_parameters()}, {"lr", o_.lr}, {"clip", o_.clip}, {"batch", o_.batch},
+       {"seed", o_.seed}});
+  nn::DataLoader loader(train_.images, Tensor(), o_.batch, true, true, o_.seed);
+  FG_CHECK(loader.num_batches() > 0, "--batch {} is larger than the {} training images", o_.batch, train_.size());
+  int64_t total = o_.epochs * loader.num_batches();
+  if (o_.max_steps > 0) total = std::min(total, o_.max_steps);
+  {
+    double v0 = mean_mse(*model_, val_.images);
+    val_curve_.emplace_back(0.0, v0);
+    log({{"step", 0}, {"epoch", 0}, {"val_mse", v0}});
+    std::fprintf(stderr, "untrained: validation MSE %.5f\n", v0);
+  }
+  Progress bar("train", total);
+  double avg = NAN;
+  auto t_start = std::chrono::steady_clock::now();
+  bool done = false;
+  for (int64_t epoch = 0; epoch < o_.epochs && !done; ++epoch) {
+    loader.set_epoch(epoch);
+    nn::Batch b;
+    while (loader.next(b)) {
+      StepStats s = step(b.images);
+      s.epoch = epoch;
+      hist_.push_back(s);
+      log(s.to_json());
+      std::string bad = s.nonfinite();
+      if (!bad.empty()) {
+        bar.finish(fmt::format("stopped at step {}", step_));
+        std::fprintf(stderr, "\nfirst non-finite value at step %ld (epoch %ld, batch %ld): %s\nthe steps before it:\n",
+                     static_cast<long>(step_), static_cast<long>(epoch), static_cast<long>(b.index), bad.c_str());
+        size_t from = hist_.size() > 12 ? hist_.size() - 12 : 0;
+        for (size_t i = from; i < hist_.size(); ++i) std::fprintf(stderr, "  %s\n", hist_[i].line().c_str());
+        log({{"step", step_}, {"epoch", epoch}, {"first_nonfinite_step", step_}, {"nonfinite", bad}});
+        plots();
+        json r{{"variant", o_.variant}, {"nll_weight", w}, {"nll_mode", mode}, {"params", model_->num_parameters()},
+               {"first_nonfinite_step", step_}, {"nonfinite", bad}, {"steps_done", step_}};
+        std::ofstream(o_.out + "/results.json") << r.dump(1) << '\n';
+        fail(fmt::format("non-finite value at step {} ({}); stopped without writing a checkpoint (see {}/metrics.jsonl "
+                         "and {}/diagnostics.png)",
+                         step_, bad, o_.out, o_.out));
+      }
+      ++step_;
+      avg = std::isnan(avg) ? s.mse : 0.95 * avg + 0.05 * s.mse;
+      if (o_.val_every > 0 && step_ % o_.val_every == 0) {
+        double v = mean_mse(*model_, slice(val_.images, 0, 0, std::min(o_.val_subset, val_.size())));
+        sub_curve_.emplace_back(static_cast<double>(step_), v);
+        log({{"step", step_}, {"epoch", epoch}, {"val_subset_mse", v}});
+      }
+      bar.update(step_, fmt::format("epoch {} mse {:.4f} max|logs| {:.3g}", epoch + 1, avg, s.max_abs_logs));
+      if (o_.max_steps > 0 && step_ >= o_.max_steps) {
+        done = true;
+        break;
+      }
+    }
+    bar.finish(fmt::format("epoch {} mse {:.4f}", epoch + 1, avg));
+    end_of_epoch(epoch);
+    if (!done && epoch + 1 < o_.epochs) bar = Progress("train", total);
+  }
+  double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+
+  std::string ck = o_.out + "/aeflow.safetensors";
+  nn::save_checkpoint(ck, *model_, opt_.get(),
+                      {{"config", flows::aeflow_config_to_json(model_->config())},
+                       {"step", std::to_string(step_)},
+                       {"seed", std::to_string(o_.seed)},
+                       {"val_mse", fmt::format("{}", val_curve_.empty() ? NAN : val_curve_.back().second)}});
+  nn::write_png_grid(o_.out + "/samples.png", model_->sample(64), 8);
+  plots();
+
+  // the latent flow is exactly invertible: h -> z -> h on a test batch, f32 and f64
+  Tensor tb = slice(test_.images, 0, 0, std::min<int64_t>(128, test_.size()));
+  InvCheck c32 = invertibility(*model_, tb);
+  auto m64 = std::make_shared<flows::AEFlow>(model_->config());
+  m64->load_state_dict(model_->state_dict());
+  m64->to(DType::F64);
+  InvCheck c64 = invertibility(*m64, tb);
+  std::vector<double> ms;
+  for (const auto& s : hist_) ms.push_back(s.ms);
+  double first_mse = hist_.empty() ? NAN : hist_.front().mse;
+  double max_logs = 0;
+  for (const auto& s : hist_) max_logs = std::max(max_logs, s.max_abs_logs);
+  std::printf("aeflow (%s): %ld steps in %.1f s (median %.1f ms/step); train MSE %.5f -> %.5f (EMA); "
+              "validation MSE %.5f; max |logs| seen %.3g\n",
+              o_.variant.c_str(), static_cast<long>(step_), train_s, median(ms), first_mse, avg,
+              val_curve_.empty() ? NAN : val_curve_.back().second, max_logs);
+  std::printf("latent flow invertibility on %ld test images: max |f^-1(f(h)) - h| = %.3g in f32, %.3g in f64 "
+              "(max |h| = %.3g); max |ldj_fwd + ldj_rev| = %.3g (f32), %.3g (f64)\n",
+              static_cast<long>(tb.size(0)), c32.max_err, c64.max_err, c32.max_abs_h, c32.ldj_roundtrip,
+              c64.ldj_roundtrip);
+  std::printf("wrote %s, %s/curve.png, %s/metrics.jsonl\n", ck.c_str(), o_.out.c_str(), o_.out.c_str());
+  json r{{"variant", o_.variant},
+         {"nll_weight", model_->config().nll_weight},
+         {"nll_mode", model_->config().nll_mode},
+         {"params", model_->num_parameters()},
+         {"steps", step_},
+         {"train_s", train_s},
+         {"median_ms_per_step", median(ms)},
+         {"train_mse_first", first_mse},
+         {"train_mse_ema_last", avg},
+         {"val_mse", val_curve_.empty() ? NAN : val_curve_.back().second},
+         {"val_curve", val_curve_},
+         {"val_subset_curve", sub_curve_},
+         {"max_abs_logs_seen", max_logs},
+         {"inverse_max_err_f32", c32.max_err},
+         {"inverse_max_err_f64", c64.max_err},
+         {"ldj_roundtrip_f32", c32.ldj_roundtrip},
+         {"ldj_roundtrip_f64", c64.ldj_roundtrip},
+         {"first_nonfinite_step", nullptr}};
+  std::ofstream(o_.out + "/results.json") << r.dump(1) << '\n';
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  int code = 0;
+  try {
+    if (!parse(argc, argv, o, code)) return code;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "train_aeflow: %s (see --help)\n", e.what());
+    return 2;
+  }
+  return run_main("train_aeflow", [&] {
+    if (o.threads > 0) set_num_threads(o.threads);
+    std::string dir = nn::resolve_mnist_dir(o.data);
+    nn::MnistData all = nn::load_mnist(dir, "train");
+    auto [train_set, val_set] = nn::split_train_val(all, o.train_size, 42);
+    nn::MnistData test = nn::load_mnist(dir, "test");
+    Trainer t(o, train_set, val_set, test);
+    return o.bench > 0 ? t.bench() : t.run();
+  });
+}
