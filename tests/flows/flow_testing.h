@@ -10,6 +10,31 @@
 
 namespace fg::flows::testing {
 
+struct RoundTrip {
+  double max_err, ldj_fwd, ldj_rev;  // max |reverse(forward(z)) - z|; example 0's ldj each way
+};
+
+// forward then reverse (no grad); the shape must survive forward.
+inline RoundTrip round_trip(Flow& f, const Tensor& z0, const ag::Var* cond = nullptr) {
+  ag::NoGradGuard ng;
+  ag::Var z(z0), ldj(zeros({z0.size(0)}, z0.dtype()));
+  f.forward(z, ldj, cond);
+  FG_CHECK(z.shape() == z0.shape(), "round_trip: forward changed the shape {} -> {}", shape_str(z0.shape()),
+           shape_str(z.shape()));
+  double fwd = ldj.value().to_vector<double>()[0];
+  ag::Var ldj2(zeros({z0.size(0)}, z0.dtype()));
+  f.reverse(z, ldj2, cond);
+  return {max_abs_diff(z.value(), z0), fwd, ldj2.value().to_vector<double>()[0]};
+}
+
+// example 0's forward log-det
+inline double forward_ldj(Flow& f, const Tensor& z0, const ag::Var* cond = nullptr) {
+  ag::NoGradGuard ng;
+  ag::Var z(z0), ldj(zeros({z0.size(0)}, z0.dtype()));
+  f.forward(z, ldj, cond);
+  return ldj.value().to_vector<double>()[0];
+}
+
 // log|det d f(z)/dz| for a single example z [1, ...] (f64): one backward pass per output element
 // builds the Jacobian row by row, then LU gives log|det|.
 inline double brute_force_logdet(const std::function<ag::Var(const ag::Var&)>& f, const Tensor& z) {

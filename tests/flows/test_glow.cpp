@@ -18,31 +18,12 @@
 using namespace fg;
 using namespace fg::flows;
 using fg::flows::testing::brute_force_logdet;
+using fg::flows::testing::forward_ldj;
+using fg::flows::testing::round_trip;
+using fg::flows::testing::RoundTrip;
 using fg::flows::testing::randomize;
 
 namespace {
-
-struct RoundTrip {
-  double max_err, ldj_fwd, ldj_rev;
-};
-
-RoundTrip round_trip(Flow& f, const Tensor& z0) {
-  ag::NoGradGuard ng;
-  Var z(z0), ldj(zeros({z0.size(0)}, z0.dtype()));
-  f.forward(z, ldj);
-  CHECK(z.shape() == z0.shape());
-  double fwd = ldj.value().to_vector<double>()[0];
-  Var ldj2(zeros({z0.size(0)}, z0.dtype()));
-  f.reverse(z, ldj2);
-  return {max_abs_diff(z.value(), z0), fwd, ldj2.value().to_vector<double>()[0]};
-}
-
-double forward_ldj(Flow& f, const Tensor& z0) {
-  ag::NoGradGuard ng;
-  Var z(z0), ldj(zeros({z0.size(0)}, z0.dtype()));
-  f.forward(z, ldj);
-  return ldj.value().to_vector<double>()[0];
-}
 
 double brute(Flow& f, const Tensor& z) {
   return brute_force_logdet([&](const Var& x) {

@@ -13,30 +13,12 @@
 using namespace fg;
 using namespace fg::flows;
 using fg::flows::testing::brute_force_logdet;
+using fg::flows::testing::forward_ldj;
+using fg::flows::testing::round_trip;
+using fg::flows::testing::RoundTrip;
 using fg::flows::testing::randomize;
 
 namespace {
-
-struct RoundTrip {
-  double max_err, ldj_fwd, ldj_rev;
-};
-
-RoundTrip round_trip(Flow& f, const Tensor& z0, const Var* cond = nullptr) {
-  ag::NoGradGuard ng;
-  Var z(z0), ldj(zeros({z0.size(0)}, z0.dtype()));
-  f.forward(z, ldj, cond);
-  double fwd = ldj.value().to_vector<double>()[0];
-  Var ldj2(zeros({z0.size(0)}, z0.dtype()));
-  f.reverse(z, ldj2, cond);
-  return {max_abs_diff(z.value(), z0), fwd, ldj2.value().to_vector<double>()[0]};
-}
-
-double layer_ldj(Flow& f, const Tensor& z0, const Var* cond = nullptr) {
-  ag::NoGradGuard ng;
-  Var z(z0), ldj(zeros({z0.size(0)}, z0.dtype()));
-  f.forward(z, ldj, cond);
-  return ldj.value().to_vector<double>()[0];
-}
 
 std::shared_ptr<CouplingLayer> random_coupling(int64_t c, Tensor mask, Arch arch, bool additive, uint64_t seed,
                                                int64_t cond_c = 0) {
