@@ -9,7 +9,7 @@
 // 64 validation images and their reconstructions, as the seed's evaluate_autoencoder),
 // samples.png, curve.png, diagnostics.png, aeflow.safetensors, results.json.
 // --bench N times N training steps (after 3 warm-up steps) and prints one JSON line instead.
-#include <CLI/CLI.hpp>
+#include "apps/common/cli_parse.h"
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -184,16 +184,7 @@ bool parse(int argc, char** argv, Options& o, int& code) {
       ->capture_default_str();
   app.add_option("--bench", o.bench, "only time N training steps (after 3 warm-up steps), print JSON, exit")
       ->check(CLI::NonNegativeNumber);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    code = app.exit(e);
-    return false;
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "train_aeflow: %s (see --help)\n", e.what());
-    code = 2;
-    return false;
-  }
+  if (!parse_cli(app, argc, argv, "train_aeflow", code)) return false;
   return true;
 }
 

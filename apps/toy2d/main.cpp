@@ -14,7 +14,7 @@
 //   <dataset>_samples.png       5,000 samples from the model
 //   <dataset>_data.png          5,000 samples from the dataset
 //   <dataset>_result.json       options, parameter count, training time, train/test NLL
-#include <CLI/CLI.hpp>
+#include "apps/common/cli_parse.h"
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -74,16 +74,7 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
   app.add_option("--grid", o.grid, "density grid resolution per axis")->check(CLI::Range(2, 2000))->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads (default: OMP_NUM_THREADS or all cores)")
       ->check(CLI::NonNegativeNumber);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    exit_code = app.exit(e);
-    return false;
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "toy2d: %s (see --help)\n", e.what());
-    exit_code = 2;
-    return false;
-  }
+  if (!parse_cli(app, argc, argv, "toy2d", exit_code)) return false;
   return true;
 }
 

@@ -1,6 +1,6 @@
 #include "apps/train_mnist/options.h"
 
-#include <CLI/CLI.hpp>
+#include "apps/common/cli_parse.h"
 
 #include "apps/common/cli.h"
 
@@ -64,16 +64,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
   app.add_option("--train-size", o.train_size, "training images; the rest of the 60,000 validate")
       ->check(CLI::Range(1, 59999))
       ->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    exit_code = app.exit(e);
-    return false;
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "train_mnist: %s (see --help)\n", e.what());
-    exit_code = 2;
-    return false;
-  }
+  if (!parse_cli(app, argc, argv, "train_mnist", exit_code)) return false;
   o.model.name = model;
   o.model.arch = flows::parse_arch(arch);
   if (!time_limit.empty()) o.time_limit_s = parse_duration(time_limit);

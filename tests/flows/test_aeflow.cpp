@@ -54,16 +54,6 @@ struct LatentFlow : Flow {
   void reverse(Var& z, Var& ldj, const Var*) override { m->flow_reverse(z, ldj); }
 };
 
-std::string mnist_dir() {
-  const char* e = std::getenv("FLOWGRAD_TEST_MNIST");
-  if (e && !nn::find_mnist_file(e, "train-images", "idx3").empty()) return e;
-  return "";
-}
-bool no_mnist() {
-  bool none = mnist_dir().empty();
-  if (none) std::fprintf(stderr, "test_aeflow: MNIST not found (run tools/fetch_mnist); skipping the training test\n");
-  return none;
-}
 
 }  // namespace
 
@@ -251,8 +241,8 @@ TEST_CASE("AEFlow's loss: MSE of the reconstruction (+ the weighted latent NLL);
 }
 
 TEST_CASE("one full epoch of MNIST (50,000 images, batch 128) with the stable AEFlow lowers the MSE, all finite" *
-          doctest::skip(no_mnist())) {
-  nn::MnistData all = nn::load_mnist(mnist_dir(), "train");
+          doctest::skip(testing::no_mnist("test_aeflow"))) {
+  nn::MnistData all = nn::load_mnist(testing::mnist_dir(), "train");
   auto [train, val] = nn::split_train_val(all, 50000, 42);
   Tensor val_imgs = slice(val.images, 0, 0, 1000);
   manual_seed(0);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "flow_testing.h"
 #include "flows/models.h"
 #include "nn/data_loader.h"
 #include "nn/mnist.h"
@@ -14,16 +15,6 @@
 using namespace fg;
 
 namespace {
-std::string mnist_dir() {
-  const char* e = std::getenv("FLOWGRAD_TEST_MNIST");
-  if (e && !nn::find_mnist_file(e, "train-images", "idx3").empty()) return e;
-  return "";
-}
-bool no_mnist() {
-  bool none = mnist_dir().empty();
-  if (none) std::fprintf(stderr, "test_training: MNIST not found (run tools/fetch_mnist); skipping\n");
-  return none;
-}
 
 double val_bpd(flows::ImageFlow& m, const Tensor& val) {
   ag::NoGradGuard ng;
@@ -32,8 +23,8 @@ double val_bpd(flows::ImageFlow& m, const Tensor& val) {
 }  // namespace
 
 TEST_CASE("training `simple` for 30 steps on 2,000 MNIST images lowers the validation bpd" *
-          doctest::skip(no_mnist())) {
-  nn::MnistData all = nn::load_mnist(mnist_dir(), "train");
+          doctest::skip(flows::testing::no_mnist("test_training"))) {
+  nn::MnistData all = nn::load_mnist(flows::testing::mnist_dir(), "train");
   auto [train, val] = nn::split_train_val(all, 50000, 42);
   Tensor train_imgs = slice(train.images, 0, 0, 2000);
   Tensor val_imgs = slice(val.images, 0, 0, 256);
