@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 
+#include "tensor/counters.h"
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/random.h"
 
@@ -58,6 +59,11 @@ bool device_available(Device d, std::string* why) {
 }
 
 Backend& backend_for(Device d) {
+  count_launch();
+  return backend_memory(d);
+}
+
+Backend& backend_memory(Device d) {
   if (d.is_cpu()) {
     static cpu::CpuBackend cpu_backend;
     return cpu_backend;

@@ -116,6 +116,7 @@ class Backend {
 // The backend for a device. Throws fg::Error naming the device when it is not available
 // (CUDA not built, or no GPU present, with the reason).
 Backend& backend_for(Device d);
+Backend& backend_memory(Device d);
 // Registers a backend for a device kind (the CUDA backend does this when it is built).
 void register_backend(Device::Kind kind, Backend* (*factory)(int index), bool (*available)(std::string* why));
 bool device_available(Device d, std::string* why = nullptr);

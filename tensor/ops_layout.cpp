@@ -2,12 +2,16 @@
 // reshape/unsqueeze/squeeze/flatten share storage.
 #include <numeric>
 
+#include "tensor/counters.h"
 #include "tensor/ops_check.h"
 
 namespace fg {
 
 namespace {
-void run_copy(const Tensor& src, Tensor& dst, StridedCopyParams p) { backend_for(src.device()).strided_copy(src, dst, p); }
+void run_copy(const Tensor& src, Tensor& dst, StridedCopyParams p) {
+  count_layout_bytes(numel(p.shape) * static_cast<int64_t>(dtype_size(src.dtype())));
+  backend_for(src.device()).strided_copy(src, dst, p);
+}
 }  // namespace
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& perm) {

@@ -4,14 +4,19 @@
 
 #include "tensor/backend.h"
 #include "tensor/ops.h"
+#include "tensor/counters.h"
 
 namespace fg {
 
 Storage::Storage(size_t n, Device d) : bytes(n), device(d) {
-  data = backend_for(d).allocate(n == 0 ? 1 : n);
+  data = backend_memory(d).allocate(n == 0 ? 1 : n);
+  count_alloc(static_cast<int64_t>(n));
 }
 
-Storage::~Storage() { backend_for(device).deallocate(data, bytes == 0 ? 1 : bytes); }
+Storage::~Storage() {
+  backend_memory(device).deallocate(data, bytes == 0 ? 1 : bytes);
+  count_free(static_cast<int64_t>(bytes));
+}
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (auto d : shape) FG_CHECK(d >= 0, "empty: negative dimension in shape {}", shape_str(shape));
@@ -90,6 +95,7 @@ double Tensor::item() const {
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
+  count_host_read();
   Tensor h = to(Device::cpu()).to(dtype_of<T>::value);
   const T* p = h.data<T>();
   return std::vector<T>(p, p + h.numel());

@@ -11,6 +11,7 @@
 #include "flows/models.h"
 #include "nn/mnist.h"
 #include "nn/optim.h"
+#include "tensor/counters.h"
 
 using namespace fg;
 
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
     double first = 0, last = 0;
     for (int64_t s = 0; s < warmup + steps; ++s) {
       Tensor imgs = slice(mnist.images, 0, (s * batch) % 50000, (s * batch) % 50000 + batch);
+      if (s == warmup) counters_reset();
       auto t0 = std::chrono::steady_clock::now();
       opt.zero_grad();
       ag::Var loss = m->bpd(imgs);
@@ -51,16 +53,23 @@ int main(int argc, char** argv) {
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (s == 0) first = loss.item();
       last = loss.item();
-      if (s >= warmup) times.push_back(ms);
+      if (s >= warmup) {
+        times.push_back(ms);
+        counters_step();
+      }
     }
+    Counters c = counters();
     std::vector<double> sorted = times;
     std::sort(sorted.begin(), sorted.end());
     double med = sorted[sorted.size() / 2];
     std::printf("{\"cmd\": \"bench\", \"impl\": \"flowgrad\", \"model\": \"%s\", \"variant\": \"%s\", \"batch\": %ld, "
                 "\"steps\": %ld, \"median_ms\": %.3f, \"min_ms\": %.3f, \"images_per_s\": %.2f, \"params\": %ld, "
-                "\"loss_first\": %.4f, \"loss_last\": %.4f, \"threads\": %d}\n",
+                "\"loss_first\": %.4f, \"loss_last\": %.4f, \"threads\": %d, \"launches_per_step\": %.0f, "
+                "\"host_reads_per_step\": %.1f, \"layout_mb_per_step\": %.1f, \"peak_tensor_mb\": %.1f}\n",
                 model.c_str(), arch.c_str(), static_cast<long>(batch), static_cast<long>(steps), med, sorted[0],
-                1000.0 * batch / med, static_cast<long>(m->num_parameters()), first, last, num_threads());
+                1000.0 * batch / med, static_cast<long>(m->num_parameters()), first, last, num_threads(),
+                double(c.launches) / c.steps, double(c.host_reads) / c.steps, c.layout_bytes / 1e6 / c.steps,
+                c.peak_bytes / 1e6);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_train: %s\n", e.what());
     return 1;
