@@ -1,29 +1,18 @@
 // Differentiable functions on Vars: the same names as tensor/ops.h. Each is one op struct with a
-// forward and a backward (autograd/ops_*.cpp); gradients of broadcast inputs are summed back
-// to the input's shape.
+// forward and a backward (autograd/ops_*.cpp), listed in autograd/ops.def; gradients of broadcast
+// inputs are summed back to the input's shape. Elementwise ops all share one generic node whose
+// backward is the table's fused kernel.
 #pragma once
 #include "autograd/var.h"
 
 namespace fg::ag {
 
-Var add(const Var& a, const Var& b);
-Var sub(const Var& a, const Var& b);
-Var mul(const Var& a, const Var& b);
-Var div(const Var& a, const Var& b);
-Var neg(const Var& x);
-Var affine(const Var& x, double scale, double shift);  // scale * x + shift
-Var exp(const Var& x);
-Var log(const Var& x);
-Var sqrt(const Var& x);
-Var pow(const Var& x, double exponent);
-Var square(const Var& x);
-Var abs(const Var& x);
-Var tanh(const Var& x);
-Var sigmoid(const Var& x);
-Var softplus(const Var& x);
-Var relu(const Var& x);
-Var elu(const Var& x, double alpha = 1.0);
-Var clamp(const Var& x, double lo, double hi);
+// from tensor/elementwise.def: one Var function per unary and binary op
+#define FG_UNARY(Name, fn, np, ...) Var fn(const Var& x FG_EW_PARAMS_##np);
+#define FG_BINARY(Name, fn, ...) Var fn(const Var& a, const Var& b);
+#include "tensor/elementwise.def"
+#undef FG_UNARY
+#undef FG_BINARY
 Var where(const Tensor& cond, const Var& a, const Var& b);  // cond is not differentiated
 Var concat_elu(const Var& x);  // [elu(x), elu(-x)] along dim 1, fused
 
@@ -37,8 +26,10 @@ Var reshape(const Var& x, const Shape& shape);
 Var permute(const Var& x, const std::vector<int64_t>& perm);
 Var concat(const std::vector<Var>& xs, int64_t dim);
 Var slice(const Var& x, int64_t dim, int64_t start, int64_t end);
+// views, one node for all pieces: its backward concatenates the pieces' gradients
 std::vector<Var> chunk(const Var& x, int64_t n, int64_t dim);
 std::vector<Var> split(const Var& x, const std::vector<int64_t>& sizes, int64_t dim);
+Var flip(const Var& x, int64_t dim);
 Var broadcast_to(const Var& x, const Shape& shape);
 Var flatten(const Var& x, int64_t start_dim = 1);
 Var unsqueeze(const Var& x, int64_t dim);

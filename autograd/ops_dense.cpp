@@ -12,7 +12,7 @@ using Grads = std::vector<Tensor>;
 using Needs = std::vector<bool>;
 
 struct MatmulOp {
-  static constexpr const char* name = "matmul";
+  OpId id() const { return OpId::matmul; }
   bool ta = false, tb = false;
   Tensor a, b;
   Tensor forward(const std::vector<Tensor>& in) {
@@ -30,7 +30,7 @@ struct MatmulOp {
 };
 
 struct Conv2dOp {
-  static constexpr const char* name = "conv2d";
+  OpId id() const { return OpId::conv2d; }
   ConvOptions o;
   bool has_bias = false;
   Tensor x, w;
@@ -53,7 +53,7 @@ struct Conv2dOp {
 };
 
 struct ConvTranspose2dOp {
-  static constexpr const char* name = "conv_transpose2d";
+  OpId id() const { return OpId::conv_transpose2d; }
   ConvOptions o;
   bool has_bias = false;
   Tensor x, w;
@@ -75,7 +75,7 @@ struct ConvTranspose2dOp {
 };
 
 struct LayerNormOp {
-  static constexpr const char* name = "layer_norm";
+  OpId id() const { return OpId::layer_norm; }
   int64_t dim = -1;
   double eps = 1e-5;
   bool affine = false;
@@ -99,20 +99,18 @@ struct LayerNormOp {
 };
 
 struct SlogdetOp {
-  static constexpr const char* name = "slogdet";
+  OpId id() const { return OpId::slogdet; }
   Tensor a;
   Tensor forward(const std::vector<Tensor>& in) {
     a = in[0];
-    SlogdetResult r = fg::slogdet(a);
-    FG_CHECK(r.sign != 0, "slogdet: matrix {} is singular", shape_str(a.shape()));
-    return fg::scalar(r.logabsdet, a.dtype(), a.device());
+    return fg::logabsdet(a);  // on the device, no host read (-inf when singular)
   }
   // d log|det A| / dA = A^{-T}
   Grads backward(const Tensor& g, const Needs&) { return {fg::transpose(fg::inverse(a), 0, 1) * g}; }
 };
 
 struct InverseOp {
-  static constexpr const char* name = "inverse";
+  OpId id() const { return OpId::inverse; }
   Tensor y;
   Tensor forward(const std::vector<Tensor>& in) {
     y = fg::inverse(in[0]);

@@ -1,5 +1,6 @@
-// Differentiable layout ops: reshape, permute (gradient: the inverse permutation), concat
-// (gradient: slices), slice (gradient: zero-padded), broadcast_to (gradient: sum_to).
+// Differentiable layout ops: reshape, permute (gradient: the inverse permutation, a view), concat
+// (gradient: slices, views), slice (gradient: zero-padded), split/chunk (one node for all pieces,
+// gradient: their concatenation), flip (gradient: flipped), broadcast_to (gradient: sum_to).
 #include "autograd/functional.h"
 
 namespace fg::ag {
@@ -10,7 +11,7 @@ using Grads = std::vector<Tensor>;
 using Needs = std::vector<bool>;
 
 struct ReshapeOp {
-  static constexpr const char* name = "reshape";
+  OpId id() const { return OpId::reshape; }
   Shape to, from;
   Tensor forward(const std::vector<Tensor>& in) {
     from = in[0].shape();
@@ -20,7 +21,7 @@ struct ReshapeOp {
 };
 
 struct PermuteOp {
-  static constexpr const char* name = "permute";
+  OpId id() const { return OpId::permute; }
   std::vector<int64_t> perm;
   Tensor forward(const std::vector<Tensor>& in) { return fg::permute(in[0], perm); }
   Grads backward(const Tensor& g, const Needs&) {
@@ -31,7 +32,7 @@ struct PermuteOp {
 };
 
 struct ConcatOp {
-  static constexpr const char* name = "concat";
+  OpId id() const { return OpId::concat; }
   int64_t dim = 0;
   std::vector<int64_t> sizes;
   Tensor forward(const std::vector<Tensor>& in) {
@@ -52,7 +53,7 @@ struct ConcatOp {
 };
 
 struct SliceOp {
-  static constexpr const char* name = "slice";
+  OpId id() const { return OpId::slice; }
   int64_t dim = 0, start = 0, end = 0;
   Shape in_shape;
   Tensor forward(const std::vector<Tensor>& in) {
@@ -66,8 +67,44 @@ struct SliceOp {
   Grads backward(const Tensor& g, const Needs&) { return {fg::slice_backward(g, in_shape, dim, start)}; }
 };
 
+struct SplitOp {
+  int64_t dim = 0;
+  std::vector<int64_t> sizes;
+  Shape in_shape;
+  DType dtype = DType::F32;
+  Device device;
+  OpId id() const { return OpId::split; }
+  std::vector<Tensor> forward(const std::vector<Tensor>& in) {
+    in_shape = in[0].shape();
+    dtype = in[0].dtype();
+    device = in[0].device();
+    dim = normalize_dim(dim, in_shape.size(), "split");
+    return fg::split(in[0], sizes, dim);
+  }
+  Grads backward(const std::vector<Tensor>& g, const Needs&) {
+    Grads parts(g.size());
+    for (size_t i = 0; i < g.size(); ++i) {
+      if (g[i].defined()) {
+        parts[i] = g[i];
+      } else {
+        Shape s = in_shape;
+        s[dim] = sizes[i];
+        parts[i] = zeros(s, dtype, device);
+      }
+    }
+    return {fg::concat(parts, dim)};
+  }
+};
+
+struct FlipOp {
+  int64_t dim = 0;
+  OpId id() const { return OpId::flip; }
+  Tensor forward(const std::vector<Tensor>& in) { return fg::flip(in[0], dim); }
+  Grads backward(const Tensor& g, const Needs&) { return {fg::flip(g, dim)}; }
+};
+
 struct BroadcastToOp {
-  static constexpr const char* name = "broadcast_to";
+  OpId id() const { return OpId::broadcast_to; }
   Shape to, from;
   Tensor forward(const std::vector<Tensor>& in) {
     from = in[0].shape();
@@ -105,10 +142,17 @@ Var slice(const Var& x, int64_t dim, int64_t start, int64_t end) {
 }
 
 std::vector<Var> split(const Var& x, const std::vector<int64_t>& sizes, int64_t dim) {
-  auto offsets = fg::split_offsets(x.shape(), sizes, dim);
-  std::vector<Var> out;
-  for (size_t i = 0; i < sizes.size(); ++i) out.push_back(slice(x, dim, offsets[i], offsets[i] + sizes[i]));
-  return out;
+  fg::split_offsets(x.shape(), sizes, dim);  // checks the sizes
+  SplitOp op;
+  op.dim = dim;
+  op.sizes = sizes;
+  return apply_multi(std::move(op), {x});
+}
+
+Var flip(const Var& x, int64_t dim) {
+  FlipOp op;
+  op.dim = dim;
+  return apply(std::move(op), {x});
 }
 
 std::vector<Var> chunk(const Var& x, int64_t n, int64_t dim) { return split(x, fg::chunk_sizes(x.shape(), n, dim), dim); }

@@ -38,7 +38,7 @@ struct ReduceOpBase {
 };
 
 struct SumOp : ReduceOpBase {
-  static constexpr const char* name = "sum";
+  OpId id() const { return OpId::sum; }
   Tensor forward(const std::vector<Tensor>& in) {
     x = in[0];
     return fg::sum(x, dims, keepdim);
@@ -47,7 +47,7 @@ struct SumOp : ReduceOpBase {
 };
 
 struct MeanOp : ReduceOpBase {
-  static constexpr const char* name = "mean";
+  OpId id() const { return OpId::mean; }
   Tensor forward(const std::vector<Tensor>& in) {
     x = in[0];
     return fg::mean(x, dims, keepdim);
@@ -60,7 +60,7 @@ struct MeanOp : ReduceOpBase {
 
 template <ReduceOp R>
 struct ExtremumOp : ReduceOpBase {
-  static constexpr const char* name = R == ReduceOp::Max ? "amax" : "amin";
+  OpId id() const { return R == ReduceOp::Max ? OpId::amax : OpId::amin; }
   Tensor forward(const std::vector<Tensor>& in) {
     x = in[0];
     y = fg::reduce(R, x, dims, true);
@@ -74,7 +74,7 @@ struct ExtremumOp : ReduceOpBase {
 };
 
 struct LogSumExpOp : ReduceOpBase {
-  static constexpr const char* name = "logsumexp";
+  OpId id() const { return OpId::logsumexp; }
   Tensor forward(const std::vector<Tensor>& in) {
     x = in[0];
     y = fg::logsumexp(x, dims, true);

@@ -6,6 +6,16 @@ namespace {
 thread_local bool g_grad_enabled = true;
 }
 
+const char* op_name(OpId id) {
+  switch (id) {
+#define FG_DIFF_OP(name) \
+  case OpId::name: return #name;
+#include "autograd/ops.def"
+#undef FG_DIFF_OP
+  }
+  return "?";
+}
+
 bool grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool on) { g_grad_enabled = on; }
 
@@ -17,9 +27,10 @@ Var::Var(Tensor value, bool requires_grad) : impl_(std::make_shared<VarImpl>()) 
   impl_->requires_grad = requires_grad;
 }
 
-Var Var::from_node(Tensor value, std::shared_ptr<Node> node) {
+Var Var::from_node(Tensor value, std::shared_ptr<Node> node, int output_nr) {
   Var v(std::move(value), true);
   v.impl_->grad_fn = std::move(node);
+  v.impl_->output_nr = output_nr;
   return v;
 }
 
@@ -45,5 +56,37 @@ Var& Var::set_requires_grad(bool on) {
   impl_->requires_grad = on;
   return *this;
 }
+
+namespace detail {
+
+std::vector<Tensor> input_values(const char* name, const std::vector<Var>& inputs, bool& any_grad) {
+  std::vector<Tensor> vals;
+  vals.reserve(inputs.size());
+  any_grad = false;
+  for (const Var& v : inputs) {
+    FG_CHECK(v.defined(), "{}: got an undefined Var", name);
+    vals.push_back(v.value());
+    any_grad = any_grad || v.requires_grad();
+  }
+  return vals;
+}
+
+void connect(Node& node, const std::vector<Var>& inputs) {
+  for (const Var& v : inputs) {
+    Edge e;
+    if (v.requires_grad()) {
+      if (v.grad_fn()) {
+        e.node = v.grad_fn();
+        e.input_nr = v.output_nr();
+      } else {
+        e.leaf = v.impl_ptr();
+      }
+    }
+    node.needs.push_back(e.active());
+    node.edges.push_back(std::move(e));
+  }
+}
+
+}  // namespace detail
 
 }  // namespace fg::ag

@@ -9,35 +9,10 @@ namespace fg::flows {
 
 // ---------------------------------------------------------------------------- Flip
 
-namespace {
-
-Tensor flip_dim1(const Tensor& x) {
+Var flip_features(const Var& x) {
   FG_CHECK(x.dim() == 2, "Flip: expects [N, D], got {}", shape_str(x.shape()));
-  Device dev = x.device();
-  Tensor c = x.to(Device::cpu()).clone();  // clone: contiguous and owned
-  Tensor out = Tensor::empty(c.shape(), c.dtype());
-  int64_t n = c.size(0), d = c.size(1);
-  auto run = [&](auto* src, auto* dst) {
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < d; ++j) dst[i * d + j] = src[i * d + (d - 1 - j)];
-  };
-  switch (c.dtype()) {
-    case DType::F32: run(c.data<float>(), out.data<float>()); break;
-    case DType::F64: run(c.data<double>(), out.data<double>()); break;
-    default: fail(fmt::format("Flip: unsupported dtype {}", dtype_name(c.dtype())));
-  }
-  return out.to(dev);
+  return ag::flip(x, 1);
 }
-
-struct FlipOp {
-  static constexpr const char* name = "flip_features";
-  Tensor forward(const std::vector<Tensor>& in) { return flip_dim1(in[0]); }
-  std::vector<Tensor> backward(const Tensor& g, const std::vector<bool>&) { return {flip_dim1(g)}; }
-};
-
-}  // namespace
-
-Var flip_features(const Var& x) { return ag::apply(FlipOp{}, {x}); }
 
 void Flip::forward(Var& z, Var&, const Var*) { z = flip_features(z); }
 void Flip::reverse(Var& z, Var&, const Var*) { z = flip_features(z); }

@@ -46,7 +46,7 @@ ActNorm::ActNorm(int64_t c) : c_(c) {
   initialized_buf = register_buffer("initialized", zeros({}, DType::U8));
 }
 
-bool ActNorm::initialized() const { return initialized_buf.value().item() != 0.0; }
+void ActNorm::on_loaded() { initialized_ = initialized_buf.value().item() != 0.0; }
 
 void ActNorm::initialize_from(const Tensor& z) {
   FG_CHECK(z.dim() == 4 && z.size(1) == c_, "ActNorm({}): needs [N, {}, H, W], got {}", c_, c_, shape_str(z.shape()));
@@ -57,6 +57,7 @@ void ActNorm::initialize_from(const Tensor& z) {
   loc.mutable_value() = neg(mu).to(loc.dtype());
   logs.mutable_value() = neg(log(sd + 1e-6)).to(logs.dtype());
   initialized_buf.mutable_value() = ones({}, DType::U8, initialized_buf.device());
+  initialized_ = true;
 }
 
 void ActNorm::forward(Var& z, Var& ldj, const Var*) {

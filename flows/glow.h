@@ -4,7 +4,8 @@
 //   ActNorm:      z' = (z + loc) * exp(logs) per channel; ldj += H*W*sum(logs). Data-dependent
 //                 initialization on the first training batch (loc = -mean, logs = -log(std + 1e-6),
 //                 unbiased std over N, H, W); whether it happened is the saved buffer
-//                 `initialized` (u8, 0-d), so a reloaded model is never re-initialized.
+//                 `initialized` (u8, 0-d), so a reloaded model is never re-initialized; the
+//                 flag is mirrored on the host (read once at load), so forward reads nothing.
 //   InvConv1x1:   z' = W z at every pixel, W [C, C] a random orthogonal matrix at init;
 //                 ldj += H*W*log|det W| (slogdet on the hot path).
 //   InvConv1x1LU: W = P L (U + diag(sign_s * exp(log_s))), P/sign_s fixed buffers, L unit lower
@@ -30,14 +31,16 @@ class ActNorm : public Flow {
   std::string extra_repr() const override { return std::to_string(c_); }
   void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
   void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
-  bool initialized() const;
+  bool initialized() const { return initialized_; }
   // The data-dependent initialization itself (forward calls it when training && !initialized).
   void initialize_from(const Tensor& z);
+  void on_loaded() override;
   Var loc, logs;       // [1, C, 1, 1]
   Var initialized_buf;  // u8 [], 0 or 1
 
  private:
   int64_t c_;
+  bool initialized_ = false;  // host mirror of initialized_buf
 };
 
 // A random orthogonal [c, c] matrix (f64): Gram-Schmidt QR of a standard-normal matrix drawn from

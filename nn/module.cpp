@@ -134,6 +134,12 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& sd, bool stric
     auto it = sd.find(n);
     if (it != sd.end()) v.mutable_value() = it->second.clone().to(v.device());
   }
+  notify_loaded();
+}
+
+void Module::notify_loaded() {
+  on_loaded();
+  for (auto& [n, c] : children_) c->notify_loaded();
 }
 
 }  // namespace fg::nn

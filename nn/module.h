@@ -42,7 +42,10 @@ class Module {
   // parameters and buffers by dotted name ("flows.0.network.weight")
   std::map<std::string, Tensor> state_dict() const;
   // Copies values in; with strict, reports every missing, unexpected and mismatched entry at once.
+  // Then calls on_loaded() on every module of the tree.
   void load_state_dict(const std::map<std::string, Tensor>& sd, bool strict = true);
+  // A hook for modules that mirror a buffer on the host (read once here, not every forward).
+  virtual void on_loaded() {}
 
  protected:
   Var register_parameter(const std::string& name, Tensor value);
@@ -57,6 +60,7 @@ class Module {
  private:
   void collect(const std::string& prefix, bool params, std::vector<std::pair<std::string, Var>>& out) const;
   void summary_lines(const std::string& name, int depth, std::string& out) const;
+  void notify_loaded();
   std::vector<std::pair<std::string, Var>> params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;

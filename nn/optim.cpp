@@ -4,13 +4,34 @@
 
 namespace fg::nn {
 
+namespace {
+// A dense tensor that no other tensor shares, so a kernel may update it in place: t itself when
+// it already is one, else a copy (copy-on-write protects tensors that alias a parameter).
+Tensor& writable(Tensor& t) {
+  if (!t.is_contiguous() || !t.owns_storage()) t = t.clone();
+  return t;
+}
+}  // namespace
+
 Optimizer::Optimizer(std::vector<ag::Var> params, double lr) : params_(std::move(params)), lr_(lr) {
   FG_CHECK(lr >= 0, "optimizer: learning rate must be >= 0, got {}", lr);
   for (auto& p : params_) FG_CHECK(p.requires_grad(), "optimizer: a parameter does not require grad");
+  step_ = zeros({1}, DType::F64, device());
 }
+
+Device Optimizer::device() const { return params_.empty() ? Device::cpu() : params_[0].device(); }
 
 void Optimizer::zero_grad() {
   for (auto& p : params_) p.zero_grad();
+}
+
+int64_t Optimizer::steps() const { return static_cast<int64_t>(step_.item()); }
+
+void Optimizer::to(Device d) {
+  step_ = step_.to(d);
+  for (auto& [kind, ts] : state_)
+    for (auto& t : ts)
+      if (t.defined()) t = t.to(d);
 }
 
 std::map<std::string, Tensor> Optimizer::state_dict() const {
@@ -18,7 +39,7 @@ std::map<std::string, Tensor> Optimizer::state_dict() const {
   for (auto& [kind, ts] : state_)
     for (size_t i = 0; i < ts.size(); ++i)
       if (ts[i].defined()) sd[kind + "." + std::to_string(i)] = ts[i];
-  sd["step"] = from_vector<double>({static_cast<double>(steps_)}, {1});
+  sd["step"] = step_;
   sd["lr"] = from_vector<double>({lr_}, {1});
   return sd;
 }
@@ -26,6 +47,8 @@ std::map<std::string, Tensor> Optimizer::state_dict() const {
 void Optimizer::load_state_dict(const std::map<std::string, Tensor>& sd) {
   auto it = sd.find("step");
   FG_CHECK(it != sd.end(), "optimizer state: missing 'step'");
+  FG_CHECK(it->second.numel() == 1, "optimizer state: 'step' has shape {}, expected [1]",
+           shape_str(it->second.shape()));
   std::map<std::string, std::vector<Tensor>> st;
   for (auto& [name, t] : sd) {
     if (name == "step" || name == "lr") continue;
@@ -39,9 +62,9 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& sd) {
              shape_str(t.shape()), idx, shape_str(params_[idx].shape()));
     auto& v = st[kind];
     v.resize(params_.size());
-    v[idx] = t.to(params_[idx].dtype()).to(params_[idx].device());
+    v[idx] = t.to(params_[idx].dtype()).to(params_[idx].device()).clone();
   }
-  steps_ = static_cast<int64_t>(it->second.item());
+  step_ = it->second.to(DType::F64).to(device()).reshape({1}).clone();
   if (auto l = sd.find("lr"); l != sd.end()) lr_ = l->second.item();
   state_ = std::move(st);
 }
@@ -52,51 +75,53 @@ Adam::Adam(std::vector<ag::Var> params, double lr, double b1, double b2, double 
   FG_CHECK(eps >= 0, "Adam: eps must be >= 0, got {}", eps);
 }
 
-void Adam::step() {
+void Adam::step(const Tensor* skip) {
   ag::NoGradGuard ng;
-  ++steps_;
   auto& m = state_["exp_avg"];
   auto& v = state_["exp_avg_sq"];
   m.resize(params_.size());
   v.resize(params_.size());
-  double bc1 = 1.0 - std::pow(b1_, static_cast<double>(steps_));
-  double bc2 = 1.0 - std::pow(b2_, static_cast<double>(steps_));
-  double step_size = lr_ / bc1;
+  AdamTensors t;
+  std::vector<Tensor> grads;  // keeps contiguous copies of strided grads alive
+  grads.reserve(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {
     ag::Var& p = params_[i];
     if (!p.grad().defined()) continue;
-    Tensor g = p.grad();
-    if (wd_ != 0) g = g + p.value() * wd_;
     if (!m[i].defined()) {
-      m[i] = zeros_like(g);
-      v[i] = zeros_like(g);
+      m[i] = zeros_like(p.value());
+      v[i] = zeros_like(p.value());
     }
-    m[i] = m[i] * b1_ + g * (1.0 - b1_);
-    v[i] = v[i] * b2_ + square(g) * (1.0 - b2_);
-    Tensor denom = sqrt(v[i]) * (1.0 / std::sqrt(bc2)) + eps_;
-    p.mutable_value() = p.value() - (m[i] / denom) * step_size;
+    grads.push_back(p.grad().contiguous());
+    t.params.push_back(&writable(p.mutable_value()));
+    t.exp_avg.push_back(&writable(m[i]));
+    t.exp_avg_sq.push_back(&writable(v[i]));
   }
+  for (auto& g : grads) t.grads.push_back(&g);
+  adam_step(AdamParams{lr_, b1_, b2_, eps_, wd_}, t, writable(step_), skip);
 }
 
 SGD::SGD(std::vector<ag::Var> params, double lr, double momentum, double dampening, double wd)
     : Optimizer(std::move(params), lr), momentum_(momentum), dampening_(dampening), wd_(wd) {}
 
-void SGD::step() {
+void SGD::step(const Tensor* skip) {
   ag::NoGradGuard ng;
-  ++steps_;
   auto& buf = state_["momentum_buffer"];
   buf.resize(params_.size());
+  // with a skip flag, each result is where(skip != 0, old, new), on the device
+  auto blend = [&](const Tensor& old, const Tensor& upd) { return skip ? where(*skip, old, upd) : upd; };
   for (size_t i = 0; i < params_.size(); ++i) {
     ag::Var& p = params_[i];
     if (!p.grad().defined()) continue;
     Tensor g = p.grad();
     if (wd_ != 0) g = g + p.value() * wd_;
     if (momentum_ != 0) {
-      buf[i] = buf[i].defined() ? buf[i] * momentum_ + g * (1.0 - dampening_) : g.clone();
-      g = buf[i];
+      Tensor nb = buf[i].defined() ? buf[i] * momentum_ + g * (1.0 - dampening_) : g.clone();
+      buf[i] = buf[i].defined() ? blend(buf[i], nb) : nb;
+      g = nb;
     }
-    p.mutable_value() = p.value() - g * lr_;
+    p.mutable_value() = blend(p.value(), p.value() - g * lr_);
   }
+  step_ = blend(step_, step_ + 1.0);
 }
 
 StepLR::StepLR(Optimizer& opt, int64_t step_size, double gamma)
@@ -111,17 +136,29 @@ void StepLR::set_epoch(int64_t e) {
 
 void StepLR::step() { set_epoch(epoch_ + 1); }
 
-double clip_grad_norm(const std::vector<ag::Var>& params, double max_norm) {
-  double total = 0;
+Tensor grad_norm(const std::vector<ag::Var>& params) {
+  std::vector<Tensor> grads;
   for (auto& p : params)
-    if (p.grad().defined()) total += sum(square(p.grad())).item();
-  total = std::sqrt(total);
-  if (total > max_norm) {
-    double f = max_norm / (total + 1e-6);
-    for (auto p : params)
-      if (p.grad().defined()) p.set_grad(p.grad() * f);
-  }
-  return total;
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return zeros({}, DType::F64, params.empty() ? Device::cpu() : params[0].device());
+  return sqrt(sum_of_squares(grads));
+}
+
+Tensor clip_grad_norm(const std::vector<ag::Var>& params, double max_norm) {
+  std::vector<ag::Var> with;
+  std::vector<Tensor> grads;
+  for (auto& p : params)
+    if (p.grad().defined()) {
+      with.push_back(p);
+      grads.push_back(p.grad());
+    }
+  if (grads.empty()) return zeros({}, DType::F64, params.empty() ? Device::cpu() : params[0].device());
+  Tensor norm = sqrt(sum_of_squares(grads));
+  // min(1, max_norm / (norm + 1e-6)), all on the device
+  Tensor factor = clamp(pow(norm + 1e-6, -1.0) * max_norm, -INFINITY, 1.0);
+  std::vector<Tensor> scaled = scale_all(grads, factor);
+  for (size_t i = 0; i < with.size(); ++i) with[i].set_grad(std::move(scaled[i]));
+  return norm;
 }
 
 }  // namespace fg::nn

@@ -1,5 +1,8 @@
 // Optimizers with PyTorch's exact update rules, learning-rate schedules, and gradient clipping.
-// Optimizer state (moments, step count) round-trips through state_dict for checkpoints.
+// Optimizer state (moments, step count) lives on the parameters' device and round-trips through
+// state_dict for checkpoints. A step reads nothing back to the host: Adam is one fused multi-tensor
+// kernel, the step count is a device tensor, clipping is one reduction, and a device flag (a
+// non-finite loss or gradient) can make a step a no-op.
 #pragma once
 #include <map>
 #include <string>
@@ -13,20 +16,26 @@ class Optimizer {
  public:
   explicit Optimizer(std::vector<ag::Var> params, double lr);
   virtual ~Optimizer() = default;
-  virtual void step() = 0;
+  // One update. With `skip` (a 0-d device tensor), a non-zero value makes the step a no-op
+  // (parameters, state and step count unchanged) without the host reading it.
+  virtual void step(const Tensor* skip = nullptr) = 0;
   void zero_grad();
   double lr() const { return lr_; }
   void set_lr(double lr) { lr_ = lr; }
-  int64_t steps() const { return steps_; }
+  int64_t steps() const;  // a host read of the device step count
   const std::vector<ag::Var>& params() const { return params_; }
-  // Per-parameter state as "<kind>.<index>" tensors plus "step".
+  // Moves the state to `d` (call after moving the model; load_state_dict puts state on the
+  // parameters' device itself).
+  void to(Device d);
+  // Per-parameter state as "<kind>.<index>" tensors plus "step" and "lr".
   virtual std::map<std::string, Tensor> state_dict() const;
   virtual void load_state_dict(const std::map<std::string, Tensor>& sd);
 
  protected:
+  Device device() const;
   std::vector<ag::Var> params_;
   double lr_;
-  int64_t steps_ = 0;
+  Tensor step_;  // f64 [1], the number of steps taken, on the parameters' device
   std::map<std::string, std::vector<Tensor>> state_;  // kind -> one tensor per parameter
 };
 
@@ -36,7 +45,7 @@ class Adam : public Optimizer {
  public:
   Adam(std::vector<ag::Var> params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
        double weight_decay = 0);
-  void step() override;
+  void step(const Tensor* skip = nullptr) override;
 
  private:
   double b1_, b2_, eps_, wd_;
@@ -46,7 +55,7 @@ class Adam : public Optimizer {
 class SGD : public Optimizer {
  public:
   SGD(std::vector<ag::Var> params, double lr, double momentum = 0, double dampening = 0, double weight_decay = 0);
-  void step() override;
+  void step(const Tensor* skip = nullptr) override;
 
  private:
   double momentum_, dampening_, wd_;
@@ -68,7 +77,10 @@ class StepLR {
 };
 
 // Scales all gradients so their global L2 norm is at most max_norm (torch.nn.utils.clip_grad_norm_:
-// factor max_norm / (norm + 1e-6) when norm > max_norm). Returns the norm before clipping.
-double clip_grad_norm(const std::vector<ag::Var>& params, double max_norm);
+// factor min(1, max_norm / (norm + 1e-6))). Returns the norm before clipping as a 0-d f64 tensor
+// on the gradients' device: one reduction over all gradients, no host read.
+Tensor clip_grad_norm(const std::vector<ag::Var>& params, double max_norm);
+// The global L2 norm of the gradients (0-d f64 on their device), without clipping.
+Tensor grad_norm(const std::vector<ag::Var>& params);
 
 }  // namespace fg::nn

@@ -1,10 +1,12 @@
 // Backend registry: the CPU backend always; other device kinds register a factory (the CUDA
-// backend does when it is built) and say whether a device is present.
+// backend does when it is built) and say whether a device is present. Backends are created once
+// per device and cached, so an op's dispatch is an array lookup.
 #include "tensor/backend.h"
 
+#include <array>
+#include <atomic>
 #include <cstdlib>
 #include <map>
-#include <memory>
 #include <mutex>
 
 #include "tensor/counters.h"
@@ -22,12 +24,32 @@ std::map<Device::Kind, Registered>& registry() {
   static std::map<Device::Kind, Registered> r;
   return r;
 }
+constexpr int kMaxDevices = 16;
+std::array<std::atomic<Backend*>, kMaxDevices> g_cuda_backends{};
+std::mutex g_create;
+
+enum Saves { NONE = 0, X = 1, Y = 2, XY = 3, AB = 4 };
+constexpr Saves kUnarySaves[] = {
+#define FG_UNARY(Name, fn, np, saves, ...) saves,
+#include "tensor/elementwise.def"
+#undef FG_UNARY
+};
+constexpr Saves kBinarySaves[] = {
+#define FG_BINARY(Name, fn, saves, ...) saves,
+#include "tensor/elementwise.def"
+#undef FG_BINARY
+};
+constexpr int kBinaryFlags[] = {
+#define FG_BINARY(Name, fn, saves, fwd, ga, gb, flags, ...) flags,
+#include "tensor/elementwise.def"
+#undef FG_BINARY
+};
 }  // namespace
 
 const char* unary_name(UnaryOp op) {
   switch (op) {
-#define FG_UNARY(Name, expr) \
-  case UnaryOp::Name: return #Name;
+#define FG_UNARY(Name, fn, ...) \
+  case UnaryOp::Name: return #fn;
 #include "tensor/elementwise.def"
 #undef FG_UNARY
   }
@@ -36,12 +58,26 @@ const char* unary_name(UnaryOp op) {
 
 const char* binary_name(BinaryOp op) {
   switch (op) {
-#define FG_BINARY(Name, expr) \
-  case BinaryOp::Name: return #Name;
+#define FG_BINARY(Name, fn, ...) \
+  case BinaryOp::Name: return #fn;
+#define FG_COMPARE(Name, fn, ...) \
+  case BinaryOp::Name: return #fn;
 #include "tensor/elementwise.def"
 #undef FG_BINARY
+#undef FG_COMPARE
   }
   return "?";
+}
+
+bool unary_saves_x(UnaryOp op) { return kUnarySaves[static_cast<int>(op)] & X; }
+bool unary_saves_y(UnaryOp op) { return kUnarySaves[static_cast<int>(op)] & Y; }
+bool binary_saves_inputs(BinaryOp op) {
+  int i = static_cast<int>(op);
+  return i < kNumDiffBinaryOps && kBinarySaves[i] == AB;
+}
+int binary_grad_flags(BinaryOp op) {
+  int i = static_cast<int>(op);
+  return i < kNumDiffBinaryOps ? kBinaryFlags[i] : 0;
 }
 
 void register_backend(Device::Kind kind, Backend* (*factory)(int), bool (*available)(std::string*)) {
@@ -58,19 +94,25 @@ bool device_available(Device d, std::string* why) {
   return it->second.available(why);
 }
 
-Backend& backend_for(Device d) {
-  count_launch();
-  return backend_memory(d);
-}
-
-Backend& backend_memory(Device d) {
+Backend& backend_of(Device d) {
   if (d.is_cpu()) {
-    static cpu::CpuBackend cpu_backend;
+    static cpu::CpuBackend cpu_backend;  // follows set_onednn_enabled / FG_ONEDNN
     return cpu_backend;
   }
+  FG_CHECK(d.index >= 0 && d.index < kMaxDevices, "device {}: index out of range", d.str());
+  if (Backend* b = g_cuda_backends[d.index].load(std::memory_order_acquire)) return *b;
+  std::lock_guard<std::mutex> lock(g_create);
+  if (Backend* b = g_cuda_backends[d.index].load()) return *b;
   std::string why;
   FG_CHECK(device_available(d, &why), "device {} is not available: {}", d.str(), why);
-  return *registry()[d.kind].factory(d.index);
+  Backend* b = registry()[d.kind].factory(d.index);
+  g_cuda_backends[d.index].store(b, std::memory_order_release);
+  return *b;
+}
+
+Backend& launch(Device d) {
+  count_launch();
+  return backend_of(d);
 }
 
 Device Device::parse(const std::string& s) {

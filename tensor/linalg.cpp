@@ -1,10 +1,10 @@
-// Doolittle LU with partial pivoting, in double on the host. n is small (the channel count of a
-// 1x1 convolution), so O(n^3) plain loops are fine.
+// Doolittle LU with partial pivoting, in double. n is small (the channel count of a 1x1
+// convolution), so O(n^3) plain loops are fine. inverse/logabsdet/slogdet dispatch to the backend.
 #include "tensor/linalg.h"
 
 #include <cmath>
 
-#include "tensor/ops.h"
+#include "tensor/ops_check.h"
 
 namespace fg {
 
@@ -15,8 +15,8 @@ int check_square(const Tensor& a, const char* op) {
   FG_CHECK(is_floating(a.dtype()), "{}: expected f32 or f64, got {}", op, dtype_name(a.dtype()));
   return static_cast<int>(a.size(0));
 }
+}  // namespace
 
-// LU in place on row-major n x n doubles.
 void lu_inplace(std::vector<double>& m, int n, std::vector<int>& perm, int& sign, bool& singular) {
   perm.resize(n);
   for (int i = 0; i < n; ++i) perm[i] = i;
@@ -43,7 +43,6 @@ void lu_inplace(std::vector<double>& m, int n, std::vector<int>& perm, int& sign
     }
   }
 }
-}  // namespace
 
 LUResult lu_factor(const Tensor& a) {
   int n = check_square(a, "lu_factor");
@@ -55,43 +54,27 @@ LUResult lu_factor(const Tensor& a) {
 }
 
 Tensor inverse(const Tensor& a) {
-  int n = check_square(a, "inverse");
-  std::vector<double> m = a.to_vector<double>();
-  std::vector<int> perm;
-  int sign;
-  bool singular;
-  lu_inplace(m, n, perm, sign, singular);
-  FG_CHECK(!singular, "inverse: matrix {} is singular", shape_str(a.shape()));
-  std::vector<double> inv(static_cast<size_t>(n) * n);
-  std::vector<double> col(n);
-  for (int c = 0; c < n; ++c) {
-    for (int i = 0; i < n; ++i) col[i] = perm[i] == c ? 1.0 : 0.0;  // column c of P
-    for (int i = 0; i < n; ++i)                                      // L y = P e_c
-      for (int j = 0; j < i; ++j) col[i] -= m[i * n + j] * col[j];
-    for (int i = n - 1; i >= 0; --i) {                               // U x = y
-      for (int j = i + 1; j < n; ++j) col[i] -= m[i * n + j] * col[j];
-      col[i] /= m[i * n + i];
-    }
-    for (int i = 0; i < n; ++i) inv[i * n + c] = col[i];
-  }
-  return from_vector(inv, {n, n}).to(a.dtype()).to(a.device());
+  check_square(a, "inverse");
+  Tensor ac = a.contiguous();
+  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+  launch(a.device()).inverse(ac, out);
+  return out;
+}
+
+Tensor logabsdet(const Tensor& a) {
+  check_square(a, "logabsdet");
+  Tensor ac = a.contiguous();
+  Tensor l = Tensor::empty({}, a.dtype(), a.device()), s = Tensor::empty({}, a.dtype(), a.device());
+  launch(a.device()).slogdet(ac, l, s);
+  return l;
 }
 
 SlogdetResult slogdet(const Tensor& a) {
-  int n = check_square(a, "slogdet");
-  std::vector<double> m = a.to_vector<double>();
-  std::vector<int> perm;
-  int sign;
-  bool singular;
-  lu_inplace(m, n, perm, sign, singular);
-  if (singular) return {0.0, -INFINITY};
-  double s = sign, l = 0;
-  for (int i = 0; i < n; ++i) {
-    double d = m[i * n + i];
-    if (d < 0) s = -s;
-    l += std::log(std::abs(d));
-  }
-  return {s, l};
+  check_square(a, "slogdet");
+  Tensor ac = a.contiguous();
+  Tensor l = Tensor::empty({}, a.dtype(), a.device()), s = Tensor::empty({}, a.dtype(), a.device());
+  launch(a.device()).slogdet(ac, l, s);
+  return {s.item(), l.item()};
 }
 
 }  // namespace fg

@@ -1,11 +1,13 @@
 // The op API: free functions on Tensors. Each checks shapes, dtypes and devices, throws fg::Error
-// naming the op and the shapes, allocates the output and dispatches to backend_for(device).
-// Not differentiable by themselves; autograd/ wraps them.
+// naming the op and the shapes, allocates the output and launches a kernel on the tensor's device
+// (launch(device), which counts it). Not differentiable by themselves; autograd/ wraps them.
+// Elementwise functions are generated from tensor/elementwise.def.
 #pragma once
 #include <optional>
 #include <vector>
 
 #include "tensor/backend.h"
+#include "tensor/elementwise_macros.h"
 #include "tensor/random.h"
 #include "tensor/tensor.h"
 
@@ -32,34 +34,22 @@ Tensor cast(const Tensor& x, DType t);
 // ---- elementwise: NumPy broadcasting; comparisons give 0/1 in the inputs' dtype ----
 Tensor unary(UnaryOp op, const Tensor& x, UnaryParams p = {});
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
-Tensor add(const Tensor& a, const Tensor& b);
-Tensor sub(const Tensor& a, const Tensor& b);
-Tensor mul(const Tensor& a, const Tensor& b);
-Tensor div(const Tensor& a, const Tensor& b);
-Tensor maximum(const Tensor& a, const Tensor& b);
-Tensor minimum(const Tensor& a, const Tensor& b);
-Tensor eq(const Tensor& a, const Tensor& b);
-Tensor ne(const Tensor& a, const Tensor& b);
-Tensor lt(const Tensor& a, const Tensor& b);
-Tensor le(const Tensor& a, const Tensor& b);
-Tensor gt(const Tensor& a, const Tensor& b);
-Tensor ge(const Tensor& a, const Tensor& b);
-Tensor neg(const Tensor& x);
-Tensor exp(const Tensor& x);
-Tensor log(const Tensor& x);
-Tensor sqrt(const Tensor& x);
-Tensor abs(const Tensor& x);
-Tensor sign(const Tensor& x);
-Tensor tanh(const Tensor& x);
-Tensor sigmoid(const Tensor& x);
-Tensor softplus(const Tensor& x);
-Tensor relu(const Tensor& x);
-Tensor elu(const Tensor& x, double alpha = 1.0);
-Tensor floor(const Tensor& x);
-Tensor clamp(const Tensor& x, double lo, double hi);
-Tensor pow(const Tensor& x, double exponent);
-Tensor square(const Tensor& x);
-Tensor affine(const Tensor& x, double scale, double shift);  // scale * x + shift
+#define FG_UNARY(Name, fn, np, ...) Tensor fn(const Tensor& x FG_EW_PARAMS_##np);
+#define FG_BINARY(Name, fn, ...) Tensor fn(const Tensor& a, const Tensor& b);
+#define FG_COMPARE(Name, fn, ...) Tensor fn(const Tensor& a, const Tensor& b);
+#include "tensor/elementwise.def"
+#undef FG_UNARY
+#undef FG_BINARY
+#undef FG_COMPARE
+// Fused backward kernels of the table's ops: dx for a unary op from g and the saved x and/or y
+// (undefined when not saved); da and db (each optional) of a binary op, summed back to a's and
+// b's shapes.
+Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& g, UnaryParams p = {});
+struct BinaryGrads {
+  Tensor da, db;
+};
+BinaryGrads binary_backward(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& g, bool need_a, bool need_b);
+
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond != 0 ? a : b
 // [elu(x), elu(-x)] concatenated along dim 1 (channels); the backward takes that output.
 Tensor concat_elu(const Tensor& x);
@@ -87,25 +77,29 @@ Tensor amin(const Tensor& x, std::vector<int64_t> dims = {}, bool keepdim = fals
 Tensor logsumexp(const Tensor& x, std::vector<int64_t> dims = {}, bool keepdim = false);
 // Sums a broadcast result back to `shape` (the gradient of broadcasting).
 Tensor sum_to(const Tensor& x, const Shape& shape);
-Tensor broadcast_to(const Tensor& x, const Shape& shape);
 
-// ---- layout ----
+// ---- layout: views (no copy) ----
 Tensor permute(const Tensor& x, const std::vector<int64_t>& perm);
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
-Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end);  // [start, end), negatives wrap
-Tensor slice_backward(const Tensor& g, const Shape& in_shape, int64_t dim, int64_t start);
 // The sizes chunk() cuts dim into, and the checked start offsets of split()'s pieces (throws naming
 // the sizes and the shape); shared by the Tensor and Var versions.
 std::vector<int64_t> chunk_sizes(const Shape& s, int64_t n, int64_t dim);
 std::vector<int64_t> split_offsets(const Shape& s, const std::vector<int64_t>& sizes, int64_t dim);
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
 std::vector<Tensor> chunk(const Tensor& x, int64_t n, int64_t dim);
+Tensor broadcast_to(const Tensor& x, const Shape& shape);  // stride-0 view
 Tensor unsqueeze(const Tensor& x, int64_t dim);
 Tensor squeeze(const Tensor& x, int64_t dim);
-Tensor flatten(const Tensor& x, int64_t start_dim = 1);
+Tensor flatten(const Tensor& x, int64_t start_dim = 1);  // a view when the strides allow
+// ---- layout: copies ----
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+Tensor flip(const Tensor& x, int64_t dim);
+Tensor slice_backward(const Tensor& g, const Shape& in_shape, int64_t dim, int64_t start);
+// dst (any view, same shape, dtype and device) = src; counts the bytes in the layout counter.
+void copy_into(const Tensor& src, Tensor& dst);
 
-// ---- dense ----
+// ---- dense (contiguous() is taken at the kernel boundary) ----
 // a [..., M, K] @ b [..., K, N]; batch dims broadcast when one side has none (or batch 1).
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 
@@ -141,6 +135,15 @@ struct LayerNormGrads {
 };
 LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, int64_t dim, const Tensor* gamma,
                                    const LayerNormResult& fwd, bool need_affine_grads);
+
+// ---- multi-tensor (one kernel over a list; a training step's clipping and optimizer) ----
+// sum_i sum(x_i^2) as a 0-d f64 tensor on the tensors' device.
+Tensor sum_of_squares(const std::vector<Tensor>& xs);
+// x_i * factor (a 0-d tensor) for every i.
+std::vector<Tensor> scale_all(const std::vector<Tensor>& xs, const Tensor& factor);
+// Adam on every parameter in place (tensor/backend.h, AdamParams). `step` is an f64 [1] tensor on
+// the parameters' device holding the step count; a non-zero 0-d `skip` makes it a no-op.
+void adam_step(const AdamParams& p, const AdamTensors& t, Tensor& step, const Tensor* skip = nullptr);
 
 // ---- helpers ----
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);

@@ -1,13 +1,14 @@
 // Creation ops: constants, ranges, seeded random tensors, casts.
 #include <cmath>
 
+#include "tensor/geometry.h"
 #include "tensor/ops_check.h"
 
 namespace fg {
 
 Tensor full(const Shape& s, double v, DType t, Device d) {
   Tensor out = Tensor::empty(s, t, d);
-  backend_for(d).fill(out, v);
+  launch(d).fill(out, v);
   return out;
 }
 Tensor zeros(const Shape& s, DType t, Device d) { return full(s, 0.0, t, d); }
@@ -37,7 +38,7 @@ Tensor uniform(const Shape& s, double lo, double hi, DType t, Device d, Generato
   Generator& gen = g ? *g : default_generator();
   Tensor out = Tensor::empty(s, t, d);
   uint64_t blocks = static_cast<uint64_t>((out.numel() + 3) / 4) + 1;
-  backend_for(d).random_uniform(out, lo, hi, gen.seed(), gen.advance(t == DType::F64 ? 2 * blocks : blocks));
+  launch(d).random_uniform(out, lo, hi, gen.seed(), gen.advance(t == DType::F64 ? 2 * blocks : blocks));
   return out;
 }
 Tensor rand(const Shape& s, DType t, Device d, Generator* g) { return uniform(s, 0.0, 1.0, t, d, g); }
@@ -46,7 +47,7 @@ Tensor normal(const Shape& s, double mean, double std, DType t, Device d, Genera
   FG_CHECK(is_floating(t), "normal: dtype {} is not floating", dtype_name(t));
   Generator& gen = g ? *g : default_generator();
   Tensor out = Tensor::empty(s, t, d);
-  backend_for(d).random_normal(out, mean, std, gen.seed(), gen.advance(static_cast<uint64_t>((out.numel() + 3) / 4) + 1));
+  launch(d).random_normal(out, mean, std, gen.seed(), gen.advance(static_cast<uint64_t>((out.numel() + 3) / 4) + 1));
   return out;
 }
 Tensor randn(const Shape& s, DType t, Device d, Generator* g) { return normal(s, 0.0, 1.0, t, d, g); }
@@ -54,7 +55,7 @@ Tensor randn(const Shape& s, DType t, Device d, Generator* g) { return normal(s,
 Tensor cast(const Tensor& x, DType t) {
   detail::check_defined("cast", x);
   Tensor out = Tensor::empty(x.shape(), t, x.device());
-  backend_for(x.device()).cast(x, out);
+  launch(x.device()).cast(elementwise_params("cast", out, {&x}), x, out);
   return out;
 }
 

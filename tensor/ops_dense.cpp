@@ -1,5 +1,6 @@
 // Dense ops: batched matmul, conv2d (+ both backward kernels), conv_transpose2d (expressed through
-// the conv kernels: its forward is conv's backward-data), layer norm over any dim.
+// the conv kernels: its forward is conv's backward-data), layer norm over any dim. Their kernels
+// need dense memory, so each takes contiguous() of its inputs here (a no-op for dense tensors).
 #include <omp.h>
 
 #include "tensor/ops_check.h"
@@ -28,7 +29,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   Tensor c = Tensor::empty(out, a.dtype(), a.device());
   if (c.numel() == 0) return c;
   if (Ka == 0) return zeros(out, a.dtype(), a.device());
-  backend_for(a.device()).matmul(a, b, c, p);
+  launch(a.device()).matmul(p, a.contiguous(), b.contiguous(), c);
   return c;
 }
 
@@ -60,7 +61,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const ConvOp
     FG_CHECK(bias->shape() == Shape{p.O}, "conv2d: bias must be [{}], got {}", p.O, shape_str(bias->shape()));
   }
   Tensor y = Tensor::empty({p.N, p.O, p.OH, p.OW}, x.dtype(), x.device());
-  backend_for(x.device()).conv2d_forward(x, w, bias, y, p);
+  Tensor bc = bias ? bias->contiguous() : Tensor();
+  launch(x.device()).conv2d_forward(p, x.contiguous(), w.contiguous(), bias ? &bc : nullptr, y);
   return y;
 }
 
@@ -70,7 +72,7 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
   FG_CHECK(dy.shape() == (Shape{p.N, p.O, p.OH, p.OW}), "conv2d_backward_data: grad {} does not match output {}",
            shape_str(dy.shape()), shape_str({p.N, p.O, p.OH, p.OW}));
   Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-  backend_for(dy.device()).conv2d_backward_data(dy, w, dx, p);
+  launch(dy.device()).conv2d_backward_data(p, dy.contiguous(), w.contiguous(), dx);
   return dx;
 }
 
@@ -82,7 +84,7 @@ Tensor conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Shape& w
            shape_str(dy.shape()), shape_str({p.N, p.O, p.OH, p.OW}));
   Tensor dw = Tensor::empty(w_shape, x.dtype(), x.device());
   if (dbias) *dbias = Tensor::empty({p.O}, x.dtype(), x.device());
-  backend_for(x.device()).conv2d_backward_weights(x, dy, dw, dbias, p);
+  launch(x.device()).conv2d_backward_weights(p, x.contiguous(), dy.contiguous(), dw, dbias);
   return dw;
 }
 
@@ -110,7 +112,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor* bias, co
   detail::check_float("conv_transpose2d", x);
   Conv2dParams p = conv_transpose2d_params(x.shape(), w.shape(), o);
   Tensor y = Tensor::empty({p.N, p.C, p.H, p.W}, x.dtype(), x.device());
-  backend_for(x.device()).conv2d_backward_data(x, w, y, p);
+  launch(x.device()).conv2d_backward_data(p, x.contiguous(), w.contiguous(), y);
   if (bias) {
     detail::check_same("conv_transpose2d", x, *bias);
     FG_CHECK(bias->shape() == Shape{p.C}, "conv_transpose2d: bias must be [{}], got {}", p.C,
@@ -143,7 +145,9 @@ LayerNormResult layer_norm(const Tensor& x, int64_t dim, const Tensor* gamma, co
   LayerNormResult r{Tensor::empty(x.shape(), x.dtype(), x.device()),
                     Tensor::empty({p.outer * p.inner}, x.dtype(), x.device()),
                     Tensor::empty({p.outer * p.inner}, x.dtype(), x.device()), eps};
-  backend_for(x.device()).layer_norm_forward(x, gamma, beta, r.y, r.mean, r.rstd, p);
+  Tensor gc = gamma ? gamma->contiguous() : Tensor(), bc = beta ? beta->contiguous() : Tensor();
+  launch(x.device()).layer_norm_forward(p, x.contiguous(), gamma ? &gc : nullptr, beta ? &bc : nullptr, r.y, r.mean,
+                                        r.rstd);
   return r;
 }
 
@@ -156,9 +160,10 @@ LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, int64_t di
     g.dgamma = Tensor::empty({p.C}, x.dtype(), x.device());
     g.dbeta = Tensor::empty({p.C}, x.dtype(), x.device());
   }
-  backend_for(x.device()).layer_norm_backward(dy, x, gamma, fwd.mean, fwd.rstd, g.dx,
-                                              need_affine_grads ? &g.dgamma : nullptr,
-                                              need_affine_grads ? &g.dbeta : nullptr, p);
+  Tensor gc = gamma ? gamma->contiguous() : Tensor();
+  launch(x.device()).layer_norm_backward(p, dy.contiguous(), x.contiguous(), gamma ? &gc : nullptr, fwd.mean, fwd.rstd,
+                                         g.dx, need_affine_grads ? &g.dgamma : nullptr,
+                                         need_affine_grads ? &g.dbeta : nullptr);
   return g;
 }
 

@@ -1,13 +1,23 @@
-// Elementwise ops: checks, broadcasting of shapes, and dispatch; scalars become 0-d tensors
-// (broadcast for free) or fold into the Affine kernel.
+// Elementwise ops: checks, broadcast shapes, geometry (tensor/geometry.h) and dispatch. The named
+// functions are generated from elementwise.def; scalars become 0-d tensors (broadcast for free)
+// or fold into the Affine kernel.
+#include "tensor/geometry.h"
 #include "tensor/ops_check.h"
 
 namespace fg {
 
+namespace {
+void check_unary_params(UnaryOp op, const UnaryParams& p) {
+  if (op == UnaryOp::Clamp) FG_CHECK(p.a <= p.b, "clamp: lower bound {} is above upper bound {}", p.a, p.b);
+}
+}  // namespace
+
 Tensor unary(UnaryOp op, const Tensor& x, UnaryParams p) {
-  detail::check_float(unary_name(op), x);
+  const char* name = unary_name(op);
+  detail::check_float(name, x);
+  check_unary_params(op, p);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  backend_for(x.device()).unary(op, x, out, p);
+  launch(x.device()).unary(op, p, elementwise_params(name, out, {&x}), x, out);
   return out;
 }
 
@@ -16,42 +26,55 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   detail::check_same(name, a, b);
   detail::check_float(name, a);
   Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), name), a.dtype(), a.device());
-  backend_for(a.device()).binary(op, a, b, out);
+  launch(a.device()).binary(op, elementwise_params(name, out, {&a, &b}), a, b, out);
   return out;
 }
 
-Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
-Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
-Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b); }
-Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Div, a, b); }
-Tensor maximum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Maximum, a, b); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Minimum, a, b); }
-Tensor eq(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Eq, a, b); }
-Tensor ne(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Ne, a, b); }
-Tensor lt(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Lt, a, b); }
-Tensor le(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Le, a, b); }
-Tensor gt(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Gt, a, b); }
-Tensor ge(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Ge, a, b); }
+#define FG_UNARY(Name, fn, np, ...) \
+  Tensor fn(const Tensor& x FG_EW_PARAMS_##np) { return unary(UnaryOp::Name, x, FG_EW_ARGS_##np); }
+#define FG_BINARY(Name, fn, ...) \
+  Tensor fn(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Name, a, b); }
+#define FG_COMPARE(Name, fn, ...) \
+  Tensor fn(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Name, a, b); }
+#include "tensor/elementwise.def"
+#undef FG_UNARY
+#undef FG_BINARY
+#undef FG_COMPARE
 
-Tensor neg(const Tensor& x) { return unary(UnaryOp::Neg, x); }
-Tensor exp(const Tensor& x) { return unary(UnaryOp::Exp, x); }
-Tensor log(const Tensor& x) { return unary(UnaryOp::Log, x); }
-Tensor sqrt(const Tensor& x) { return unary(UnaryOp::Sqrt, x); }
-Tensor abs(const Tensor& x) { return unary(UnaryOp::Abs, x); }
-Tensor sign(const Tensor& x) { return unary(UnaryOp::Sign, x); }
-Tensor tanh(const Tensor& x) { return unary(UnaryOp::Tanh, x); }
-Tensor sigmoid(const Tensor& x) { return unary(UnaryOp::Sigmoid, x); }
-Tensor softplus(const Tensor& x) { return unary(UnaryOp::Softplus, x); }
-Tensor relu(const Tensor& x) { return unary(UnaryOp::Relu, x); }
-Tensor elu(const Tensor& x, double alpha) { return unary(UnaryOp::Elu, x, {alpha, 0}); }
-Tensor floor(const Tensor& x) { return unary(UnaryOp::Floor, x); }
-Tensor clamp(const Tensor& x, double lo, double hi) {
-  FG_CHECK(lo <= hi, "clamp: lower bound {} is above upper bound {}", lo, hi);
-  return unary(UnaryOp::Clamp, x, {lo, hi});
+Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& g, UnaryParams p) {
+  const char* name = unary_name(op);
+  detail::check_float(name, g);
+  FG_CHECK(!unary_saves_x(op) || (x.defined() && x.shape() == g.shape()), "{} backward: needs the input, shaped as {}",
+           name, shape_str(g.shape()));
+  FG_CHECK(!unary_saves_y(op) || (y.defined() && y.shape() == g.shape()),
+           "{} backward: needs the output, shaped as {}", name, shape_str(g.shape()));
+  const Tensor& xs = x.defined() ? x : g;  // stand-ins the kernel does not read
+  const Tensor& ys = y.defined() ? y : g;
+  Tensor dx = Tensor::empty(g.shape(), g.dtype(), g.device());
+  launch(g.device()).unary_backward(op, p, elementwise_params(name, dx, {&g, &xs, &ys}), xs, ys, g, dx);
+  return dx;
 }
-Tensor pow(const Tensor& x, double e) { return unary(UnaryOp::Pow, x, {e, 0}); }
-Tensor square(const Tensor& x) { return unary(UnaryOp::Square, x); }
-Tensor affine(const Tensor& x, double s, double t) { return unary(UnaryOp::Affine, x, {s, t}); }
+
+BinaryGrads binary_backward(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& g, bool need_a, bool need_b) {
+  const char* name = binary_name(op);
+  FG_CHECK(static_cast<int>(op) < kNumDiffBinaryOps, "{}: comparisons have no gradient", name);
+  const int flags = binary_grad_flags(op);
+  BinaryGrads r;
+  if (need_a && (flags & kGradAIsG)) r.da = sum_to(g, a.shape());
+  if (need_b && (flags & kGradBIsG)) r.db = sum_to(g, b.shape());
+  const bool ka = need_a && !(flags & kGradAIsG), kb = need_b && !(flags & kGradBIsG);
+  if (!ka && !kb) return r;
+  Tensor da = ka ? Tensor::empty(g.shape(), g.dtype(), g.device()) : Tensor();
+  Tensor db = kb ? Tensor::empty(g.shape(), g.dtype(), g.device()) : Tensor();
+  const Tensor& o0 = ka ? da : db;
+  const Tensor& o1 = kb ? db : da;
+  // the outputs are written through the stride walk as operands 0 and 1
+  ElementwiseParams e = elementwise_params(name, o0, {&o1, &g, &a, &b});
+  launch(g.device()).binary_backward(op, e, a, b, g, ka ? &da : nullptr, kb ? &db : nullptr);
+  if (ka) r.da = sum_to(da, a.shape());
+  if (kb) r.db = sum_to(db, b.shape());
+  return r;
+}
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   detail::check_same("where", a, b);
@@ -61,28 +84,25 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
            a.device().str());
   Shape s = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor out = Tensor::empty(s, a.dtype(), a.device());
-  backend_for(a.device()).where(cond, a, b, out);
+  launch(a.device()).where(elementwise_params("where", out, {&cond, &a, &b}), cond, a, b, out);
   return out;
 }
 
 namespace {
-void concat_elu_dims(const Shape& s, int64_t& outer, int64_t& c, int64_t& inner) {
-  outer = s[0];
-  c = s[1];
-  inner = 1;
-  for (size_t i = 2; i < s.size(); ++i) inner *= s[i];
+ConcatEluParams concat_elu_dims(const Shape& s) {
+  ConcatEluParams p{s[0], s[1], 1};
+  for (size_t i = 2; i < s.size(); ++i) p.inner *= s[i];
+  return p;
 }
 }  // namespace
 
 Tensor concat_elu(const Tensor& x) {
   detail::check_float("concat_elu", x);
   FG_CHECK(x.dim() >= 2, "concat_elu: needs [N, C, ...], got {}", shape_str(x.shape()));
-  int64_t outer, c, inner;
-  concat_elu_dims(x.shape(), outer, c, inner);
   Shape ys = x.shape();
   ys[1] *= 2;
   Tensor y = Tensor::empty(ys, x.dtype(), x.device());
-  backend_for(x.device()).concat_elu(x, y, outer, c, inner);
+  launch(x.device()).concat_elu(concat_elu_dims(x.shape()), x.contiguous(), y);
   return y;
 }
 
@@ -93,10 +113,8 @@ Tensor concat_elu_backward(const Tensor& y, const Tensor& g) {
            shape_str(y.shape()), shape_str(g.shape()));
   Shape xs = y.shape();
   xs[1] /= 2;
-  int64_t outer, c, inner;
-  concat_elu_dims(xs, outer, c, inner);
   Tensor dx = Tensor::empty(xs, y.dtype(), y.device());
-  backend_for(y.device()).concat_elu_backward(y, g, dx, outer, c, inner);
+  launch(y.device()).concat_elu_backward(concat_elu_dims(xs), y.contiguous(), g.contiguous(), dx);
   return dx;
 }
 

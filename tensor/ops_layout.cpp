@@ -1,40 +1,38 @@
-// Layout ops, all one strided-copy kernel: permute, broadcast_to, concat, slice and its backward.
-// reshape/unsqueeze/squeeze/flatten share storage.
+// Layout ops. Views share storage and copy nothing: permute/transpose, slice and split/chunk,
+// broadcast_to (stride 0), squeeze/unsqueeze, flatten (when the strides allow). Copies run one
+// strided-copy kernel (copy_into): concat, flip, slice_backward, contiguous().
 #include <numeric>
 
 #include "tensor/counters.h"
+#include "tensor/geometry.h"
 #include "tensor/ops_check.h"
 
 namespace fg {
 
-namespace {
-void run_copy(const Tensor& src, Tensor& dst, StridedCopyParams p) {
-  count_layout_bytes(numel(p.shape) * static_cast<int64_t>(dtype_size(src.dtype())));
-  backend_for(src.device()).strided_copy(src, dst, p);
+void copy_into(const Tensor& src, Tensor& dst) {
+  detail::check_same("copy", src, dst);
+  FG_CHECK(src.shape() == dst.shape(), "copy: shapes {} and {} differ", shape_str(src.shape()),
+           shape_str(dst.shape()));
+  if (src.numel() == 0) return;
+  count_layout_bytes(static_cast<int64_t>(src.nbytes()));
+  launch(src.device()).copy(elementwise_params("copy", dst, {&src}), src, dst);
 }
-}  // namespace
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& perm) {
   detail::check_defined("permute", x);
   size_t r = x.shape().size();
   FG_CHECK(perm.size() == r, "permute: {} dims given for a tensor of shape {}", perm.size(), shape_str(x.shape()));
   std::vector<bool> seen(r, false);
-  std::vector<int> np(r);
+  Shape s(r);
+  std::vector<int64_t> st(r);
   for (size_t i = 0; i < r; ++i) {
-    np[i] = normalize_dim(perm[i], r, "permute");
-    FG_CHECK(!seen[np[i]], "permute: dim {} repeated in [{}]", perm[i], fmt::join(perm, ", "));
-    seen[np[i]] = true;
+    int d = normalize_dim(perm[i], r, "permute");
+    FG_CHECK(!seen[d], "permute: dim {} repeated in [{}]", perm[i], fmt::join(perm, ", "));
+    seen[d] = true;
+    s[i] = x.shape()[d];
+    st[i] = x.strides()[d];
   }
-  auto cs = contiguous_strides(x.shape());
-  StridedCopyParams p;
-  for (size_t i = 0; i < r; ++i) {
-    p.shape.push_back(x.shape()[np[i]]);
-    p.src_strides.push_back(cs[np[i]]);
-  }
-  p.dst_strides = contiguous_strides(p.shape);
-  Tensor out = Tensor::empty(p.shape, x.dtype(), x.device());
-  run_copy(x, out, p);
-  return out;
+  return x.view(s, st, x.offset());
 }
 
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
@@ -49,16 +47,10 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   FG_CHECK(broadcast_shapes(x.shape(), shape, "broadcast_to") == shape, "broadcast_to: {} does not broadcast to {}",
            shape_str(x.shape()), shape_str(shape));
   if (x.shape() == shape) return x;
-  StridedCopyParams p;
-  p.shape = shape;
-  p.dst_strides = contiguous_strides(shape);
-  p.src_strides.assign(shape.size(), 0);
-  auto cs = contiguous_strides(x.shape());
+  std::vector<int64_t> st(shape.size(), 0);
   size_t off = shape.size() - x.shape().size();
-  for (size_t i = 0; i < x.shape().size(); ++i) p.src_strides[off + i] = x.shape()[i] == 1 ? 0 : cs[i];
-  Tensor out = Tensor::empty(shape, x.dtype(), x.device());
-  run_copy(x, out, p);
-  return out;
+  for (size_t i = 0; i < x.shape().size(); ++i) st[off + i] = x.shape()[i] == 1 ? 0 : x.strides()[i];
+  return x.view(shape, st, x.offset());
 }
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
@@ -76,17 +68,24 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     out_shape[d] += x.shape()[d];
   }
   Tensor out = Tensor::empty(out_shape, f.dtype(), f.device());
-  auto os = contiguous_strides(out_shape);
   int64_t at = 0;
   for (auto& x : xs) {
-    StridedCopyParams p;
-    p.shape = x.shape();
-    p.src_strides = contiguous_strides(x.shape());
-    p.dst_strides = os;
-    p.dst_offset = at * os[d];
-    run_copy(x, out, p);
+    Tensor part = slice(out, d, at, at + x.shape()[d]);
+    copy_into(x, part);
     at += x.shape()[d];
   }
+  return out;
+}
+
+Tensor flip(const Tensor& x, int64_t dim) {
+  detail::check_defined("flip", x);
+  int d = normalize_dim(dim, x.shape().size(), "flip");
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (x.numel() == 0) return out;
+  std::vector<int64_t> st = x.strides();
+  st[d] = -st[d];
+  Tensor reversed = x.view(x.shape(), st, x.offset() + (x.shape()[d] - 1) * x.strides()[d]);
+  copy_into(reversed, out);
   return out;
 }
 
@@ -98,26 +97,16 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
   if (end < 0) end += n;
   FG_CHECK(0 <= start && start <= end && end <= n, "slice: range [{}, {}) is out of bounds for dim {} of {}", start,
            end, d, shape_str(x.shape()));
-  StridedCopyParams p;
-  p.shape = x.shape();
-  p.shape[d] = end - start;
-  p.src_strides = contiguous_strides(x.shape());
-  p.dst_strides = contiguous_strides(p.shape);
-  p.src_offset = start * p.src_strides[d];
-  Tensor out = Tensor::empty(p.shape, x.dtype(), x.device());
-  run_copy(x, out, p);
-  return out;
+  Shape s = x.shape();
+  s[d] = end - start;
+  return x.view(s, x.strides(), x.offset() + start * x.strides()[d]);
 }
 
 Tensor slice_backward(const Tensor& g, const Shape& in_shape, int64_t dim, int64_t start) {
   int d = normalize_dim(dim, in_shape.size(), "slice_backward");
   Tensor out = zeros(in_shape, g.dtype(), g.device());
-  StridedCopyParams p;
-  p.shape = g.shape();
-  p.src_strides = contiguous_strides(g.shape());
-  p.dst_strides = contiguous_strides(in_shape);
-  p.dst_offset = start * p.dst_strides[d];
-  run_copy(g, out, p);
+  Tensor part = slice(out, d, start, start + g.shape()[d]);
+  copy_into(g, part);
   return out;
 }
 
@@ -150,18 +139,25 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 std::vector<Tensor> chunk(const Tensor& x, int64_t n, int64_t dim) { return split(x, chunk_sizes(x.shape(), n, dim), dim); }
 
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
+  detail::check_defined("unsqueeze", x);
   Shape s = x.shape();
+  std::vector<int64_t> st = x.strides();
   int d = normalize_dim(dim, s.size() + 1, "unsqueeze");
+  int64_t stride = d < static_cast<int>(s.size()) ? st[d] * s[d] : 1;
   s.insert(s.begin() + d, 1);
-  return x.reshape(s);
+  st.insert(st.begin() + d, stride);
+  return x.view(s, st, x.offset());
 }
 
 Tensor squeeze(const Tensor& x, int64_t dim) {
+  detail::check_defined("squeeze", x);
   Shape s = x.shape();
+  std::vector<int64_t> st = x.strides();
   int d = normalize_dim(dim, s.size(), "squeeze");
   FG_CHECK(s[d] == 1, "squeeze: dim {} of {} is not 1", d, shape_str(s));
   s.erase(s.begin() + d);
-  return x.reshape(s);
+  st.erase(st.begin() + d);
+  return x.view(s, st, x.offset());
 }
 
 Tensor flatten(const Tensor& x, int64_t start_dim) {

@@ -1,7 +1,8 @@
-// Reductions over any set of dims. A contiguous block of dims is reduced in place as
-// [outer, reduced, inner]; any other set is first permuted to the end.
+// Reductions over any set of dims of any strided view, with no copy: the kernel walks the kept
+// dims for its outputs and the reduced dims for each (tensor/geometry.h).
 #include <algorithm>
 
+#include "tensor/geometry.h"
 #include "tensor/ops_check.h"
 
 namespace fg {
@@ -29,13 +30,12 @@ Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keep
     FG_CHECK(!red[nd], "{}: dim {} listed twice for shape {}", name, d, shape_str(x.shape()));
     red[nd] = true;
   }
-  Shape out_shape, kept_shape;
+  Shape out_shape;
   for (size_t i = 0; i < r; ++i) {
     if (red[i]) {
       if (keepdim) out_shape.push_back(1);
     } else {
       out_shape.push_back(x.shape()[i]);
-      kept_shape.push_back(x.shape()[i]);
     }
   }
   int64_t R = 1;
@@ -43,34 +43,8 @@ Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keep
     if (red[i]) R *= x.shape()[i];
   if (op != ReduceOp::Sum && op != ReduceOp::LogSumExp)
     FG_CHECK(R > 0, "{}: reducing an empty dimension of shape {}", name, shape_str(x.shape()));
-  // contiguous block [first, last]?
-  int first = -1, last = -1;
-  for (size_t i = 0; i < r; ++i)
-    if (red[i]) {
-      if (first < 0) first = static_cast<int>(i);
-      last = static_cast<int>(i);
-    }
-  bool block = true;
-  for (int i = first; i >= 0 && i <= last; ++i) block = block && red[i];
-  Tensor src = x;
-  ReduceParams p{1, R, 1};
-  if (first < 0) {
-    p.reduced = 1;
-    p.outer = x.numel();
-  } else if (block) {
-    for (int i = 0; i < first; ++i) p.outer *= x.shape()[i];
-    for (size_t i = last + 1; i < r; ++i) p.inner *= x.shape()[i];
-  } else {
-    std::vector<int64_t> perm;
-    for (size_t i = 0; i < r; ++i)
-      if (!red[i]) perm.push_back(static_cast<int64_t>(i));
-    for (size_t i = 0; i < r; ++i)
-      if (red[i]) perm.push_back(static_cast<int64_t>(i));
-    src = permute(x, perm);
-    p.outer = numel(kept_shape);
-  }
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
-  if (out.numel() > 0) backend_for(x.device()).reduce(op, src, out, p);
+  if (out.numel() > 0) launch(x.device()).reduce(op, reduce_params(name, x, red), x, out);
   return out;
 }
 

@@ -22,6 +22,37 @@ std::vector<int64_t> contiguous_strides(const Shape& s) {
 
 std::string shape_str(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
 
+bool view_strides(const Shape& shape, const std::vector<int64_t>& strides, const Shape& new_shape,
+                  std::vector<int64_t>& out) {
+  out.assign(new_shape.size(), 0);
+  if (numel(shape) == 0 || shape.empty()) {
+    out = contiguous_strides(new_shape);
+    return true;
+  }
+  // Walk the old dims from the right in chunks that are contiguous within themselves; each chunk
+  // must be covered exactly by a run of new dims.
+  int64_t view_d = static_cast<int64_t>(new_shape.size()) - 1;
+  int64_t chunk_base_stride = strides.back();
+  int64_t tensor_numel = 1, view_numel = 1;
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    tensor_numel *= shape[d];
+    if (d == 0 || (shape[d - 1] != 1 && strides[d - 1] != tensor_numel * chunk_base_stride)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || new_shape[view_d] == 1)) {
+        out[view_d] = view_numel * chunk_base_stride;
+        view_numel *= new_shape[view_d];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return false;
+      if (d > 0) {
+        chunk_base_stride = strides[d - 1];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  return view_d == -1;
+}
+
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   size_t r = std::max(a.size(), b.size());
   Shape out(r);

@@ -3,18 +3,18 @@
 #include <cstring>
 
 #include "tensor/backend.h"
-#include "tensor/ops.h"
 #include "tensor/counters.h"
+#include "tensor/ops.h"
 
 namespace fg {
 
-Storage::Storage(size_t n, Device d) : bytes(n), device(d) {
-  data = backend_memory(d).allocate(n == 0 ? 1 : n);
+Storage::Storage(size_t n, Device d) : bytes(n), device(d), backend(&backend_of(d)) {
+  data = backend->allocate(n == 0 ? 1 : n);
   count_alloc(static_cast<int64_t>(n));
 }
 
 Storage::~Storage() {
-  backend_memory(device).deallocate(data, bytes == 0 ? 1 : bytes);
+  backend->deallocate(data, bytes == 0 ? 1 : bytes);
   count_free(static_cast<int64_t>(bytes));
 }
 
@@ -22,6 +22,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (auto d : shape) FG_CHECK(d >= 0, "empty: negative dimension in shape {}", shape_str(shape));
   Tensor t;
   t.shape_ = shape;
+  t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;
   t.storage_ = std::make_shared<Storage>(fg::numel(shape) * dtype_size(dtype), device);
   return t;
@@ -31,15 +32,42 @@ int64_t Tensor::size(int64_t d) const { return shape_[normalize_dim(d, shape_.si
 
 Device Tensor::device() const { return storage_ ? storage_->device : Device::cpu(); }
 
+bool Tensor::is_contiguous() const {
+  int64_t expect = 1;
+  for (size_t i = shape_.size(); i-- > 0;) {
+    if (shape_[i] == 1) continue;
+    if (strides_[i] != expect) return false;
+    expect *= shape_[i];
+  }
+  return true;
+}
+
+Tensor Tensor::contiguous() const {
+  if (is_contiguous()) return *this;
+  Tensor out = empty(shape_, dtype_, device());
+  copy_into(*this, out);
+  return out;
+}
+
+Tensor Tensor::view(const Shape& shape, const std::vector<int64_t>& strides, int64_t offset) const {
+  FG_CHECK(shape.size() == strides.size(), "view: {} dims but {} strides", shape.size(), strides.size());
+  Tensor t = *this;
+  t.shape_ = shape;
+  t.strides_ = strides;
+  t.offset_ = offset;
+  return t;
+}
+
 void* Tensor::raw() const {
   FG_CHECK(defined(), "access to an undefined tensor");
-  return storage_->data;
+  return static_cast<char*>(storage_->data) + offset_ * static_cast<int64_t>(dtype_size(dtype_));
 }
 
 void Tensor::check_access(DType want) const {
   FG_CHECK(defined(), "data: undefined tensor");
   FG_CHECK(want == dtype_, "data: tensor is {} but {} was requested", dtype_name(dtype_), dtype_name(want));
   FG_CHECK(device().is_cpu(), "data: tensor is on {}; move it to the cpu first", device().str());
+  FG_CHECK(is_contiguous(), "data: tensor {} is a strided view; call contiguous() first", shape_str(shape_));
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
@@ -61,21 +89,21 @@ Tensor Tensor::reshape(const Shape& shape) const {
   }
   FG_CHECK(fg::numel(s) == numel(), "reshape: cannot reshape {} ({} elements) into {} ({} elements)",
            shape_str(shape_), numel(), shape_str(s), fg::numel(s));
-  Tensor t = *this;
-  t.shape_ = s;
-  return t;
+  std::vector<int64_t> st;
+  if (view_strides(shape_, strides_, s, st)) return view(s, st, offset_);
+  return contiguous().reshape(s);
 }
 
 Tensor Tensor::to(Device device) const {
   if (device == this->device()) return *this;
+  Tensor src = contiguous();
   Tensor out = empty(shape_, dtype_, device);
-  if (this->device().is_cpu()) {
-    backend_for(device).copy_from_host(out.raw(), raw(), nbytes());
+  if (src.device().is_cpu()) {
+    launch(device).copy_from_host(out.raw(), src.raw(), nbytes());
   } else if (device.is_cpu()) {
-    backend_for(this->device()).copy_to_host(out.raw(), raw(), nbytes());
+    launch(src.device()).copy_to_host(out.raw(), src.raw(), nbytes());
   } else {
-    Tensor host = to(Device::cpu());
-    return host.to(device);
+    return src.to(Device::cpu()).to(device);
   }
   return out;
 }
@@ -84,7 +112,7 @@ Tensor Tensor::to(DType dtype) const { return dtype == dtype_ ? *this : cast(*th
 
 Tensor Tensor::clone() const {
   Tensor out = empty(shape_, dtype_, device());
-  backend_for(device()).copy(out.raw(), raw(), nbytes());
+  copy_into(*this, out);
   return out;
 }
 
@@ -96,7 +124,7 @@ double Tensor::item() const {
 template <class T>
 std::vector<T> Tensor::to_vector() const {
   count_host_read();
-  Tensor h = to(Device::cpu()).to(dtype_of<T>::value);
+  Tensor h = to(Device::cpu()).to(dtype_of<T>::value).contiguous();
   const T* p = h.data<T>();
   return std::vector<T>(p, p + h.numel());
 }

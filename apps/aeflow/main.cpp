@@ -235,7 +235,7 @@ StepStats Trainer::step(const Tensor& imgs) {
   if (std::isfinite(s.loss)) {
     p.loss.backward();
     // clip_grad_norm returns the norm before clipping (NaN/inf when a gradient is)
-    s.grad_norm = nn::clip_grad_norm(opt_->params(), o_.clip > 0 ? o_.clip : INFINITY);
+    s.grad_norm = nn::clip_grad_norm(opt_->params(), o_.clip > 0 ? o_.clip : INFINITY).item();
     if (s.nonfinite().empty()) opt_->step();
   } else {
     s.grad_norm = NAN;

@@ -1,6 +1,7 @@
 // Fused activation kernels: ConcatELU (alpha 1) forward and backward over [outer, C, inner]
 // blocks. The backward reads only the saved output: elu'(v) = 1 for v > 0, else elu(v) + 1.
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/dispatch.h"
 #include "tensor/cpu/fast_math.h"
 #include "tensor/cpu/parallel.h"
 
@@ -51,19 +52,18 @@ void concat_elu_backward_typed(const T* y, const T* g, T* dx, int64_t outer, int
 
 }  // namespace
 
-void CpuBackend::concat_elu(const Tensor& x, Tensor& y, int64_t outer, int64_t c, int64_t inner) {
-  if (x.dtype() == DType::F32) return concat_elu_typed(x.data<float>(), y.data<float>(), outer, c, inner);
-  if (x.dtype() == DType::F64) return concat_elu_typed(x.data<double>(), y.data<double>(), outer, c, inner);
-  fail(fmt::format("concat_elu: dtype {} is not supported (f32 and f64 are)", dtype_name(x.dtype())));
+void CpuBackend::concat_elu(const ConcatEluParams& p, const Tensor& x, Tensor& y) {
+  dispatch_float(x.dtype(), "concat_elu", [&](auto z) {
+    using T = decltype(z);
+    concat_elu_typed(dense_in<T>(&x), dense_out<T>(&y), p.outer, p.C, p.inner);
+  });
 }
 
-void CpuBackend::concat_elu_backward(const Tensor& y, const Tensor& g, Tensor& dx, int64_t outer, int64_t c,
-                                     int64_t inner) {
-  if (y.dtype() == DType::F32)
-    return concat_elu_backward_typed(y.data<float>(), g.data<float>(), dx.data<float>(), outer, c, inner);
-  if (y.dtype() == DType::F64)
-    return concat_elu_backward_typed(y.data<double>(), g.data<double>(), dx.data<double>(), outer, c, inner);
-  fail(fmt::format("concat_elu_backward: dtype {} is not supported (f32 and f64 are)", dtype_name(y.dtype())));
+void CpuBackend::concat_elu_backward(const ConcatEluParams& p, const Tensor& y, const Tensor& g, Tensor& dx) {
+  dispatch_float(y.dtype(), "concat_elu_backward", [&](auto z) {
+    using T = decltype(z);
+    concat_elu_backward_typed(dense_in<T>(&y), dense_in<T>(&g), dense_out<T>(&dx), p.outer, p.C, p.inner);
+  });
 }
 
 }  // namespace fg::cpu

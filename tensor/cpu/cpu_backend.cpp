@@ -1,12 +1,13 @@
-// CPU backend: memory, and the dense kernels' dispatch (oneDNN for f32 when it handles the case,
-// the reference kernels otherwise and always for f64).
+// CPU backend: memory, and the dense kernels' one fast-or-reference dispatcher (oneDNN for f32
+// when enabled and it handles the case, the reference kernels otherwise and always for f64).
 #include "tensor/cpu/cpu_backend.h"
-
-#include "tensor/cpu/allocator.h"
 
 #include <cstdlib>
 #include <cstring>
-#include <new>
+#include <string>
+
+#include "tensor/cpu/allocator.h"
+#include "tensor/cpu/dispatch.h"
 
 namespace fg::cpu {
 
@@ -16,15 +17,15 @@ bool g_onednn = [] {
   return !(e && std::string(e) == "0");
 }();
 
-template <class F>
-void dispatch_dense(DType t, const char* op, F&& f) {
-  if (t == DType::F32) return f(float{});
-  if (t == DType::F64) return f(double{});
-  fail(fmt::format("{}: dtype {} is not supported (f32 and f64 are)", op, dtype_name(t)));
+// fast() returns false when oneDNN does not take the case; ref(z) runs the reference for T = decltype(z).
+template <class Fast, class Ref>
+void dense(bool use_fast, DType t, const char* op, Fast&& fast, Ref&& ref) {
+  dispatch_float(t, op, [&](auto z) {
+    if constexpr (std::is_same_v<decltype(z), float>)
+      if (use_fast && fast()) return;
+    ref(z);
+  });
 }
-
-template <class T> const T* ptr(const Tensor* t) { return t ? static_cast<const T*>(t->raw()) : nullptr; }
-template <class T> T* mptr(Tensor* t) { return t ? static_cast<T*>(t->raw()) : nullptr; }
 }  // namespace
 
 void set_onednn_enabled(bool on) { g_onednn = on; }
@@ -34,75 +35,80 @@ void* CpuBackend::allocate(size_t bytes) { return cached_alloc(bytes); }
 void CpuBackend::deallocate(void* p, size_t bytes) { cached_free(p, bytes); }
 void CpuBackend::copy_from_host(void* d, const void* s, size_t n) { std::memcpy(d, s, n); }
 void CpuBackend::copy_to_host(void* d, const void* s, size_t n) { std::memcpy(d, s, n); }
-void CpuBackend::copy(void* d, const void* s, size_t n) { std::memcpy(d, s, n); }
 
-void CpuBackend::matmul(const Tensor& a, const Tensor& b, Tensor& c, const MatmulParams& p) {
-  dispatch_dense(a.dtype(), "matmul", [&](auto z) {
-    using T = decltype(z);
-    if constexpr (std::is_same_v<T, float>)
-      if (g_onednn && onednn::matmul(ptr<float>(&a), ptr<float>(&b), mptr<float>(&c), p)) return;
-    ref::matmul<T>(ptr<T>(&a), ptr<T>(&b), mptr<T>(&c), p);
-  });
+#define F32(t) dense_in<float>(t)
+#define F32_OUT(t) dense_out<float>(t)
+#define T_IN(t) dense_in<T>(t)
+#define T_OUT(t) dense_out<T>(t)
+
+void CpuBackend::matmul(const MatmulParams& p, const Tensor& a, const Tensor& b, Tensor& c) {
+  dense(use_onednn(), a.dtype(), "matmul", [&] { return onednn::matmul(F32(&a), F32(&b), F32_OUT(&c), p); },
+        [&](auto z) {
+          using T = decltype(z);
+          ref::matmul<T>(T_IN(&a), T_IN(&b), T_OUT(&c), p);
+        });
 }
 
-void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
-                                const Conv2dParams& p) {
-  dispatch_dense(x.dtype(), "conv2d", [&](auto z) {
-    using T = decltype(z);
-    if constexpr (std::is_same_v<T, float>)
-      if (g_onednn && onednn::conv2d_forward(ptr<float>(&x), ptr<float>(&w), ptr<float>(bias), mptr<float>(&y), p))
-        return;
-    ref::conv2d_forward<T>(ptr<T>(&x), ptr<T>(&w), ptr<T>(bias), mptr<T>(&y), p);
-  });
+void CpuBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias,
+                                Tensor& y) {
+  dense(use_onednn(), x.dtype(), "conv2d",
+        [&] { return onednn::conv2d_forward(F32(&x), F32(&w), F32(bias), F32_OUT(&y), p); },
+        [&](auto z) {
+          using T = decltype(z);
+          ref::conv2d_forward<T>(T_IN(&x), T_IN(&w), T_IN(bias), T_OUT(&y), p);
+        });
 }
 
-void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dParams& p) {
-  dispatch_dense(dy.dtype(), "conv2d_backward_data", [&](auto z) {
-    using T = decltype(z);
-    if constexpr (std::is_same_v<T, float>)
-      if (g_onednn && onednn::conv2d_backward_data(ptr<float>(&dy), ptr<float>(&w), mptr<float>(&dx), p)) return;
-    ref::conv2d_backward_data<T>(ptr<T>(&dy), ptr<T>(&w), mptr<T>(&dx), p);
-  });
+void CpuBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  dense(use_onednn(), dy.dtype(), "conv2d_backward_data",
+        [&] { return onednn::conv2d_backward_data(F32(&dy), F32(&w), F32_OUT(&dx), p); },
+        [&](auto z) {
+          using T = decltype(z);
+          ref::conv2d_backward_data<T>(T_IN(&dy), T_IN(&w), T_OUT(&dx), p);
+        });
 }
 
-void CpuBackend::conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* dbias,
-                                         const Conv2dParams& p) {
-  dispatch_dense(x.dtype(), "conv2d_backward_weights", [&](auto z) {
-    using T = decltype(z);
-    if constexpr (std::is_same_v<T, float>)
-      if (g_onednn &&
-          onednn::conv2d_backward_weights(ptr<float>(&x), ptr<float>(&dy), mptr<float>(&dw), mptr<float>(dbias), p))
-        return;
-    ref::conv2d_backward_weights<T>(ptr<T>(&x), ptr<T>(&dy), mptr<T>(&dw), mptr<T>(dbias), p);
-  });
+void CpuBackend::conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw,
+                                         Tensor* dbias) {
+  dense(use_onednn(), x.dtype(), "conv2d_backward_weights",
+        [&] { return onednn::conv2d_backward_weights(F32(&x), F32(&dy), F32_OUT(&dw), F32_OUT(dbias), p); },
+        [&](auto z) {
+          using T = decltype(z);
+          ref::conv2d_backward_weights<T>(T_IN(&x), T_IN(&dy), T_OUT(&dw), T_OUT(dbias), p);
+        });
 }
 
-void CpuBackend::layer_norm_forward(const Tensor& x, const Tensor* gamma, const Tensor* beta, Tensor& y, Tensor& mean,
-                                    Tensor& rstd, const LayerNormParams& p) {
-  dispatch_dense(x.dtype(), "layer_norm", [&](auto z) {
-    using T = decltype(z);
-    if constexpr (std::is_same_v<T, float>)
-      if (g_onednn && onednn::layer_norm_forward(ptr<float>(&x), ptr<float>(gamma), ptr<float>(beta), mptr<float>(&y),
-                                                 mptr<float>(&mean), mptr<float>(&rstd), p))
-        return;
-    ref::layer_norm_forward<T>(ptr<T>(&x), ptr<T>(gamma), ptr<T>(beta), mptr<T>(&y), mptr<T>(&mean),
-                               mptr<T>(&rstd), p);
-  });
+void CpuBackend::layer_norm_forward(const LayerNormParams& p, const Tensor& x, const Tensor* gamma,
+                                    const Tensor* beta, Tensor& y, Tensor& mean, Tensor& rstd) {
+  dense(use_onednn(), x.dtype(), "layer_norm",
+        [&] {
+          return onednn::layer_norm_forward(F32(&x), F32(gamma), F32(beta), F32_OUT(&y), F32_OUT(&mean),
+                                            F32_OUT(&rstd), p);
+        },
+        [&](auto z) {
+          using T = decltype(z);
+          ref::layer_norm_forward<T>(T_IN(&x), T_IN(gamma), T_IN(beta), T_OUT(&y), T_OUT(&mean), T_OUT(&rstd), p);
+        });
 }
 
-void CpuBackend::layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor* gamma, const Tensor& mean,
-                                     const Tensor& rstd, Tensor& dx, Tensor* dgamma, Tensor* dbeta,
-                                     const LayerNormParams& p) {
-  dispatch_dense(x.dtype(), "layer_norm_backward", [&](auto z) {
-    using T = decltype(z);
-    if constexpr (std::is_same_v<T, float>)
-      if (g_onednn && onednn::layer_norm_backward(ptr<float>(&dy), ptr<float>(&x), ptr<float>(gamma),
-                                                  ptr<float>(&mean), ptr<float>(&rstd), mptr<float>(&dx),
-                                                  mptr<float>(dgamma), mptr<float>(dbeta), p))
-        return;
-    ref::layer_norm_backward<T>(ptr<T>(&dy), ptr<T>(&x), ptr<T>(gamma), ptr<T>(&mean), ptr<T>(&rstd),
-                                mptr<T>(&dx), mptr<T>(dgamma), mptr<T>(dbeta), p);
-  });
+void CpuBackend::layer_norm_backward(const LayerNormParams& p, const Tensor& dy, const Tensor& x, const Tensor* gamma,
+                                     const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor* dgamma,
+                                     Tensor* dbeta) {
+  dense(use_onednn(), x.dtype(), "layer_norm_backward",
+        [&] {
+          return onednn::layer_norm_backward(F32(&dy), F32(&x), F32(gamma), F32(&mean), F32(&rstd), F32_OUT(&dx),
+                                             F32_OUT(dgamma), F32_OUT(dbeta), p);
+        },
+        [&](auto z) {
+          using T = decltype(z);
+          ref::layer_norm_backward<T>(T_IN(&dy), T_IN(&x), T_IN(gamma), T_IN(&mean), T_IN(&rstd), T_OUT(&dx),
+                                      T_OUT(dgamma), T_OUT(dbeta), p);
+        });
 }
+
+#undef F32
+#undef F32_OUT
+#undef T_IN
+#undef T_OUT
 
 }  // namespace fg::cpu

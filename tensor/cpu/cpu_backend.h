@@ -1,5 +1,7 @@
 // The CPU backend: reference kernels (plain C++, float and double, OpenMP) for everything, and
-// oneDNN 2.6 primitives for the f32 hot paths (conv, matmul, layer norm) when enabled.
+// oneDNN 2.6 primitives for the f32 hot paths (conv, matmul, layer norm) when enabled. One kernel
+// family per file: elementwise.cpp, activation.cpp, reduce.cpp, random.cpp, dense.cpp (dispatch to
+// oneDNN or the reference), linalg_kernels.cpp, optim_kernels.cpp.
 #pragma once
 #include "tensor/backend.h"
 
@@ -12,38 +14,23 @@ bool onednn_enabled();
 
 class CpuBackend final : public Backend {
  public:
-  const char* name() const override { return "cpu"; }
+  // onednn: -1 follows set_onednn_enabled (the process-wide backend), 0 reference kernels only,
+  // 1 oneDNN where it handles the case (the parity harness builds one of each).
+  explicit CpuBackend(int onednn = -1) : onednn_(onednn) {}
+  const char* name() const override { return onednn_ == 0 ? "cpu-reference" : "cpu"; }
+  bool use_onednn() const { return onednn_ < 0 ? onednn_enabled() : onednn_ == 1; }
+
   void* allocate(size_t bytes) override;
   void deallocate(void* p, size_t bytes) override;
   void copy_from_host(void* dst, const void* src, size_t bytes) override;
   void copy_to_host(void* dst, const void* src, size_t bytes) override;
-  void copy(void* dst, const void* src, size_t bytes) override;
 
-  void fill(Tensor& out, double value) override;
-  void cast(const Tensor& x, Tensor& out) override;
-  void unary(UnaryOp op, const Tensor& x, Tensor& out, const UnaryParams& p) override;
-  void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) override;
-  void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) override;
-  void concat_elu(const Tensor& x, Tensor& y, int64_t outer, int64_t C, int64_t inner) override;
-  void concat_elu_backward(const Tensor& y, const Tensor& g, Tensor& dx, int64_t outer, int64_t C,
-                           int64_t inner) override;
-  void strided_copy(const Tensor& src, Tensor& dst, const StridedCopyParams& p) override;
-  void reduce(ReduceOp op, const Tensor& x, Tensor& out, const ReduceParams& p) override;
+#define FG_BACKEND_OP(name, params) void name params override;
+#include "tensor/backend.def"
+#undef FG_BACKEND_OP
 
-  void matmul(const Tensor& a, const Tensor& b, Tensor& c, const MatmulParams& p) override;
-  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
-                      const Conv2dParams& p) override;
-  void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dParams& p) override;
-  void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* dbias,
-                               const Conv2dParams& p) override;
-  void layer_norm_forward(const Tensor& x, const Tensor* gamma, const Tensor* beta, Tensor& y, Tensor& mean,
-                          Tensor& rstd, const LayerNormParams& p) override;
-  void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor* gamma, const Tensor& mean,
-                           const Tensor& rstd, Tensor& dx, Tensor* dgamma, Tensor* dbeta,
-                           const LayerNormParams& p) override;
-
-  void random_uniform(Tensor& out, double lo, double hi, uint64_t seed, uint64_t offset) override;
-  void random_normal(Tensor& out, double mean, double std, uint64_t seed, uint64_t offset) override;
+ private:
+  int onednn_;
 };
 
 // Reference kernels on raw pointers (T = float or double). They are the truth the fast paths

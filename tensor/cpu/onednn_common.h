@@ -1,13 +1,12 @@
 // oneDNN 2.6 plumbing shared by the CPU f32 fast paths (onednn_{matmul,conv,layer_norm}.cpp):
-// one cpu engine and stream, FG_DNNL_CHECK (dnnl::error -> fg::Error with file/line), a plan cache
-// keyed by the op's POD params (as int64 fields), and Arg: a user buffer in a plain layout plus,
+// one cpu engine and stream, FG_DNNL_CHECK (dnnl::error -> fg::Error with file/line), plan caches
+// (tensor/plan_cache.h), and Arg: a user buffer in a plain layout plus,
 // when the primitive picked another layout, a plan-owned buffer and the cached reorder between them.
 // Thread-safety: the cache has a mutex; plan execution is serialized by exec_mutex() because plans
 // own their reorder buffers and oneDNN parallelizes each primitive itself (OpenMP).
 #pragma once
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include <array>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -15,6 +14,7 @@
 #include <unordered_map>
 
 #include "tensor/error.h"
+#include "tensor/plan_cache.h"
 
 namespace fg::cpu::onednn {
 
@@ -47,54 +47,10 @@ using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 using dims = dnnl::memory::dims;
 
-template <size_t N>
-using Key = std::array<int64_t, N>;
-
-inline int64_t double_bits(double v) {
-  int64_t b;
-  std::memcpy(&b, &v, sizeof b);
-  return b;
-}
-
-struct KeyHash {
-  template <size_t N>
-  size_t operator()(const Key<N>& k) const {
-    uint64_t h = 1469598103934665603ull;  // FNV-1a over the fields
-    for (int64_t v : k) {
-      h ^= static_cast<uint64_t>(v);
-      h *= 1099511628211ull;
-      h ^= h >> 29;
-    }
-    return static_cast<size_t>(h);
-  }
-};
-
-// Plans keyed by Key<N>. get() builds a plan on a miss; a build that throws dnnl::error (an
-// unsupported case) is cached as nullptr so it is not retried, and the caller falls back.
-template <class Plan, size_t N>
-class PlanCache {
- public:
-  template <class Build>
-  std::shared_ptr<Plan> get(const Key<N>& key, Build&& build) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = map_.find(key);
-    if (it != map_.end()) return it->second;
-    std::shared_ptr<Plan> plan;
-    try {
-      plan = build();
-    } catch (const dnnl::error&) {
-      plan = nullptr;
-    }
-    if (map_.size() >= kMaxPlans) map_.clear();  // shared_ptr keeps in-flight plans alive
-    map_.emplace(key, plan);
-    return plan;
-  }
-
- private:
-  static constexpr size_t kMaxPlans = 512;
-  std::mutex mu_;
-  std::unordered_map<Key<N>, std::shared_ptr<Plan>, KeyHash> map_;
-};
+// Plan keys and caches are the backend-neutral ones of tensor/plan_cache.h; a key is the op's
+// params struct plus a variant tag and max_threads().
+using fg::PlanCache;
+using fg::plan_key;
 
 // One primitive argument. `user` wraps the caller's buffer (handle set per call) in a plain
 // layout; `prim` is what the primitive reads/writes: the same memory when the layouts agree,

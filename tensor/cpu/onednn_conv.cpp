@@ -67,10 +67,7 @@ bool usable(const Conv2dParams& p) {
          p.O % p.groups == 0 && p.dil_h >= 1 && p.dil_w >= 1;
 }
 
-Key<18> key_of(const Conv2dParams& p, bool flag) {
-  return {p.N,        p.C,     p.H,     p.W,     p.O,     p.KH,     p.KW, p.OH,         p.OW,
-          p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w, p.groups, flag, max_threads()};
-}
+PlanKey key_of(const Conv2dParams& p, bool flag) { return plan_key(p, flag, max_threads()); }
 
 struct FwdPlan {
   dnnl::convolution_forward prim;
@@ -89,7 +86,7 @@ struct BwdWeightsPlan {
 
 bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p) {
   if (!usable(p)) return false;
-  static PlanCache<FwdPlan, 18> cache;
+  static PlanCache<FwdPlan> cache;
   auto plan = cache.get(key_of(p, bias != nullptr), [&] {
     const Shapes s = shapes(p);
     auto pd = forward_pd(s, bias != nullptr);
@@ -117,7 +114,7 @@ bool conv2d_forward(const float* x, const float* w, const float* bias, float* y,
 
 bool conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv2dParams& p) {
   if (!usable(p)) return false;
-  static PlanCache<BwdDataPlan, 18> cache;
+  static PlanCache<BwdDataPlan> cache;
   auto plan = cache.get(key_of(p, false), [&] {
     const Shapes s = shapes(p);
     auto hint = forward_pd(s, false);
@@ -145,7 +142,7 @@ bool conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv
 
 bool conv2d_backward_weights(const float* x, const float* dy, float* dw, float* dbias, const Conv2dParams& p) {
   if (!usable(p)) return false;
-  static PlanCache<BwdWeightsPlan, 18> cache;
+  static PlanCache<BwdWeightsPlan> cache;
   auto plan = cache.get(key_of(p, dbias != nullptr), [&] {
     const Shapes s = shapes(p);
     auto hint = forward_pd(s, dbias != nullptr);

@@ -61,9 +61,8 @@ bool usable(const LayerNormParams& p) { return p.inner == 1 && p.outer > 0 && p.
 bool layer_norm_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
                         const LayerNormParams& p) {
   if (!usable(p)) return false;
-  static PlanCache<FwdPlan, 6> cache;
-  const Key<6> key{p.outer, p.C, gamma != nullptr, beta != nullptr, double_bits(p.eps), max_threads()};
-  auto plan = cache.get(key, [&] {
+  static PlanCache<FwdPlan> cache;
+  auto plan = cache.get(plan_key(p, (gamma != nullptr) | (beta != nullptr) << 1, max_threads()), [&] {
     const Mds m = mds(p);
     auto pd = forward_pd(p, make_flags(gamma, beta));
     auto pl = std::make_shared<FwdPlan>();
@@ -109,10 +108,9 @@ bool layer_norm_backward(const float* dy, const float* x, const float* gamma, co
   // runs the full prop_kind::backward with use_scale|use_shift (ones for a null gamma, scratch for
   // an unwanted diff); it then also requires the SHIFT input, though dx does not depend on beta.
   const bool full = gamma || dgamma || dbeta;
-  static PlanCache<BwdPlan, 7> cache;
-  const Key<7> key{p.outer, p.C, gamma != nullptr, dgamma != nullptr, dbeta != nullptr, double_bits(p.eps),
-                   max_threads()};
-  auto plan = cache.get(key, [&] {
+  static PlanCache<BwdPlan> cache;
+  const int64_t variant = (gamma != nullptr) | (dgamma != nullptr) << 1 | (dbeta != nullptr) << 2;
+  auto plan = cache.get(plan_key(p, variant, max_threads()), [&] {
     const Mds m = mds(p);
     const flags_t f = make_flags(full, full);
     auto hint = forward_pd(p, f);

@@ -46,9 +46,8 @@ bool matmul(const float* a, const float* b, float* c, const MatmulParams& p) {
     for (int64_t i = 1; i < p.batch; ++i) std::copy(c, c + p.M * p.N, c + i * p.M * p.N);
     return true;
   }
-  static PlanCache<MatmulPlan, 9> cache;
-  const Key<9> key{p.batch, p.M, p.N, p.K, p.trans_a, p.trans_b, p.a_batch_stride, p.b_batch_stride, max_threads()};
-  auto plan = cache.get(key, [&] { return build(p); });
+  static PlanCache<MatmulPlan> cache;
+  auto plan = cache.get(plan_key(p, 0, max_threads()), [&] { return build(p); });
   if (!plan) return false;
   std::lock_guard<std::mutex> lock(exec_mutex());
   FG_DNNL_CHECK("matmul", {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/dispatch.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/random.h"
 
@@ -48,15 +49,17 @@ void normal_typed(T* out, int64_t n, double mean, double std, uint64_t seed, uin
 }  // namespace
 
 void CpuBackend::random_uniform(Tensor& out, double lo, double hi, uint64_t seed, uint64_t offset) {
-  if (out.dtype() == DType::F32) return uniform_typed(out.data<float>(), out.numel(), lo, hi, seed, offset);
-  if (out.dtype() == DType::F64) return uniform_typed(out.data<double>(), out.numel(), lo, hi, seed, offset);
-  fail(fmt::format("rand: dtype {} is not supported (f32 and f64 are)", dtype_name(out.dtype())));
+  dispatch_float(out.dtype(), "rand", [&](auto z) {
+    using T = decltype(z);
+    uniform_typed(dense_out<T>(&out), out.numel(), lo, hi, seed, offset);
+  });
 }
 
 void CpuBackend::random_normal(Tensor& out, double mean, double std, uint64_t seed, uint64_t offset) {
-  if (out.dtype() == DType::F32) return normal_typed(out.data<float>(), out.numel(), mean, std, seed, offset);
-  if (out.dtype() == DType::F64) return normal_typed(out.data<double>(), out.numel(), mean, std, seed, offset);
-  fail(fmt::format("randn: dtype {} is not supported (f32 and f64 are)", dtype_name(out.dtype())));
+  dispatch_float(out.dtype(), "randn", [&](auto z) {
+    using T = decltype(z);
+    normal_typed(dense_out<T>(&out), out.numel(), mean, std, seed, offset);
+  });
 }
 
 }  // namespace fg::cpu

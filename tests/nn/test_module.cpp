@@ -59,7 +59,7 @@ TEST_CASE("layers compute what their ops compute") {
   Tensor img = randn({2, 3, 4, 4});
   Tensor ce = nn::concat_elu(Var(img)).value();
   CHECK(ce.shape() == Shape{2, 6, 4, 4});
-  CHECK(max_abs_diff(slice(ce, 1, 3, 6), elu(neg(img))) == 0.0);
+  CHECK(max_abs_diff(slice(ce, 1, 3, 6), elu(neg(img), 1.0)) == 0.0);
   ConvTranspose2d up(Conv2dConfig{3, 5, 4, 2, 1});
   CHECK(up(Var(img)).shape() == Shape{2, 5, 8, 8});
 }

@@ -67,10 +67,10 @@ TEST_CASE("clip_grad_norm scales to max_norm and returns the norm before clippin
   Var a(zeros({2}, DType::F64), true), b(zeros({1}, DType::F64), true);
   a.set_grad(from_vector<double>({3, 0}, {2}));
   b.set_grad(from_vector<double>({4}, {1}));
-  double n = clip_grad_norm({a, b}, 1.0);
+  double n = clip_grad_norm({a, b}, 1.0).item();
   CHECK(n == doctest::Approx(5.0));
   CHECK(a.grad().to_vector<double>()[0] == doctest::Approx(3.0 / (5.0 + 1e-6)));
-  CHECK(clip_grad_norm({a, b}, 10.0) == doctest::Approx(1.0).epsilon(1e-5));  // below: unchanged
+  CHECK(clip_grad_norm({a, b}, 10.0).item() == doctest::Approx(1.0).epsilon(1e-5));  // below: unchanged
 }
 
 TEST_CASE("optimizer state round-trips through state_dict") {
