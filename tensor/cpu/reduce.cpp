@@ -84,7 +84,7 @@ void reduce_typed(ReduceOp op, const ReduceParams& p, const T* x, T* out) {
         rem /= p.out_shape[d];
       }
       const T* base = x + off;
-      double acc;
+      double acc = 0;
       switch (op) {
         case ReduceOp::Sum:
         case ReduceOp::Mean:
