@@ -34,6 +34,11 @@ TEST_CASE("unary math matches std") {
     CHECK(sg[i] == doctest::Approx(1 / (1 + std::exp(-xs[i]))).epsilon(1e-12));
     CHECK(el[i] == doctest::Approx(xs[i] > 0 ? xs[i] : 0.5 * (std::exp(xs[i]) - 1)).epsilon(1e-12));
   }
+  auto sn = sin(x).to_vector<double>(), cs = cos(x.to(DType::F32)).to_vector<double>();
+  for (size_t i = 0; i < xs.size(); ++i) {
+    CHECK(sn[i] == doctest::Approx(std::sin(xs[i])).epsilon(1e-15));
+    CHECK(cs[i] == doctest::Approx(std::cos(xs[i])).epsilon(1e-6));
+  }
   CHECK(clamp(x, -1, 1).to_vector<double>() == std::vector<double>{-1, -0.7, 0.2, 1, 1});
   CHECK(floor(x).to_vector<double>() == std::vector<double>{-4, -1, 0, 1, 25});
   // softplus stays finite for large |x|
