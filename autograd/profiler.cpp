@@ -9,18 +9,23 @@
 
 #include <fmt/format.h>
 
+#include "tensor/counters.h"
+
 namespace fg::ag {
 
 namespace {
 struct Entry {
   double ms = 0;
   long calls = 0;
+  int64_t layout = 0;
 };
 struct Table {
   std::mutex m;
   std::map<std::string, Entry> entries;
   ~Table() {
-    if (profiling_enabled() && !entries.empty()) std::fputs(profile_report().c_str(), stderr);
+    if (!profiling_enabled()) return;
+    if (!entries.empty()) std::fputs(profile_report().c_str(), stderr);
+    std::fputs(counters_report(Counters{}, counters()).c_str(), stderr);
   }
 };
 Table& table() {
@@ -35,12 +40,13 @@ const bool g_on = [] {
 
 bool profiling_enabled() { return g_on; }
 
-void profile_add(const char* op, bool backward, double ms) {
+void profile_add(const char* op, bool backward, double ms, int64_t layout_bytes) {
   Table& t = table();
   std::lock_guard<std::mutex> l(t.m);
   Entry& e = t.entries[std::string(op) + (backward ? " (backward)" : "")];
   e.ms += ms;
   ++e.calls;
+  e.layout += layout_bytes;
 }
 
 std::string profile_report() {
@@ -50,10 +56,11 @@ std::string profile_report() {
   std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.second.ms > b.second.ms; });
   double total = 0;
   for (auto& [n, e] : v) total += e.ms;
-  std::string out = fmt::format("\nFG_PROFILE: {:.1f} ms in recorded ops\n{:<34} {:>12} {:>9} {:>7}\n", total, "op",
-                                "total ms", "calls", "share");
+  std::string out = fmt::format("\nFG_PROFILE: {:.1f} ms in recorded ops\n{:<34} {:>12} {:>9} {:>7} {:>10}\n", total,
+                                "op", "total ms", "calls", "share", "layout MB");
   for (auto& [n, e] : v)
-    out += fmt::format("{:<34} {:>12.1f} {:>9} {:>6.1f}%\n", n, e.ms, e.calls, total > 0 ? 100 * e.ms / total : 0);
+    out += fmt::format("{:<34} {:>12.1f} {:>9} {:>6.1f}% {:>10.1f}\n", n, e.ms, e.calls,
+                       total > 0 ? 100 * e.ms / total : 0, e.layout / 1e6);
   return out;
 }
 

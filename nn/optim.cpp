@@ -161,4 +161,15 @@ Tensor clip_grad_norm(const std::vector<ag::Var>& params, double max_norm) {
   return norm;
 }
 
+StepResult optimizer_step(const ag::Var& loss, Optimizer& opt, double clip) {
+  FG_CHECK(loss.numel() == 1, "optimizer_step: the loss must be a scalar, got {}", shape_str(loss.shape()));
+  loss.backward();
+  StepResult r;
+  r.loss = loss.value();
+  r.grad_norm = clip > 0 ? clip_grad_norm(opt.params(), clip) : grad_norm(opt.params());
+  r.bad = maximum(nonfinite(r.loss.to(DType::F64).reshape({})), nonfinite(r.grad_norm));
+  opt.step(&r.bad);
+  return r;
+}
+
 }  // namespace fg::nn

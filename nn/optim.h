@@ -83,4 +83,12 @@ Tensor clip_grad_norm(const std::vector<ag::Var>& params, double max_norm);
 // The global L2 norm of the gradients (0-d f64 on their device), without clipping.
 Tensor grad_norm(const std::vector<ag::Var>& params);
 
+// One training step after the forward pass, with no host read: backward from `loss` (a scalar),
+// clip to `clip` (0: no clipping), then opt.step() unless the loss or the gradient norm is
+// non-finite, which the device decides. `bad` is 1 for such a skipped step, else 0 (0-d f64).
+struct StepResult {
+  Tensor loss, grad_norm, bad;
+};
+StepResult optimizer_step(const ag::Var& loss, Optimizer& opt, double clip);
+
 }  // namespace fg::nn

@@ -4,8 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
-#include <deque>
-#include <numeric>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -17,6 +15,7 @@
 #include "nn/checkpoint.h"
 #include "nn/data_loader.h"
 #include "nn/optim.h"
+#include "tensor/counters.h"
 
 namespace fg::app {
 
@@ -89,10 +88,42 @@ void Run::validate() {
   std::fprintf(stderr, "  step %ld: val bpd %.4f%s\n", static_cast<long>(pos_.step), v, best ? " (best)" : "");
 }
 
+// Device-side bookkeeping of the steps since the last host read: the loss sum over good steps,
+// their count, and the non-finite steps (in a row and in total). Reading them is the loop's only
+// host read, once every --log-every steps and before any checkpoint.
+struct StepStats {
+  Tensor loss_sum, good, bad_run, bad_total;
+  void reset(Device d) {
+    loss_sum = zeros({}, DType::F64, d);
+    good = zeros({}, DType::F64, d);
+    if (!bad_run.defined()) bad_run = zeros({}, DType::F64, d);
+    bad_total = zeros({}, DType::F64, d);
+  }
+  void add(const Tensor& loss, const Tensor& bad) {
+    Tensor ok = 1.0 - bad;
+    loss_sum = loss_sum + where(bad, zeros_like(bad), loss.to(DType::F64));
+    good = good + ok;
+    bad_run = (bad_run + 1.0) * bad;
+    bad_total = bad_total + bad;
+  }
+  struct Read {
+    double mean_loss, good, bad_run, bad_total;
+  };
+  Read read() const {
+    auto v = concat({loss_sum.reshape({1}), good.reshape({1}), bad_run.reshape({1}), bad_total.reshape({1})}, 0)
+                 .to_vector<double>();
+    return {v[1] > 0 ? v[0] / v[1] : NAN, v[1], v[2], v[3]};
+  }
+};
+
 TrainOutcome Run::run() {
   cfg_ = o_.model;
   manual_seed(o_.seed);
   model_ = flows::build_model(cfg_);
+  // The model moves first; the optimizer is built on its parameters there, and a checkpoint is
+  // restored after both: on a GPU, every state tensor lands on the device.
+  Device dev = Device::parse(o_.device);
+  model_->to(dev);
   opt_ = std::make_unique<nn::Adam>(model_->parameters(), o_.lr);
   sched_ = std::make_unique<nn::StepLR>(*opt_, 1, o_.lr_decay);
   if (!o_.resume.empty()) {
@@ -109,8 +140,6 @@ TrainOutcome Run::run() {
     std::fprintf(stderr, "resumed %s at epoch %ld, step %ld\n", o_.resume.c_str(), static_cast<long>(pos_.epoch),
                  static_cast<long>(pos_.step));
   }
-  Device dev = Device::parse(o_.device);
-  model_->to(dev);
   std::fprintf(stderr, "%s (%s%s): %ld parameters; %ld training / %ld validation images\n", cfg_.name.c_str(),
                flows::arch_name(cfg_.arch), cfg_.additive ? ", additive" : "", static_cast<long>(model_->num_parameters()),
                static_cast<long>(train_.size()), static_cast<long>(val_.size()));
@@ -120,7 +149,6 @@ TrainOutcome Run::run() {
   std::signal(SIGTERM, on_signal);
   nn::DataLoader loader(train_.images, Tensor(), o_.batch, true, true, o_.seed);
   FG_CHECK(loader.num_batches() > 0, "--batch {} is larger than the {} training images", o_.batch, train_.size());
-  int64_t bad_in_a_row = 0;
   double run_avg = NAN;
   bool stop = false;
   TrainOutcome out;
@@ -128,7 +156,26 @@ TrainOutcome Run::run() {
   if (o_.max_steps > 0) total_steps = std::min(total_steps, o_.max_steps);
   Progress bar("train", total_steps);
   if (o_.time_limit_s > 0) bar.set_deadline(o_.time_limit_s - pos_.train_seconds);
-  std::deque<double> recent;  // the last 50 finite losses, for the running bpd shown
+  StepStats stats;
+  stats.reset(dev);
+  int64_t read_from = pos_.step;  // first step the stats cover
+  // The one host read: losses and non-finite counts since the last read.
+  auto read_stats = [&] {
+    if (pos_.step == read_from) return;
+    StepStats::Read r = stats.read();
+    if (r.good > 0) run_avg = r.mean_loss;
+    log({{"step", pos_.step}, {"epoch", pos_.epoch}, {"train_bpd", r.mean_loss}, {"lr", opt_->lr()},
+         {"time_s", elapsed()}, {"steps_averaged", r.good}});
+    if (r.bad_total > 0) {
+      std::fprintf(stderr, "\nwarning: %.0f non-finite step(s) (loss or gradient) between steps %ld and %ld; skipped\n",
+                   r.bad_total, static_cast<long>(read_from), static_cast<long>(pos_.step));
+      log({{"step", pos_.step}, {"epoch", pos_.epoch}, {"nonfinite_steps", r.bad_total}});
+    }
+    FG_CHECK(r.bad_run < 5, "{:.0f} non-finite steps in a row (up to step {}); stopping. The last good checkpoint in {} "
+             "is untouched", r.bad_run, pos_.step, o_.out);
+    stats.reset(dev);
+    read_from = pos_.step;
+  };
   auto limit_hit = [&] {
     return (o_.max_steps > 0 && pos_.step >= o_.max_steps) || (o_.time_limit_s > 0 && elapsed() >= o_.time_limit_s);
   };
@@ -137,30 +184,17 @@ TrainOutcome Run::run() {
     nn::Batch b;
     while (!stop && loader.next(b)) {
       opt_->zero_grad();
-      ag::Var loss = model_->bpd(b.images);
-      double l = loss.item();
-      if (!std::isfinite(l)) {
-        ++bad_in_a_row;
-        std::fprintf(stderr, "\nwarning: non-finite loss (%g) at step %ld (epoch %ld, batch %ld); step skipped\n", l,
-                     static_cast<long>(pos_.step), static_cast<long>(pos_.epoch), static_cast<long>(b.index));
-        log({{"step", pos_.step}, {"epoch", pos_.epoch}, {"nonfinite_loss", true}});
-        FG_CHECK(bad_in_a_row < 5, "5 non-finite losses in a row (last at step {}); stopping. The last good "
-                 "checkpoint in {} is untouched", pos_.step, o_.out);
-      } else {
-        bad_in_a_row = 0;
-        loss.backward();
-        if (o_.clip > 0) nn::clip_grad_norm(opt_->params(), o_.clip);
-        opt_->step();
-        recent.push_back(l);
-        if (recent.size() > 50) recent.pop_front();
-        run_avg = std::accumulate(recent.begin(), recent.end(), 0.0) / static_cast<double>(recent.size());
-      }
+      nn::StepResult r = nn::optimizer_step(model_->bpd(b.images), *opt_, o_.clip);
+      stats.add(r.loss, r.bad);
       ++pos_.step;
       pos_.batch = b.index + 1;
-      if (pos_.step % o_.log_every == 0)
-        log({{"step", pos_.step}, {"epoch", pos_.epoch}, {"train_bpd", l}, {"lr", opt_->lr()}, {"time_s", elapsed()}});
+      counters_step();
+      if (pos_.step % o_.log_every == 0) read_stats();
       bar.update(pos_.step, fmt::format("epoch {} bpd {:.3f}", pos_.epoch, run_avg));
-      if (o_.val_every > 0 && pos_.step % o_.val_every == 0) validate();
+      if (o_.val_every > 0 && pos_.step % o_.val_every == 0) {
+        read_stats();
+        validate();
+      }
       if (g_signal) stop = true;
       if (limit_hit()) break;
     }
@@ -168,12 +202,16 @@ TrainOutcome Run::run() {
       ++pos_.epoch;
       pos_.batch = 0;
       sched_->step();
-      if (o_.val_every == 0) validate();
+      if (o_.val_every == 0) {
+        read_stats();
+        validate();
+      }
     }
     if (limit_hit()) break;
   }
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
+  read_stats();
   bar.finish(fmt::format("step {} bpd {:.3f}", pos_.step, run_avg));
   if (stop) {
     save("last.safetensors");

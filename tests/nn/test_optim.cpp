@@ -6,6 +6,7 @@
 #include "nn/layers.h"
 #include "nn/losses.h"
 #include "nn/optim.h"
+#include "tensor/counters.h"
 
 using namespace fg;
 using namespace fg::nn;
@@ -135,4 +136,81 @@ TEST_CASE("a small conv net trained with SGD+momentum learns a 3x3 box filter (M
     last = loss.item();
   }
   CHECK(last < 1e-3);
+}
+
+TEST_CASE("a non-zero skip flag makes Adam and SGD steps no-ops, step count included") {
+  for (int kind = 0; kind < 2; ++kind) {
+    Var p(from_vector<double>({1.0, -2.0}, {2}), true);
+    std::unique_ptr<Optimizer> opt;
+    if (kind == 0) opt = std::make_unique<Adam>(std::vector<Var>{p}, 0.1);
+    else opt = std::make_unique<SGD>(std::vector<Var>{p}, 0.1, 0.9);
+    p.set_grad(from_vector<double>({0.5, 0.5}, {2}));
+    opt->step();
+    auto after_one = p.value().to_vector<double>();
+    Tensor skip = scalar(1.0, DType::F64), go = scalar(0.0, DType::F64);
+    opt->step(&skip);
+    CHECK(p.value().to_vector<double>() == after_one);
+    CHECK(opt->steps() == 1);
+    opt->step(&go);
+    CHECK(p.value().to_vector<double>() != after_one);
+    CHECK(opt->steps() == 2);
+  }
+}
+
+TEST_CASE("Adam updates parameters in place, but never a tensor someone else holds") {
+  Var p(from_vector<double>({1.0, 2.0}, {2}), true);
+  Adam opt({p}, 0.1);
+  p.set_grad(ones({2}, DType::F64));
+  opt.step();
+  const void* storage = p.value().raw();
+  p.set_grad(ones({2}, DType::F64));
+  opt.step();
+  CHECK(p.value().raw() == storage);  // in place
+  Tensor held = p.value();            // e.g. a state_dict() being written out
+  auto before = held.to_vector<double>();
+  p.set_grad(ones({2}, DType::F64));
+  opt.step();
+  CHECK(held.to_vector<double>() == before);  // copy-on-write
+  CHECK(p.value().to_vector<double>() != before);
+}
+
+TEST_CASE("optimizer_step reads nothing back and skips a step whose loss or gradient is non-finite") {
+  Var w(from_vector<double>({0.5, -0.25}, {2}), true);
+  Adam opt({w}, 0.1);
+  Tensor x = from_vector<double>({1.0, 2.0}, {2});
+  // finite: applied
+  Counters c0 = counters();
+  StepResult r = optimizer_step(sum(w * Var(x)), opt, 1.0);
+  CHECK(counters().host_reads == c0.host_reads);
+  CHECK(r.bad.item() == 0.0);
+  CHECK(opt.steps() == 1);
+  auto w1 = w.value().to_vector<double>();
+  // NaN loss (and gradient): skipped on the device
+  opt.zero_grad();
+  r = optimizer_step(sum(w * Var(x)) * std::nan(""), opt, 1.0);
+  CHECK(r.bad.item() == 1.0);
+  CHECK(w.value().to_vector<double>() == w1);
+  CHECK(opt.steps() == 1);
+  // finite loss (sqrt(0) = 0), non-finite gradient (1 / (2 sqrt(0)) * 0): also skipped
+  opt.zero_grad();
+  r = optimizer_step(sum(sqrt(w * 0.0)), opt, 1.0);
+  CHECK(std::isfinite(r.loss.item()));
+  CHECK(r.bad.item() == 1.0);
+  CHECK(w.value().to_vector<double>() == w1);
+}
+
+TEST_CASE("optimizer state follows the parameters' device: to() and loading after the model moved") {
+  // The GPU code path, run on the CPU: move the model, build the optimizer there, load the state.
+  Var p(from_vector<double>({1.0, 2.0, 3.0}, {3}), true);
+  Adam a({p}, 0.1);
+  p.set_grad(ones({3}, DType::F64));
+  a.step();
+  auto sd = a.state_dict();
+  Device d = Device::cpu();
+  p.mutable_value() = p.value().to(d);
+  Adam b({p}, 0.1);
+  b.to(d);
+  b.load_state_dict(sd);
+  for (auto& [name, t] : b.state_dict()) CHECK(t.device() == d);
+  CHECK(b.steps() == 1);
 }

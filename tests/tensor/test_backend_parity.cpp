@@ -1,0 +1,550 @@
+// The backend parity harness: every kernel of tensor/backend.def, driven through Backend& on a
+// candidate backend and on the CPU reference (CpuBackend with oneDNN off), with the same inputs,
+// compared element by element. Candidates: the CPU backend with oneDNN on, and every CUDA device
+// present (none on CI: those runs are reported as skipped). One parity_<name>() per entry of
+// backend.def, so a new kernel without a check here does not link.
+//
+// Inputs are built on the CPU from fixed seeds and moved to the candidate's device; strided views
+// (permuted, sliced, broadcast, negative strides) are taken after the move, so device kernels see
+// the same odd strides. Shapes include the tutorial's (GatedConvNet convs and layer norms at batch
+// 64 and 128).
+//
+// Tolerances, err = max|got - ref| / max(1, max|ref|):
+// - elementwise, where, cast, copy, fill, random uniform, scale_all: f32 2e-6, f64 1e-13. The
+//   same formula in the same precision; other backends' math libraries (exp, log, tanh on a GPU)
+//   differ by a few ulp (f32 ulp ~6e-8, 1e-6 is ~16 ulp).
+// - random normal: f32 2e-6, f64 1e-12 (Box-Muller's log/sqrt/cos in double, then rounded).
+// - reductions, sum_of_squares: f32 1e-5 (other summation orders: ~sqrt(n) ulp of the sum of |x|,
+//   n <= 1e5 here), f64 1e-12.
+// - conv, matmul, layer norm: f32 1e-4 (oneDNN and cuDNN accumulate in f32 in their own order
+//   over up to ~1e5 terms at batch 128: ~1e-5 of the result's scale; a wrong tap or stride gives
+//   errors of order 1), f64 1e-11.
+// - slogdet, inverse: f32 1e-5, f64 1e-12 (LU in double on the CPU; n <= 48).
+// - adam_step: f32 2e-6, f64 1e-13 (one update of sqrt, division and fused multiply-adds).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "tensor/cpu/cpu_backend.h"
+#include "tensor/geometry.h"
+#include "tensor/linalg.h"
+#include "tensor/ops.h"
+
+using namespace fg;
+
+namespace {
+
+struct Candidate {
+  std::string name;
+  Backend* backend;
+  Device device;
+};
+
+std::vector<Candidate> candidates() {
+  static cpu::CpuBackend onednn(1);
+  std::vector<Candidate> c{{"cpu-onednn", &onednn, Device::cpu()}};
+  for (int i = 0; i < 8 && device_available(Device::cuda(i)); ++i)
+    c.push_back({Device::cuda(i).str(), &backend_of(Device::cuda(i)), Device::cuda(i)});
+  return c;
+}
+
+struct Tol {
+  double f32, f64;
+};
+constexpr Tol kElementwise{2e-6, 1e-13}, kNormal{2e-6, 1e-12}, kReduce{1e-5, 1e-12}, kDense{1e-4, 1e-11},
+    kLinalg{1e-5, 1e-12};
+
+double rel_err(const Tensor& want, const Tensor& got) {
+  auto a = want.to_vector<double>(), b = got.to_vector<double>();
+  REQUIRE(a.size() == b.size());
+  double diff = 0, scale = 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
+    if (std::isnan(a[i]) || a[i] == b[i]) continue;
+    diff = std::max(diff, std::abs(a[i] - b[i]));
+    scale = std::max(scale, std::abs(a[i]));
+  }
+  return diff / scale;
+}
+
+// A kernel run: builds its inputs on `d` (identically for every call), runs `b`, returns the outputs.
+using Run = std::function<std::vector<Tensor>(Backend& b, Device d)>;
+
+void check(const std::string& what, Tol tol, const Run& run) {
+  cpu::CpuBackend ref(0);
+  std::vector<Tensor> want = run(ref, Device::cpu());
+  for (const Candidate& c : candidates()) {
+    std::vector<Tensor> got = run(*c.backend, c.device);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      REQUIRE(got[i].shape() == want[i].shape());
+      double t = want[i].dtype() == DType::F64 ? tol.f64 : tol.f32;
+      double e = rel_err(want[i], got[i]);
+      INFO(what, " on ", c.name, ": output ", i, " ", shape_str(want[i].shape()), " ", dtype_name(want[i].dtype()),
+           " err ", e, " (tolerance ", t, ")");
+      CHECK(e <= t);
+    }
+  }
+}
+
+Tensor input(const Shape& s, DType t, uint64_t seed, Device d, double lo = -1, double hi = 1) {
+  Generator g(seed);
+  return uniform(s, lo, hi, DType::F64, Device::cpu(), &g).to(t).to(d);
+}
+Tensor out(const Shape& s, DType t, Device d) { return Tensor::empty(s, t, d); }
+Tensor eye(int64_t n, DType t, Device d) {
+  std::vector<double> v(n * n, 0.0);
+  for (int64_t i = 0; i < n; ++i) v[i * n + i] = 1.0;
+  return from_vector(v, {n, n}).to(t).to(d);
+}
+
+const DType kTypes[] = {DType::F32, DType::F64};
+
+// Strided views of a base tensor: the same recipe on every device.
+struct View {
+  const char* name;
+  Shape base;
+  std::function<Tensor(const Tensor&)> make;
+};
+const std::vector<View>& views() {
+  static const std::vector<View> v = {
+      {"dense [64,32,28,28]", {64, 32, 28, 28}, [](const Tensor& t) { return t; }},
+      {"permuted NCHW->NHWC", {4, 6, 5, 7}, [](const Tensor& t) { return permute(t, {0, 2, 3, 1}); }},
+      {"channel slice", {3, 8, 5, 5}, [](const Tensor& t) { return slice(t, 1, 2, 6); }},
+      {"transposed 2-d", {33, 17}, [](const Tensor& t) { return transpose(t, 0, 1); }},
+      {"flipped (negative stride)", {5, 9}, [](const Tensor& t) {
+         return t.view(t.shape(), {t.strides()[0], -1}, t.offset() + t.shape()[1] - 1);
+       }},
+      {"rank 6 (squeeze's permute)", {2, 3, 2, 4, 2, 3}, [](const Tensor& t) { return permute(t, {0, 1, 3, 5, 2, 4}); }},
+  };
+  return v;
+}
+
+}  // namespace
+
+#define FG_BACKEND_OP(name, params) void parity_##name();
+#include "tensor/backend.def"
+#undef FG_BACKEND_OP
+
+void parity_fill() {
+  for (DType t : {DType::F32, DType::F64, DType::I32, DType::U8})
+    check(std::string("fill ") + dtype_name(t), kElementwise, [t](Backend& b, Device d) {
+      Tensor o = out({3, 1000}, t, d);
+      b.fill(o, 7.0);
+      return std::vector<Tensor>{o};
+    });
+}
+
+void parity_copy() {
+  for (DType t : kTypes)
+    for (const View& v : views())
+      check(std::string("copy of ") + v.name, kElementwise, [t, &v](Backend& b, Device d) {
+        Tensor x = v.make(input(v.base, t, 1, d));
+        Tensor o = out(x.shape(), t, d);
+        b.copy(elementwise_params("copy", o, {&x}), x, o);
+        return std::vector<Tensor>{o};
+      });
+}
+
+void parity_cast() {
+  const std::pair<DType, DType> pairs[] = {{DType::F32, DType::F64}, {DType::F64, DType::F32},
+                                           {DType::F32, DType::I32}, {DType::F64, DType::U8}};
+  for (auto [from, to] : pairs)
+    check(std::string("cast ") + dtype_name(from) + "->" + dtype_name(to), kElementwise, [=](Backend& b, Device d) {
+      Tensor x = permute(input({6, 40}, from, 2, d, 0, 200), {1, 0});
+      Tensor o = out(x.shape(), to, d);
+      b.cast(elementwise_params("cast", o, {&x}), x, o);
+      return std::vector<Tensor>{o.to(DType::F64)};
+    });
+}
+
+namespace {
+// (lo, hi) inside each unary op's domain, and its params, from the table's gradcheck columns
+struct UnaryCase {
+  UnaryOp op;
+  double lo, hi, a, b;
+};
+const std::vector<UnaryCase>& unary_cases() {
+  static const std::vector<UnaryCase> c = {
+#define FG_UNARY(Name, fn, np, saves, fwd, bwd, lo, hi, a, b) {UnaryOp::Name, lo, hi, a, b},
+#include "tensor/elementwise.def"
+#undef FG_UNARY
+  };
+  return c;
+}
+}  // namespace
+
+void parity_unary() {
+  for (DType t : kTypes)
+    for (const UnaryCase& u : unary_cases())
+      for (const View& v : views())
+        check(std::string(unary_name(u.op)) + " of " + v.name, kElementwise, [=, &v](Backend& b, Device d) {
+          Tensor x = v.make(input(v.base, t, 3, d, 3 * u.lo, 3 * u.hi));  // also outside the check range
+          if (u.op == UnaryOp::Log || u.op == UnaryOp::Sqrt || u.op == UnaryOp::Pow)
+            x = v.make(input(v.base, t, 3, d, u.lo, 3 * u.hi));
+          Tensor o = out(x.shape(), t, d);
+          UnaryParams p{u.a, u.b};
+          b.unary(u.op, p, elementwise_params("unary", o, {&x}), x, o);
+          return std::vector<Tensor>{o};
+        });
+}
+
+void parity_unary_backward() {
+  for (DType t : kTypes)
+    for (const UnaryCase& u : unary_cases())
+      check(std::string(unary_name(u.op)) + " backward", kElementwise, [=](Backend& b, Device d) {
+        const View& v = views()[1];
+        Tensor x = v.make(input(v.base, t, 4, d, u.lo, u.hi));
+        Tensor g = v.make(input(v.base, t, 5, d));
+        Tensor y = unary(u.op, x, {u.a, u.b});
+        Tensor o = out(x.shape(), t, d);
+        b.unary_backward(u.op, {u.a, u.b}, elementwise_params("unary_backward", o, {&g, &x, &y}), x, y, g, o);
+        return std::vector<Tensor>{o};
+      });
+}
+
+namespace {
+struct BinaryCase {
+  const char* name;
+  Shape a, b;  // broadcast together
+};
+const std::vector<BinaryCase>& binary_shapes() {
+  static const std::vector<BinaryCase> c = {
+      {"same [128,32,28,28]", {128, 32, 28, 28}, {128, 32, 28, 28}},
+      {"channel bias [64,32,28,28]x[1,32,1,1]", {64, 32, 28, 28}, {1, 32, 1, 1}},
+      {"scalar", {7, 9}, {}},
+      {"outer [5,1]x[1,6]", {5, 1}, {1, 6}},
+      {"rank 3 vs 1", {4, 3, 8}, {8}},
+  };
+  return c;
+}
+std::vector<BinaryOp> all_binary() {
+  return {
+#define FG_BINARY(Name, ...) BinaryOp::Name,
+#define FG_COMPARE(Name, ...) BinaryOp::Name,
+#include "tensor/elementwise.def"
+#undef FG_BINARY
+#undef FG_COMPARE
+  };
+}
+}  // namespace
+
+void parity_binary() {
+  for (DType t : kTypes)
+    for (BinaryOp op : all_binary())
+      for (const BinaryCase& c : binary_shapes())
+        check(std::string(binary_name(op)) + " " + c.name, kElementwise, [=](Backend& b, Device d) {
+          Tensor x = input(c.a, t, 6, d), y = input(c.b, t, 7, d, 0.5, 2);
+          if (op >= BinaryOp::Eq) y = input(c.b, t, 6, d);  // comparisons see equal values too
+          Tensor o = out(broadcast_shapes(c.a, c.b, "binary"), t, d);
+          b.binary(op, elementwise_params("binary", o, {&x, &y}), x, y, o);
+          return std::vector<Tensor>{o};
+        });
+  // strided operands
+  check("mul of a permuted and a sliced view", kElementwise, [](Backend& b, Device d) {
+    Tensor x = permute(input({8, 5, 6}, DType::F32, 8, d), {2, 0, 1});
+    Tensor y = slice(input({6, 8, 9}, DType::F32, 9, d), 2, 2, 7);
+    Tensor o = out({6, 8, 5}, DType::F32, d);
+    b.binary(BinaryOp::Mul, elementwise_params("mul", o, {&x, &y}), x, y, o);
+    return std::vector<Tensor>{o};
+  });
+}
+
+void parity_binary_backward() {
+  for (DType t : kTypes)
+    for (int k = 0; k < kNumDiffBinaryOps; ++k) {
+      BinaryOp op = static_cast<BinaryOp>(k);
+      for (const BinaryCase& c : binary_shapes())
+        check(std::string(binary_name(op)) + " backward " + c.name, kElementwise, [=](Backend& b, Device d) {
+          Tensor x = input(c.a, t, 10, d), y = input(c.b, t, 11, d, 0.5, 2);
+          Shape s = broadcast_shapes(c.a, c.b, "binary");
+          Tensor g = input(s, t, 12, d);
+          Tensor da = out(s, t, d), db = out(s, t, d);
+          b.binary_backward(op, elementwise_params("binary_backward", da, {&db, &g, &x, &y}), x, y, g, &da, &db);
+          return std::vector<Tensor>{da, db};
+        });
+    }
+}
+
+void parity_where() {
+  for (DType t : kTypes)
+    check(std::string("where ") + dtype_name(t), kElementwise, [t](Backend& b, Device d) {
+      Tensor c = gt(input({64, 1, 28, 28}, DType::F32, 13, d), scalar(0.0, DType::F32, d)).to(DType::U8);
+      Tensor x = input({64, 32, 28, 28}, t, 14, d), y = input({32, 1, 1}, t, 15, d);
+      Tensor o = out({64, 32, 28, 28}, t, d);
+      b.where(elementwise_params("where", o, {&c, &x, &y}), c, x, y, o);
+      return std::vector<Tensor>{o};
+    });
+}
+
+void parity_concat_elu() {
+  for (DType t : kTypes)
+    for (int64_t n : {64, 128})
+      check("concat_elu batch " + std::to_string(n), kElementwise, [=](Backend& b, Device d) {
+        Tensor x = input({n, 32, 28, 28}, t, 16, d, -3, 3);
+        Tensor y = out({n, 64, 28, 28}, t, d);
+        b.concat_elu({n, 32, 28 * 28}, x, y);
+        return std::vector<Tensor>{y};
+      });
+}
+
+void parity_concat_elu_backward() {
+  for (DType t : kTypes)
+    check("concat_elu backward", kElementwise, [t](Backend& b, Device d) {
+      Tensor x = input({64, 48, 14, 14}, t, 17, d, -3, 3);
+      Tensor y = concat_elu(x), g = input({64, 96, 14, 14}, t, 18, d);
+      Tensor dx = out(x.shape(), t, d);
+      b.concat_elu_backward({64, 48, 14 * 14}, y, g, dx);
+      return std::vector<Tensor>{dx};
+    });
+}
+
+void parity_reduce() {
+  const std::pair<const char*, std::vector<bool>> dims[] = {
+      {"all", {true, true, true, true}},
+      {"batch+spatial (bias grads)", {true, false, true, true}},
+      {"except batch", {false, true, true, true}},
+      {"channels", {false, true, false, false}},
+  };
+  for (DType t : kTypes)
+    for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min, ReduceOp::LogSumExp})
+      for (auto& [dname, red] : dims)
+        for (bool permuted : {false, true})
+          check(std::string("reduce ") + dname + (permuted ? " of a permuted view" : ""), kReduce,
+                [=, red = red](Backend& b, Device d) {
+                  Tensor x = input({16, 12, 14, 14}, t, 19, d, -2, 2);
+                  if (permuted) x = permute(input({16, 14, 14, 12}, t, 19, d, -2, 2), {0, 3, 1, 2});
+                  Shape os;
+                  for (int i = 0; i < 4; ++i)
+                    if (!red[i]) os.push_back(x.shape()[i]);
+                  Tensor o = out(os, t, d);
+                  b.reduce(op, reduce_params("reduce", x, red), x, o);
+                  return std::vector<Tensor>{o};
+                });
+}
+
+void parity_matmul() {
+  for (DType t : kTypes)
+    for (int64_t ta : {0, 1})
+      for (int64_t tb : {0, 1})
+        for (bool bcast : {false, true})
+          check("matmul", kDense, [=](Backend& b, Device d) {
+            const int64_t B = 3, M = 37, N = 29, K = 64;
+            Tensor x = input({B, M, K}, t, 20, d), y = input({bcast ? 1 : B, K, N}, t, 21, d);
+            MatmulParams p{B, M, N, K, ta, tb, M * K, bcast ? 0 : K * N};
+            Tensor o = out({B, M, N}, t, d);
+            b.matmul(p, x, y, o);
+            return std::vector<Tensor>{o};
+          });
+}
+
+namespace {
+struct ConvCase {
+  int64_t n, hw, cin, cout, k;
+};
+// the tutorial's GatedConvNet convs (simple/multiscale, v1 and v2): batch 64 all, batch 128 a few
+std::vector<ConvCase> conv_cases() {
+  std::vector<ConvCase> c;
+  const ConvCase shapes[] = {{0, 28, 1, 32, 3},  {0, 28, 32, 32, 3}, {0, 28, 64, 32, 3}, {0, 28, 64, 64, 1},
+                             {0, 28, 64, 2, 3},  {0, 14, 4, 48, 3},  {0, 14, 48, 48, 3}, {0, 14, 96, 48, 3},
+                             {0, 14, 96, 96, 1}, {0, 14, 96, 8, 3},  {0, 7, 8, 64, 3},   {0, 7, 64, 64, 3},
+                             {0, 7, 128, 64, 3}, {0, 7, 128, 128, 1}, {0, 7, 128, 16, 3}};
+  for (auto s : shapes) c.push_back({64, s.hw, s.cin, s.cout, s.k});
+  for (auto s : {shapes[1], shapes[7], shapes[12]}) c.push_back({128, s.hw, s.cin, s.cout, s.k});
+  return c;
+}
+Conv2dParams conv_params(const ConvCase& c, int64_t stride = 1, int64_t groups = 1) {
+  ConvOptions o;
+  o.padding = c.k / 2;
+  o.stride = stride;
+  o.groups = groups;
+  return conv2d_params({c.n, c.cin, c.hw, c.hw}, {c.cout, c.cin / groups, c.k, c.k}, o, "parity");
+}
+std::string conv_name(const char* what, const Conv2dParams& p) {
+  return fmt::format("{} N{} {}->{} {}x{} k{} s{} g{}", what, p.N, p.C, p.O, p.H, p.W, p.KH, p.stride_h, p.groups);
+}
+std::vector<Conv2dParams> all_convs() {
+  std::vector<Conv2dParams> v;
+  for (auto& c : conv_cases()) v.push_back(conv_params(c));
+  v.push_back(conv_params({4, 14, 6, 8, 4}, 2));     // the autoencoder's 4x4 stride-2 convs
+  v.push_back(conv_params({2, 9, 8, 12, 3}, 1, 4));  // grouped
+  return v;
+}
+}  // namespace
+
+void parity_conv2d_forward() {
+  for (auto& p : all_convs())
+    for (DType t : kTypes) {
+      if (t == DType::F64 && p.N > 4) continue;  // f64 runs the reference on both sides of the CPU
+      check(conv_name("conv2d forward", p), kDense, [=](Backend& b, Device d) {
+        Tensor x = input({p.N, p.C, p.H, p.W}, t, 22, d), w = input({p.O, p.C / p.groups, p.KH, p.KW}, t, 23, d);
+        Tensor bias = input({p.O}, t, 24, d), y = out({p.N, p.O, p.OH, p.OW}, t, d);
+        b.conv2d_forward(p, x, w, &bias, y);
+        return std::vector<Tensor>{y};
+      });
+    }
+}
+
+void parity_conv2d_backward_data() {
+  for (auto& p : all_convs())
+    check(conv_name("conv2d backward data", p), kDense, [=](Backend& b, Device d) {
+      Tensor dy = input({p.N, p.O, p.OH, p.OW}, DType::F32, 25, d), w = input({p.O, p.C / p.groups, p.KH, p.KW},
+                                                                             DType::F32, 26, d);
+      Tensor dx = out({p.N, p.C, p.H, p.W}, DType::F32, d);
+      b.conv2d_backward_data(p, dy, w, dx);
+      return std::vector<Tensor>{dx};
+    });
+}
+
+void parity_conv2d_backward_weights() {
+  for (auto& p : all_convs())
+    check(conv_name("conv2d backward weights", p), kDense, [=](Backend& b, Device d) {
+      Tensor x = input({p.N, p.C, p.H, p.W}, DType::F32, 27, d), dy = input({p.N, p.O, p.OH, p.OW}, DType::F32, 28, d);
+      Tensor dw = out({p.O, p.C / p.groups, p.KH, p.KW}, DType::F32, d), db = out({p.O}, DType::F32, d);
+      b.conv2d_backward_weights(p, x, dy, dw, &db);
+      return std::vector<Tensor>{dw, db};
+    });
+}
+
+namespace {
+// the flows' LayerNormChannels ([N, C, H, W] over C) and a last-dim norm (inner 1, oneDNN's case)
+std::vector<LayerNormParams> ln_cases() {
+  return {{64, 32, 28 * 28, 1e-5}, {128, 48, 14 * 14, 1e-5}, {64, 64, 7 * 7, 1e-5}, {300, 96, 1, 1e-5}};
+}
+}  // namespace
+
+void parity_layer_norm_forward() {
+  for (auto& p : ln_cases())
+    for (DType t : kTypes)
+      check(fmt::format("layer norm [{}, {}, {}]", p.outer, p.C, p.inner), kDense, [=](Backend& b, Device d) {
+        Tensor x = input({p.outer, p.C, p.inner}, t, 29, d, -3, 3), ga = input({p.C}, t, 30, d, 0.5, 1.5),
+               be = input({p.C}, t, 31, d);
+        Tensor y = out(x.shape(), t, d), m = out({p.outer * p.inner}, t, d), r = out({p.outer * p.inner}, t, d);
+        b.layer_norm_forward(p, x, &ga, &be, y, m, r);
+        return std::vector<Tensor>{y, m, r};
+      });
+}
+
+void parity_layer_norm_backward() {
+  for (auto& p : ln_cases())
+    check(fmt::format("layer norm backward [{}, {}, {}]", p.outer, p.C, p.inner), kDense, [=](Backend& b, Device d) {
+      Tensor x = input({p.outer, p.C, p.inner}, DType::F32, 32, d, -3, 3), ga = input({p.C}, DType::F32, 33, d, 0.5, 1.5);
+      LayerNormResult fwd = layer_norm(x.reshape({p.outer, p.C, p.inner}), 1, &ga, nullptr);
+      Tensor dy = input(x.shape(), DType::F32, 34, d);
+      Tensor dx = out(x.shape(), DType::F32, d), dg = out({p.C}, DType::F32, d), dbeta = out({p.C}, DType::F32, d);
+      b.layer_norm_backward(p, dy, x, &ga, fwd.mean, fwd.rstd, dx, &dg, &dbeta);
+      return std::vector<Tensor>{dx, dg, dbeta};
+    });
+}
+
+void parity_slogdet() {
+  for (DType t : kTypes)
+    for (int64_t n : {4, 8, 48})
+      check("slogdet " + std::to_string(n), kLinalg, [=](Backend& b, Device d) {
+        Tensor a = input({n, n}, t, 35, d);
+        Tensor l = out({}, t, d), s = out({}, t, d);
+        b.slogdet(a, l, s);
+        return std::vector<Tensor>{l, s};
+      });
+}
+
+void parity_inverse() {
+  for (DType t : kTypes)
+    for (int64_t n : {4, 8, 48})
+      check("inverse " + std::to_string(n), kLinalg, [=](Backend& b, Device d) {
+        Tensor a = input({n, n}, t, 36, d) + eye(n, t, d) * 4.0;
+        Tensor o = out({n, n}, t, d);
+        b.inverse(a, o);
+        return std::vector<Tensor>{o};
+      });
+}
+
+void parity_random_uniform() {
+  for (DType t : kTypes)
+    check("random uniform", kElementwise, [t](Backend& b, Device d) {
+      Tensor o = out({3, 1001}, t, d);
+      b.random_uniform(o, -2, 3, 1234, 77);
+      return std::vector<Tensor>{o};
+    });
+}
+
+void parity_random_normal() {
+  for (DType t : kTypes)
+    check("random normal", kNormal, [t](Backend& b, Device d) {
+      Tensor o = out({3, 1001}, t, d);
+      b.random_normal(o, 0.5, 2, 1234, 77);
+      return std::vector<Tensor>{o};
+    });
+}
+
+void parity_sum_of_squares() {
+  check("sum_of_squares", kReduce, [](Backend& b, Device d) {
+    std::vector<Tensor> xs;
+    for (int i = 0; i < 40; ++i) xs.push_back(input({1 + 37 * i}, i % 3 ? DType::F32 : DType::F64, 40 + i, d));
+    xs.push_back(input({64, 32, 3, 3}, DType::F32, 90, d));
+    std::vector<const Tensor*> ptrs;
+    for (auto& x : xs) ptrs.push_back(&x);
+    Tensor o = out({}, DType::F64, d);
+    b.sum_of_squares(ptrs, o);
+    return std::vector<Tensor>{o};
+  });
+}
+
+void parity_scale_all() {
+  check("scale_all", kElementwise, [](Backend& b, Device d) {
+    std::vector<Tensor> xs, outs;
+    for (int i = 0; i < 30; ++i) xs.push_back(input({1 + 53 * i}, i % 2 ? DType::F32 : DType::F64, 100 + i, d));
+    std::vector<const Tensor*> ptrs;
+    std::vector<Tensor*> optrs;
+    for (auto& x : xs) {
+      ptrs.push_back(&x);
+      outs.push_back(out(x.shape(), x.dtype(), d));
+    }
+    for (auto& o : outs) optrs.push_back(&o);
+    b.scale_all(ptrs, scalar(0.37, DType::F64, d), optrs);
+    return outs;
+  });
+}
+
+void parity_adam_step() {
+  for (DType t : kTypes)
+    for (bool skip : {false, true})
+      check(std::string("adam step") + (skip ? " (skipped)" : ""), kElementwise, [=](Backend& b, Device d) {
+        std::vector<Tensor> w, g, m, v;
+        for (int i = 0; i < 12; ++i) {
+          Shape s{1 + 211 * i};
+          w.push_back(input(s, t, 200 + i, d));
+          g.push_back(input(s, t, 300 + i, d));
+          m.push_back(input(s, t, 400 + i, d, -0.1, 0.1));
+          v.push_back(input(s, t, 500 + i, d, 0, 0.01));
+        }
+        AdamTensors at;
+        for (int i = 0; i < 12; ++i) {
+          at.params.push_back(&w[i]);
+          at.grads.push_back(&g[i]);
+          at.exp_avg.push_back(&m[i]);
+          at.exp_avg_sq.push_back(&v[i]);
+        }
+        Tensor step = full({1}, 4.0, DType::F64, d), flag = scalar(skip ? 1.0 : 0.0, t, d);
+        b.adam_step({1e-3, 0.9, 0.999, 1e-8, 0.01}, at, step, &flag);
+        std::vector<Tensor> all{step};
+        for (int i = 0; i < 12; ++i) all.insert(all.end(), {w[i], m[i], v[i]});
+        return all;
+      });
+}
+
+#define FG_BACKEND_OP(name, params) \
+  TEST_CASE("backend parity: " #name) { parity_##name(); }
+#include "tensor/backend.def"
+#undef FG_BACKEND_OP
+
+TEST_CASE("backend parity: the harness catches a wrong kernel") {
+  // a candidate whose unary kernel computes something else must fail the comparison
+  cpu::CpuBackend ref(0);
+  Tensor x = input({100}, DType::F32, 1, Device::cpu());
+  Tensor a = out({100}, DType::F32, Device::cpu()), b = out({100}, DType::F32, Device::cpu());
+  ref.unary(UnaryOp::Tanh, {}, elementwise_params("t", a, {&x}), x, a);
+  ref.unary(UnaryOp::Sigmoid, {}, elementwise_params("t", b, {&x}), x, b);
+  CHECK(rel_err(a, b) > kElementwise.f32);
+}
