@@ -15,8 +15,8 @@ namespace fg::cpu {
 
 namespace {
 
-using std::log, std::sqrt, std::tanh, std::log1p, std::floor, std::pow, std::sin, std::cos;
-#define FG_HD
+using std::log, std::sqrt, std::log1p, std::floor, std::pow, std::sin, std::cos;
+#define FG_HD __attribute__((always_inline))  // a helper left as a call stops the loop vectorizing
 #include "tensor/elementwise_math.inc"
 #undef FG_HD
 
@@ -88,8 +88,9 @@ void walk(const ElementwiseParams& e, F&& f) {
 template <class T> const T* cp(const Tensor& t) { return static_cast<const T*>(t.raw()); }
 template <class T> T* mp(Tensor& t) { return static_cast<T*>(t.raw()); }
 
+// p is taken by value: a reference could alias the output, and the loop would reload it.
 template <class T, class Fn>
-void unary_kernel(const ElementwiseParams& e, const Tensor& x, Tensor& out, const UnaryParams& p, Fn fn) {
+void unary_kernel(const ElementwiseParams& e, const Tensor& x, Tensor& out, const UnaryParams p, Fn fn) {
   T* po = mp<T>(out);
   const T* px = cp<T>(x);
   walk<2>(e, [&](const Offsets<2>& off, int64_t n, const Offsets<2>& st) {
@@ -106,7 +107,7 @@ void unary_kernel(const ElementwiseParams& e, const Tensor& x, Tensor& out, cons
 // operands: dx, g, x, y (x or y stand in for each other, or for g, when not saved)
 template <class T, class Fn>
 void unary_backward_kernel(const ElementwiseParams& e, const Tensor& x, const Tensor& y, const Tensor& g, Tensor& dx,
-                           const UnaryParams& p, Fn fn) {
+                           const UnaryParams p, Fn fn) {
   T* pd = mp<T>(dx);
   const T *pg = cp<T>(g), *px = cp<T>(x), *py = cp<T>(y);
   walk<4>(e, [&](const Offsets<4>& off, int64_t n, const Offsets<4>& st) {

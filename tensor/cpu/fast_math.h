@@ -1,4 +1,4 @@
-// Vectorizable f32 exp/expm1 for the CPU kernels (glibc's expf is not vectorized without
+// Vectorizable f32 exp/expm1/tanh for the CPU kernels (glibc's expf is not vectorized without
 // -ffast-math). exp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, degree-7 Taylor for e^r
 // (truncation < 6e-9 relative), scaled by 2^n through the exponent bits; within a few ulp of
 // std::exp (tests/tensor/test_fast_math.cpp). Overflow gives +inf, underflow 0, NaN stays NaN.
@@ -9,9 +9,13 @@
 #include <bit>
 #include <limits>
 
+// always inlined: a call left in a loop stops it from vectorizing (gcc's inliner gave up on
+// sigmoid's two exps in the big elementwise TU, which made sigmoid 10x slower)
+#define FG_ALWAYS_INLINE inline __attribute__((always_inline))
+
 namespace fg::cpu {
 
-inline float fast_expf(float x) {
+FG_ALWAYS_INLINE float fast_expf(float x) {
   float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
   float r = xc - n * 0.693145751953125f - n * 1.42860682030941723e-6f;
@@ -27,7 +31,7 @@ inline float fast_expf(float x) {
 
 // e^x - 1 without cancellation near 0: with x = n ln2 + r, e^x - 1 = 2^n (e^r - 1) + (2^n - 1),
 // where e^r - 1 is the polynomial without its constant term (exact relative precision for n = 0).
-inline float fast_expm1f(float x) {
+FG_ALWAYS_INLINE float fast_expm1f(float x) {
   float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
   float r = xc - n * 0.693145751953125f - n * 1.42860682030941723e-6f;
@@ -40,10 +44,21 @@ inline float fast_expm1f(float x) {
   return x != x ? x : y;
 }
 
+// tanh from expm1 with relative precision near 0: tanh(x) = expm1(2x) / (expm1(2x) + 2); |x| is
+// capped at 9, where tanh is 1 - 3e-8 (1.0f), so expm1 never overflows.
+FG_ALWAYS_INLINE float fast_tanhf(float x) {
+  float xc = x < -9.0f ? -9.0f : (x > 9.0f ? 9.0f : x);
+  float e = fast_expm1f(2.0f * xc);
+  float y = e / (e + 2.0f);
+  return x != x ? x : y;
+}
+
 // Overloads the elementwise functors pick up by unqualified lookup.
-inline float exp(float x) { return fast_expf(x); }
-inline double exp(double x) { return std::exp(x); }
-inline float expm1(float x) { return fast_expm1f(x); }
-inline double expm1(double x) { return std::expm1(x); }
+FG_ALWAYS_INLINE float exp(float x) { return fast_expf(x); }
+FG_ALWAYS_INLINE double exp(double x) { return std::exp(x); }
+FG_ALWAYS_INLINE float expm1(float x) { return fast_expm1f(x); }
+FG_ALWAYS_INLINE double expm1(double x) { return std::expm1(x); }
+FG_ALWAYS_INLINE float tanh(float x) { return fast_tanhf(x); }
+FG_ALWAYS_INLINE double tanh(double x) { return std::tanh(x); }
 
 }  // namespace fg::cpu

@@ -24,6 +24,22 @@ TEST_CASE("fast_expf is within 4 ulp of std::exp over the f32 range; edge cases"
   CHECK(cpu::fast_expf(0.0f) == 1.0f);
 }
 
+TEST_CASE("fast_tanhf is within 8 ulp of std::tanh, relative, near 0 and saturates to +-1") {
+  double worst = 0;
+  for (double x = -12; x <= 12; x += 0.00041) {
+    float xf = static_cast<float>(x);
+    double ref = std::tanh(static_cast<double>(xf));
+    if (ref == 0) continue;
+    worst = std::max(worst, std::abs(cpu::fast_tanhf(xf) - ref) / std::abs(ref));
+  }
+  INFO("max relative error ", worst);
+  CHECK(worst < 8 * 5.96e-8);
+  CHECK(cpu::fast_tanhf(50.0f) == 1.0f);
+  CHECK(cpu::fast_tanhf(-50.0f) == -1.0f);
+  CHECK(cpu::fast_tanhf(1e-20f) == 1e-20f);
+  CHECK(std::isnan(cpu::fast_tanhf(NAN)));
+}
+
 TEST_CASE("fast_expm1f keeps relative precision near 0") {
   double worst = 0;
   for (double x = -10; x <= 10; x += 0.00037) {
