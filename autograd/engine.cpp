@@ -61,12 +61,25 @@ void run(const std::vector<Var>& roots, const std::vector<Tensor>& root_grads, b
     root_nodes.push_back(n);
   }
   std::vector<Node*> order = topo_order(root_nodes);
+  // grad(): only nodes from which a captured Var is reachable run, and only towards it (their
+  // other inputs' `needs` are masked for the pass), so parameter gradients are not even computed.
+  std::unordered_map<Node*, bool> reach;
+  if (cap)
+    for (Node* n : order) {  // post-order: inputs first
+      bool r = cap->outputs.count(n) > 0;
+      for (const Edge& e : n->edges) r = r || (e.node && reach[e.node.get()]) || (e.leaf && cap->leaves.count(e.leaf.get()));
+      reach[n] = r;
+    }
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* n = *it;
     FG_CHECK(!n->released, "backward: the graph through '{}' was already freed by an earlier backward; "
              "pass retain_graph=true to backward twice", n->name());
     auto gi = grads.find(n);
     if (gi == grads.end()) continue;
+    if (cap && !reach[n]) {
+      grads.erase(gi);
+      continue;
+    }
     std::vector<Tensor> g = std::move(gi->second);
     grads.erase(gi);
     if (cap)
@@ -76,11 +89,22 @@ void run(const std::vector<Var>& roots, const std::vector<Tensor>& root_grads, b
     std::vector<Tensor> in_grads;
     {
       ProfileScope ps(n->name(), true);
-      in_grads = n->backward(g);
+      if (cap) {
+        std::vector<bool> saved = n->needs;
+        for (size_t k = 0; k < n->edges.size(); ++k) {
+          const Edge& e = n->edges[k];
+          n->needs[k] = saved[k] && ((e.node && reach[e.node.get()]) || (e.leaf && cap->leaves.count(e.leaf.get())));
+        }
+        in_grads = n->backward(g);
+        n->needs = std::move(saved);
+      } else {
+        in_grads = n->backward(g);
+      }
     }
     for (size_t k = 0; k < n->edges.size(); ++k) {
       const Edge& e = n->edges[k];
       if (!e.active() || k >= in_grads.size() || !in_grads[k].defined()) continue;
+      if (cap && e.node && !reach[e.node.get()]) continue;
       ProfileScope ps("grad accumulate", true);
       if (e.node) {
         auto& slot = grads[e.node.get()];

@@ -102,16 +102,21 @@ struct Node {
 
 bool grad_enabled();
 void set_grad_enabled(bool on);
-// Disables graph recording in its scope (eval, sampling, optimizer steps).
-class NoGradGuard {
+// Sets graph recording for its scope: GradModeGuard(false) for eval, sampling and optimizer steps
+// (NoGradGuard), GradModeGuard(true) for a vector-Jacobian product inside a no-grad solve.
+class GradModeGuard {
  public:
-  NoGradGuard() : prev_(grad_enabled()) { set_grad_enabled(false); }
-  ~NoGradGuard() { set_grad_enabled(prev_); }
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
+  explicit GradModeGuard(bool on) : prev_(grad_enabled()) { set_grad_enabled(on); }
+  ~GradModeGuard() { set_grad_enabled(prev_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
 
  private:
   bool prev_;
+};
+class NoGradGuard : public GradModeGuard {
+ public:
+  NoGradGuard() : GradModeGuard(false) {}
 };
 
 // Op structs: default-constructible, `OpId id() const`, `Tensor forward(const std::vector<Tensor>&)`

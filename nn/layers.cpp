@@ -110,6 +110,41 @@ Var LayerNorm::forward(const Var& x) {
   return ag::layer_norm(x, dim, weight.defined() ? &weight : nullptr, bias.defined() ? &bias : nullptr, eps);
 }
 
+GroupNorm::GroupNorm(int64_t g, int64_t c, double e, bool affine) : groups(g), channels(c), eps(e) {
+  FG_CHECK(g > 0 && c > 0 && c % g == 0, "GroupNorm: {} channels do not split into {} groups", c, g);
+  if (affine) {
+    weight = register_parameter("weight", ones({c}));
+    bias = register_parameter("bias", zeros({c}));
+  }
+}
+
+std::string GroupNorm::extra_repr() const { return fmt::format("{} groups, {} channels", groups, channels); }
+
+Var GroupNorm::forward(const Var& x) {
+  FG_CHECK(x.dim() >= 2 && x.size(1) == channels, "GroupNorm({}): input {} must be [N, {}, ...]", channels,
+           shape_str(x.shape()), channels);
+  const int64_t n = x.size(0);
+  Var y = ag::reshape(ag::layer_norm(ag::reshape(x, {n * groups, -1}), 1, nullptr, nullptr, eps), x.shape());
+  if (!weight.defined()) return y;
+  Shape ps(x.dim(), 1);
+  ps[1] = channels;
+  return y * ag::reshape(weight, ps) + ag::reshape(bias, ps);
+}
+
+Var upsample_nearest2x(const Var& x) {
+  FG_CHECK(x.dim() == 4, "upsample_nearest2x: needs [N, C, H, W], got {}", shape_str(x.shape()));
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  Var b = ag::broadcast_to(ag::reshape(x, {n, c, h, 1, w, 1}), {n, c, h, 2, w, 2});
+  return ag::reshape(b, {n, c, 2 * h, 2 * w});
+}
+
+Var avg_pool2x(const Var& x) {
+  FG_CHECK(x.dim() == 4 && x.size(2) % 2 == 0 && x.size(3) % 2 == 0,
+           "avg_pool2x: needs [N, C, H, W] with even H and W, got {}", shape_str(x.shape()));
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  return ag::mean(ag::reshape(x, {n, c, h / 2, 2, w / 2, 2}), {3, 5});
+}
+
 Sequential::Sequential(std::vector<ModulePtr> layers) {
   for (auto& l : layers) add(l);
 }
@@ -127,6 +162,8 @@ Var Sequential::forward(const Var& x) {
 
 Var concat_elu(const Var& x) { return ag::concat_elu(x); }
 
+ModulePtr silu() { return std::make_shared<Lambda>("SiLU", [](const Var& x) { return ag::silu(x); }); }
+ModulePtr selu() { return std::make_shared<Lambda>("SELU", [](const Var& x) { return ag::selu(x); }); }
 ModulePtr relu() { return std::make_shared<Lambda>("ReLU", [](const Var& x) { return ag::relu(x); }); }
 ModulePtr elu(double a) { return std::make_shared<Lambda>("ELU", [a](const Var& x) { return ag::elu(x, a); }); }
 ModulePtr concat_elu() { return std::make_shared<Lambda>("ConcatELU", [](const Var& x) { return ag::concat_elu(x); }); }

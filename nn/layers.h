@@ -60,6 +60,25 @@ class LayerNorm : public Module {
   Var weight, bias;
 };
 
+// GroupNorm (torch.nn.GroupNorm): x [N, C, ...] normalized over each group of C/groups channels
+// and all positions (biased variance), then a per-channel affine. Runs the layer-norm kernel on
+// x viewed as [N * groups, C/groups * positions].
+class GroupNorm : public Module {
+ public:
+  GroupNorm(int64_t groups, int64_t channels, double eps = 1e-5, bool affine = true);
+  std::string type_name() const override { return "GroupNorm"; }
+  std::string extra_repr() const override;
+  Var forward(const Var& x) override;
+  int64_t groups, channels;
+  double eps;
+  Var weight, bias;
+};
+
+// Nearest-neighbour 2x upsampling of [N, C, H, W] (a broadcast view, then one copy; its gradient
+// sums each 2x2 block) and 2x2 average pooling (a reduction over a view; no copy).
+Var upsample_nearest2x(const Var& x);
+Var avg_pool2x(const Var& x);
+
 class Sequential : public Module {
  public:
   Sequential() = default;
@@ -87,6 +106,8 @@ ModulePtr relu();
 ModulePtr elu(double alpha = 1.0);
 ModulePtr concat_elu();  // [elu(x), elu(-x)] along channels (dim 1): doubles the channels
 ModulePtr tanh();
+ModulePtr silu();
+ModulePtr selu();
 ModulePtr sigmoid();
 ModulePtr flatten(int64_t start_dim = 1);
 ModulePtr unflatten(Shape per_example);  // [N, prod] -> [N, per_example...]

@@ -95,6 +95,8 @@ Tensor flatten(const Tensor& x, int64_t start_dim = 1);  // a view when the stri
 // ---- layout: copies ----
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor flip(const Tensor& x, int64_t dim);
+// out[i] = x[index[i]] along dim 0 (index: i32 on x's device, values in [0, x.size(0))).
+Tensor gather_rows(const Tensor& x, const Tensor& index);
 Tensor slice_backward(const Tensor& g, const Shape& in_shape, int64_t dim, int64_t start);
 // dst (any view, same shape, dtype and device) = src; counts the bytes in the layout counter.
 void copy_into(const Tensor& src, Tensor& dst);

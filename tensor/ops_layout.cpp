@@ -89,6 +89,18 @@ Tensor flip(const Tensor& x, int64_t dim) {
   return out;
 }
 
+Tensor gather_rows(const Tensor& x, const Tensor& index) {
+  detail::check_defined("gather_rows", x);
+  FG_CHECK(x.dim() >= 1, "gather_rows: needs a tensor with rows, got a scalar");
+  FG_CHECK(index.defined() && index.dtype() == DType::I32 && index.dim() == 1 && index.device() == x.device(),
+           "gather_rows: the index must be a 1-d i32 tensor on {}", x.device().str());
+  Shape s = x.shape();
+  s[0] = index.size(0);
+  Tensor out = Tensor::empty(s, x.dtype(), x.device());
+  if (out.numel() > 0) launch(x.device()).gather_rows(x.contiguous(), index.contiguous(), out);
+  return out;
+}
+
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
   detail::check_defined("slice", x);
   int d = normalize_dim(dim, x.shape().size(), "slice");

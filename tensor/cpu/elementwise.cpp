@@ -271,6 +271,18 @@ void CpuBackend::binary_backward(BinaryOp op, const ElementwiseParams& e, const 
   }
 }
 
+void CpuBackend::gather_rows(const Tensor& x, const Tensor& index, Tensor& out) {
+  const int32_t* idx = dense_in<int32_t>(&index);
+  const int64_t rows = x.size(0), row_bytes = static_cast<int64_t>(x.nbytes()) / std::max<int64_t>(rows, 1);
+  const char* src = static_cast<const char*>(x.raw());
+  char* dst = static_cast<char*>(out.raw());
+  for (int64_t i = 0; i < index.numel(); ++i)
+    FG_CHECK(idx[i] >= 0 && idx[i] < rows, "gather_rows: index {} is out of range for {} rows", idx[i], rows);
+  parallel_for(index.numel(), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) std::memcpy(dst + i * row_bytes, src + idx[i] * row_bytes, row_bytes);
+  }, std::max<int64_t>(1, kGrain / std::max<int64_t>(row_bytes / 4, 1)));
+}
+
 void CpuBackend::where(const ElementwiseParams& e, const Tensor& cond, const Tensor& a, const Tensor& b,
                        Tensor& out) {
   dispatch_float(a.dtype(), "where", [&](auto z) {

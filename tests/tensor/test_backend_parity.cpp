@@ -267,6 +267,19 @@ void parity_binary_backward() {
     }
 }
 
+void parity_gather_rows() {
+  for (DType t : kTypes)
+    check(std::string("gather_rows ") + dtype_name(t), kElementwise, [t](Backend& b, Device d) {
+      Tensor x = input({64, 3, 5, 5}, t, 37, d);
+      std::vector<int32_t> idx;
+      for (int i = 0; i < 100; ++i) idx.push_back((i * 37 + 11) % 64);
+      Tensor index = from_vector(idx, {100}).to(d);
+      Tensor o = out({100, 3, 5, 5}, t, d);
+      b.gather_rows(x, index, o);
+      return std::vector<Tensor>{o};
+    });
+}
+
 void parity_where() {
   for (DType t : kTypes)
     check(std::string("where ") + dtype_name(t), kElementwise, [t](Backend& b, Device d) {

@@ -1,0 +1,269 @@
+#include "flows/continuous/assignment.h"
+
+#include <cmath>
+#include <limits>
+
+namespace fg::flows {
+
+namespace {
+void check_costs(const std::vector<double>& cost, size_t want) {
+  FG_CHECK(cost.size() == want, "assignment: {} costs for a matrix of {}", cost.size(), want);
+  for (double c : cost) FG_CHECK(std::isfinite(c), "assignment: the cost matrix has a non-finite entry ({})", c);
+}
+}  // namespace
+
+Assignment solve_assignment_hungarian(const std::vector<double>& cost, int n, int m) {
+  FG_CHECK(n >= 0 && m >= n, "assignment: needs rows <= columns, got {} x {}", n, m);
+  check_costs(cost, static_cast<size_t>(n) * m);
+  const double inf = std::numeric_limits<double>::infinity();
+  // 1-based potentials; column 0 is a virtual start column; p[j] = the row matched to column j
+  std::vector<double> u(n + 1, 0.0), v(m + 1, 0.0), minv(m + 1);
+  std::vector<int> p(m + 1, 0), way(m + 1, 0);
+  std::vector<char> used(m + 1);
+  for (int i = 1; i <= n; ++i) {
+    p[0] = i;
+    int j0 = 0;
+    std::fill(minv.begin(), minv.end(), inf);
+    std::fill(used.begin(), used.end(), 0);
+    // Dijkstra over reduced costs from row i until a free column is reached
+    do {
+      used[j0] = 1;
+      const int i0 = p[j0];
+      const double* row = cost.data() + static_cast<size_t>(i0 - 1) * m;
+      const double ui0 = u[i0];
+      double delta = inf;
+      int j1 = 0;
+      for (int j = 1; j <= m; ++j) {
+        if (used[j]) continue;
+        double cur = row[j - 1] - ui0 - v[j];
+        if (cur < minv[j]) {
+          minv[j] = cur;
+          way[j] = j0;
+        }
+        if (minv[j] < delta) {
+          delta = minv[j];
+          j1 = j;
+        }
+      }
+      for (int j = 0; j <= m; ++j) {
+        if (used[j]) {
+          u[p[j]] += delta;
+          v[j] -= delta;
+        } else {
+          minv[j] -= delta;
+        }
+      }
+      j0 = j1;
+    } while (p[j0] != 0);
+    // augment along the path
+    do {
+      int j1 = way[j0];
+      p[j0] = p[j1];
+      j0 = j1;
+    } while (j0 != 0);
+  }
+  Assignment a;
+  a.col_of_row.assign(n, -1);
+  for (int j = 1; j <= m; ++j)
+    if (p[j] != 0) a.col_of_row[p[j] - 1] = j - 1;
+  for (int i = 0; i < n; ++i) a.cost += cost[static_cast<size_t>(i) * m + a.col_of_row[i]];
+  a.u.assign(u.begin() + 1, u.end());
+  a.v.assign(v.begin() + 1, v.end());
+  return a;
+}
+
+
+// LAPJV after Jonker & Volgenant (1987), "A shortest augmenting path algorithm for dense and
+// sparse linear assignment problems": cheap initial phases assign most rows, then each remaining
+// free row gets a Dijkstra shortest augmenting path over reduced costs c_ij - v_j.
+Assignment solve_assignment(const std::vector<double>& cost, int n) {
+  FG_CHECK(n >= 0, "assignment: negative size {}", n);
+  check_costs(cost, static_cast<size_t>(n) * n);
+  Assignment a;
+  if (n == 0) return a;
+  const double inf = std::numeric_limits<double>::infinity();
+  auto c = [&](int i, int j) { return cost[static_cast<size_t>(i) * n + j]; };
+  std::vector<int> rowsol(n, -1), colsol(n, -1), matches(n, 0), free_rows(n), collist(n), pred(n);
+  std::vector<double> v(n), d(n);
+  // column reduction: each column to its cheapest row, last columns first
+  for (int j = n - 1; j >= 0; --j) {
+    int imin = 0;
+    double m = c(0, j);
+    for (int i = 1; i < n; ++i)
+      if (c(i, j) < m) m = c(i, j), imin = i;
+    v[j] = m;
+    if (++matches[imin] == 1) {
+      rowsol[imin] = j;
+      colsol[j] = imin;
+    } else if (v[j] < v[rowsol[imin]]) {
+      int j1 = rowsol[imin];
+      rowsol[imin] = j;
+      colsol[j] = imin;
+      colsol[j1] = -1;
+    } else {
+      colsol[j] = -1;
+    }
+  }
+  // reduction transfer from rows assigned once; collect the free rows
+  int numfree = 0;
+  for (int i = 0; i < n; ++i) {
+    if (matches[i] == 0) {
+      free_rows[numfree++] = i;
+    } else if (matches[i] == 1) {
+      int j1 = rowsol[i];
+      double m = inf;
+      for (int j = 0; j < n; ++j)
+        if (j != j1 && c(i, j) - v[j] < m) m = c(i, j) - v[j];
+      if (m < inf) v[j1] -= m;
+    }
+  }
+  // augmenting row reduction, twice. With real-valued costs two rows can trade a column back and
+  // forth, each lowering its price by a tiny amount: the passes stop after 4n row visits and
+  // leave the rest to the augmentation phase, which is exact on its own.
+  int64_t budget = 4 * static_cast<int64_t>(n);
+  for (int loop = 0; loop < 2; ++loop) {
+    int k = 0, prev = numfree;
+    numfree = 0;
+    while (k < prev) {
+      if (--budget < 0) {
+        while (k < prev) free_rows[numfree++] = free_rows[k++];
+        break;
+      }
+      int i = free_rows[k++];
+      double umin = c(i, 0) - v[0], usub = inf;
+      int j1 = 0, j2 = -1;
+      for (int j = 1; j < n; ++j) {
+        double h = c(i, j) - v[j];
+        if (h < usub) {
+          if (h >= umin) {
+            usub = h;
+            j2 = j;
+          } else {
+            usub = umin;
+            umin = h;
+            j2 = j1;
+            j1 = j;
+          }
+        }
+      }
+      int i0 = colsol[j1];
+      if (umin < usub) {
+        v[j1] -= usub - umin;
+      } else if (i0 >= 0 && j2 >= 0) {
+        j1 = j2;
+        i0 = colsol[j2];
+      }
+      if (rowsol[i] >= 0 && colsol[rowsol[i]] == i) colsol[rowsol[i]] = -1;
+      rowsol[i] = j1;
+      colsol[j1] = i;
+      if (i0 >= 0) {
+        rowsol[i0] = -1;
+        if (umin < usub) free_rows[--k] = i0;
+        else free_rows[numfree++] = i0;
+      }
+    }
+  }
+  // shortest augmenting path for each free row
+  for (int f = 0; f < numfree; ++f) {
+    const int freerow = free_rows[f];
+    for (int j = 0; j < n; ++j) {
+      d[j] = c(freerow, j) - v[j];
+      pred[j] = freerow;
+      collist[j] = j;
+    }
+    int low = 0, up = 0, last = 0, endofpath = -1;
+    double m = 0;
+    bool found = false;
+    while (!found) {
+      if (up == low) {  // the next set of columns at the current minimum distance
+        last = low - 1;
+        m = d[collist[up++]];
+        for (int k = up; k < n; ++k) {
+          int j = collist[k];
+          double h = d[j];
+          if (h <= m) {
+            if (h < m) {
+              up = low;
+              m = h;
+            }
+            collist[k] = collist[up];
+            collist[up++] = j;
+          }
+        }
+        for (int k = low; k < up; ++k)
+          if (colsol[collist[k]] < 0) {
+            endofpath = collist[k];
+            found = true;
+            break;
+          }
+      }
+      if (!found) {  // scan a column at the minimum: relax through its row
+        int j1 = collist[low++], i = colsol[j1];
+        double h = c(i, j1) - v[j1] - m;
+        for (int k = up; k < n; ++k) {
+          int j = collist[k];
+          double v2 = c(i, j) - v[j] - h;
+          if (v2 < d[j]) {
+            pred[j] = i;
+            if (v2 == m) {
+              if (colsol[j] < 0) {
+                endofpath = j;
+                found = true;
+                break;
+              }
+              collist[k] = collist[up];
+              collist[up++] = j;
+            }
+            d[j] = v2;
+          }
+        }
+      }
+    }
+    for (int k = 0; k <= last; ++k) {  // update the prices of the columns scanned before
+      int j1 = collist[k];
+      v[j1] += d[j1] - m;
+    }
+    int i;
+    do {  // flip the alternating path
+      i = pred[endofpath];
+      colsol[endofpath] = i;
+      int j1 = endofpath;
+      endofpath = rowsol[i];
+      rowsol[i] = j1;
+    } while (i != freerow);
+  }
+  a.col_of_row = rowsol;
+  a.v = v;
+  a.u.resize(n);
+  for (int i = 0; i < n; ++i) {
+    a.u[i] = c(i, rowsol[i]) - v[rowsol[i]];
+    a.cost += c(i, rowsol[i]);
+  }
+  return a;
+}
+
+std::vector<double> squared_distances(const Tensor& a, const Tensor& b) {
+  FG_CHECK(a.dim() >= 1 && b.dim() >= 1 && a.numel() / std::max<int64_t>(1, a.size(0)) ==
+                                              b.numel() / std::max<int64_t>(1, b.size(0)),
+           "squared_distances: point sets {} and {} differ in dimension", shape_str(a.shape()), shape_str(b.shape()));
+  Tensor x = flatten(a.to(DType::F64), 1), y = flatten(b.to(DType::F64), 1);
+  Tensor d = sum(square(x), {1}, true) + transpose(sum(square(y), {1}, true), 0, 1) - matmul(x, y, false, true) * 2.0;
+  std::vector<double> out = d.to_vector<double>();
+  for (double& v : out) v = std::max(v, 0.0);  // rounding can make |a-b|^2 slightly negative
+  return out;
+}
+
+std::vector<int> ot_pairing(const Tensor& x0, const Tensor& x1) {
+  FG_CHECK(x0.size(0) == x1.size(0), "ot_pairing: batches of {} and {} points", x0.size(0), x1.size(0));
+  const int n = static_cast<int>(x0.size(0));
+  return solve_assignment(squared_distances(x0, x1), n).col_of_row;
+}
+
+double w2_exact(const Tensor& a, const Tensor& b) {
+  FG_CHECK(a.size(0) == b.size(0) && a.size(0) > 0, "w2_exact: needs two non-empty sets of equal size, got {} and {}",
+           a.size(0), b.size(0));
+  const int n = static_cast<int>(a.size(0));
+  return std::sqrt(solve_assignment(squared_distances(a, b), n).cost / n);
+}
+
+}  // namespace fg::flows
