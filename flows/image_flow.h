@@ -5,13 +5,20 @@
 //   log p(x) ~= logsumexp_m log p(x, u_m) - log M.
 #pragma once
 #include "flows/flow.h"
+#include "flows/image_model.h"
 
 namespace fg::flows {
 
-class ImageFlow : public nn::Module {
+class ImageFlow : public ImageModel {
  public:
   ImageFlow(std::vector<FlowPtr> flows, Shape image_shape, int import_samples = 8);
   std::string type_name() const override { return "ImageFlow"; }
+  // ImageModel
+  const char* family() const override { return "coupling flow"; }
+  const char* loss_name() const override { return "bpd"; }
+  ag::Var loss(const Tensor& imgs) override { return bpd(imgs); }
+  Tensor generate(int64_t n, const SampleOptions& o) override { return sample(n, o.temperature, nullptr, o.generator); }
+  Tensor test_bpd(const Tensor& imgs, int samples) override { return importance_bpd(imgs, samples); }
 
   struct Encoded {
     Var z, ldj;
@@ -27,7 +34,7 @@ class ImageFlow : public nn::Module {
   Tensor interpolate(const Tensor& img_a, const Tensor& img_b, int num_steps = 8);
 
   Shape latent_shape(int64_t n) const;
-  const Shape& image_shape() const { return image_shape_; }
+  const Shape& image_shape() const override { return image_shape_; }
   const std::vector<FlowPtr>& flows() const { return flows_; }
   DType dtype() const;
   int import_samples;

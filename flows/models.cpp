@@ -1,5 +1,7 @@
 #include "flows/models.h"
 
+#include "flows/continuous/image_fm.h"
+
 #include "flows/coupling.h"
 #include "flows/dequantization.h"
 #include "flows/glow.h"
@@ -58,8 +60,13 @@ std::shared_ptr<ImageFlow> create_glow(int k, int hidden) {
   return std::make_shared<ImageFlow>(flows, Shape{1, 28, 28});
 }
 
-const std::vector<std::string>& model_names() {
+const std::vector<std::string>& coupling_model_names() {
   static const std::vector<std::string> names{"simple", "vardeq", "multiscale", "glow"};
+  return names;
+}
+
+const std::vector<std::string>& model_names() {
+  static const std::vector<std::string> names{"simple", "vardeq", "multiscale", "glow", "fm", "ot-cfm"};
   return names;
 }
 
@@ -69,14 +76,27 @@ std::shared_ptr<ImageFlow> build_model(const ModelConfig& cfg) {
   else if (cfg.name == "vardeq") m = create_simple_flow(true, cfg.arch, cfg.additive);
   else if (cfg.name == "multiscale") m = create_multiscale_flow(cfg.arch, cfg.additive);
   else if (cfg.name == "glow") m = create_glow(cfg.glow_k, cfg.glow_hidden);
+  else if (cfg.flow_matching()) fail(fmt::format("model '{}' is a flow-matching model, not a coupling flow", cfg.name));
   else fail(fmt::format("unknown model '{}': expected one of {}", cfg.name, fmt::join(model_names(), ", ")));
+  FG_CHECK(m, "unknown model '{}'", cfg.name);
   m->import_samples = cfg.import_samples;
   return m;
+}
+
+std::shared_ptr<ImageModel> build_image_model(const ModelConfig& cfg) {
+  if (!cfg.flow_matching()) return build_model(cfg);
+  Matcher m = parse_matcher(cfg.name);
+  double sigma = cfg.fm_sigma >= 0 ? cfg.fm_sigma : (m == Matcher::FM ? 1e-4 : 0.0);
+  return std::make_shared<ImageFM>(m, cfg.fm_channels, sigma);
 }
 
 std::string config_to_json(const ModelConfig& cfg) {
   nlohmann::json j{{"model", cfg.name}, {"arch", arch_name(cfg.arch)}, {"additive", cfg.additive},
                    {"import_samples", cfg.import_samples}, {"glow_k", cfg.glow_k}, {"glow_hidden", cfg.glow_hidden}};
+  if (cfg.flow_matching()) {
+    j["fm_channels"] = cfg.fm_channels;
+    j["fm_sigma"] = cfg.fm_sigma;
+  }
   return j.dump();
 }
 
@@ -90,6 +110,8 @@ ModelConfig config_from_json(const std::string& text) {
     c.import_samples = j.value("import_samples", 8);
     c.glow_k = j.value("glow_k", 8);
     c.glow_hidden = j.value("glow_hidden", 128);
+    c.fm_channels = j.value("fm_channels", 48);
+    c.fm_sigma = j.value("fm_sigma", -1.0);
   } catch (const nlohmann::json::exception& e) {
     fail(fmt::format("bad model config '{}': {}", text, e.what()));
   }

@@ -4,6 +4,9 @@
 //               + 8 checkerboard couplings (32)
 //   multiscale: vardeq's dequantization + 2 checkerboard couplings (32) + squeeze
 //               + 2 channel couplings (c 4, hidden 48) + split + squeeze + 4 channel couplings (c 8, 64)
+//   fm, ot-cfm: flow matching (flows/continuous/image_fm.h): a U-Net velocity field (widths 48,
+//               96, 96: 1,106,737 parameters) trained by Lipman's FM (sigma_min 1e-4) or by OT-CFM
+//               (sigma 0), sampled and scored through an ODE
 //   glow:       the PyTorch peer's Glow (../shared/peer/torch_flows.py create_glow): Dequantization
 //               + squeeze (4x14x14) + K x GlowStep(4, hidden) + split + squeeze (8x7x7)
 //               + K x GlowStep(8, hidden); K 8, hidden 128 by default (433,792 parameters, both archs)
@@ -22,6 +25,9 @@ struct ModelConfig {
   bool additive = false;        // NICE-style additive couplings instead of affine
   int import_samples = 8;
   int glow_k = 8, glow_hidden = 128;  // glow: steps per scale, coupling-network width
+  int fm_channels = 48;               // fm, ot-cfm: the U-Net's base width
+  double fm_sigma = -1;               // fm, ot-cfm: the path's sigma (-1: 1e-4 for fm, 0 for ot-cfm)
+  bool flow_matching() const { return name == "fm" || name == "ot-cfm"; }
 };
 
 std::shared_ptr<ImageFlow> create_simple_flow(bool use_vardeq, Arch arch = Arch::V2, bool additive = false);
@@ -30,9 +36,12 @@ std::shared_ptr<ImageFlow> create_glow(int k = 8, int hidden = 128);
 // The config as a JSON object string (stored in checkpoints) and back; throws on bad JSON/values.
 std::string config_to_json(const ModelConfig& cfg);
 ModelConfig config_from_json(const std::string& json);
-// Throws naming the allowed names on an unknown model.
+// Throws naming the allowed names on an unknown model. build_model: the coupling flows only;
+// build_image_model: any model of model_names().
 std::shared_ptr<ImageFlow> build_model(const ModelConfig& cfg);
-const std::vector<std::string>& model_names();
+std::shared_ptr<ImageModel> build_image_model(const ModelConfig& cfg);
+const std::vector<std::string>& model_names();           // every model
+const std::vector<std::string>& coupling_model_names();  // the coupling flows (build_model's)
 // The tutorial's parameter count for a builder, or -1 when it gives none.
 int64_t tutorial_param_count(const std::string& name, Arch arch);
 

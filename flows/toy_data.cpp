@@ -43,7 +43,80 @@ double logsumexp(const std::vector<double>& v) {
   return m + std::log(s);
 }
 
+// torchcfm's generators and densities (see toy_data.h)
+constexpr double kCfmScale = 5.0, kCfmMoonShift = 0.2 * 3.0;
+const double kCfmGaussStd = std::pow(0.1, 0.25);  // covariance sqrt(0.1) I
+
+Tensor sample_cfm(Toy2D d, int64_t n, Generator* g) {
+  std::vector<double> out(2 * n);
+  switch (d) {
+    case Toy2D::Moons: {
+      auto u = rand({n}, DType::F64, Device::cpu(), g).to_vector<double>();
+      const int64_t n_out = n / 2, n_in = n - n_out;
+      for (int64_t i = 0; i < n; ++i) {
+        const bool outer = i < n_out;
+        const int64_t k = outer ? i : i - n_out, m = outer ? n_out : n_in;
+        const double theta = m > 1 ? kPi * static_cast<double>(k) / static_cast<double>(m - 1) : 0.0;
+        double x, y;
+        moon_point(outer ? 0 : 1, theta, x, y);
+        const double s = 0.2 * u[i];
+        out[2 * i] = 3.0 * (x + s) - 1.0;
+        out[2 * i + 1] = 3.0 * (y + s) - 1.0;
+      }
+      break;
+    }
+    case Toy2D::EightGaussians: {
+      auto e = randn({n, 2}, DType::F64, Device::cpu(), g).to_vector<double>();
+      auto u = rand({n}, DType::F64, Device::cpu(), g).to_vector<double>();
+      static const double s2 = 1.0 / std::sqrt(2.0);
+      static const double c[8][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}, {s2, s2}, {s2, -s2}, {-s2, s2}, {-s2, -s2}};
+      for (int64_t i = 0; i < n; ++i) {
+        int k = std::min(7, static_cast<int>(u[i] * 8));
+        out[2 * i] = kCfmScale * c[k][0] + kCfmGaussStd * e[2 * i];
+        out[2 * i + 1] = kCfmScale * c[k][1] + kCfmGaussStd * e[2 * i + 1];
+      }
+      break;
+    }
+    case Toy2D::Checkerboard: return Tensor();  // the FFJORD one
+  }
+  return from_vector(out, {n, 2});
+}
+
+// log-density of torchcfm's moons at (px, py): for each arc, the angles where the point lies on
+// the shift line through 3 arc(theta) - 1 (closed form), each with density 1 / (2 pi |det J|),
+// J = d(point) / d(theta, v) = [3 arc'(theta), 0.6 (1, 1)].
+double cfm_moons_log_prob(double px, double py) {
+  double p = 0;
+  for (int moon = 0; moon < 2; ++moon) {
+    // h(theta) = arc_x - arc_y = sqrt2 cos(theta + pi/4) (upper), 0.5 - sqrt2 cos(theta + pi/4) (lower)
+    const double c = (px - py) / 3.0;
+    const double cosarg = (moon == 0 ? c : 0.5 - c) / std::sqrt(2.0);
+    if (cosarg < -1 || cosarg > 1) continue;
+    const double a = std::acos(cosarg);
+    for (double theta : {a - kPi / 4, -a - kPi / 4 + 2 * kPi, -a - kPi / 4}) {
+      if (theta < 0 || theta > kPi) continue;
+      double x, y;
+      moon_point(moon, theta, x, y);
+      const double v = (px + 1.0 - 3.0 * x) / kCfmMoonShift;
+      if (v < 0 || v >= 1) continue;
+      const double dxt = moon == 0 ? -std::sin(theta) : std::sin(theta);
+      const double dyt = moon == 0 ? std::cos(theta) : -std::cos(theta);
+      const double det = std::abs(3.0 * kCfmMoonShift * (dxt - dyt));
+      p += 1.0 / (2.0 * kPi * det);
+    }
+  }
+  return p > 0 ? std::log(p) : -std::numeric_limits<double>::infinity();
+}
+
 }  // namespace
+
+ToyConvention parse_toy_convention(const std::string& s) {
+  if (s == "ffjord") return ToyConvention::FFJORD;
+  if (s == "torchcfm") return ToyConvention::TorchCFM;
+  fail(fmt::format("unknown 2-D data convention '{}' (expected ffjord or torchcfm)", s));
+}
+
+const char* toy_convention_name(ToyConvention c) { return c == ToyConvention::FFJORD ? "ffjord" : "torchcfm"; }
 
 std::vector<std::string> toy2d_names() { return {"moons", "8gaussians", "checkerboard"}; }
 
@@ -63,8 +136,9 @@ std::string toy2d_name(Toy2D d) {
   return "?";
 }
 
-Tensor sample_toy2d(Toy2D d, int64_t n, Generator* g, DType dtype) {
+Tensor sample_toy2d(Toy2D d, int64_t n, Generator* g, DType dtype, ToyConvention c) {
   FG_CHECK(n >= 0, "sample_toy2d: negative count {}", n);
+  if (c == ToyConvention::TorchCFM && d != Toy2D::Checkerboard) return sample_cfm(d, n, g).to(dtype);
   // Three uniforms and two normals per point, drawn in bulk (two generator calls fix the stream).
   auto u = rand({n, 3}, DType::F64, Device::cpu(), g).to_vector<double>();
   auto e = randn({n, 2}, DType::F64, Device::cpu(), g).to_vector<double>();
@@ -103,12 +177,30 @@ Tensor sample_toy2d(Toy2D d, int64_t n, Generator* g, DType dtype) {
   return from_vector(out, {n, 2}).to(dtype);
 }
 
-Tensor toy2d_log_prob(Toy2D d, const Tensor& x) {
+Tensor toy2d_log_prob(Toy2D d, const Tensor& x, ToyConvention c) {
   FG_CHECK(x.dim() == 2 && x.size(1) == 2, "toy2d_log_prob: expected [N, 2], got {}", shape_str(x.shape()));
   int64_t n = x.size(0);
   auto xv = x.to_vector<double>();
   std::vector<double> lp(n);
   const double ninf = -std::numeric_limits<double>::infinity();
+  if (c == ToyConvention::TorchCFM && d == Toy2D::Moons) {
+    for (int64_t i = 0; i < n; ++i) lp[i] = cfm_moons_log_prob(xv[2 * i], xv[2 * i + 1]);
+    return from_vector(lp, {n});
+  }
+  if (c == ToyConvention::TorchCFM && d == Toy2D::EightGaussians) {
+    static const double s2 = 1.0 / std::sqrt(2.0);
+    static const double cc[8][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}, {s2, s2}, {s2, -s2}, {-s2, s2}, {-s2, -s2}};
+    const double var = kCfmGaussStd * kCfmGaussStd, log_norm = -std::log(2 * kPi * var) - std::log(8.0);
+    for (int64_t i = 0; i < n; ++i) {
+      std::vector<double> t(8);
+      for (int k = 0; k < 8; ++k) {
+        double dx = xv[2 * i] - kCfmScale * cc[k][0], dy = xv[2 * i + 1] - kCfmScale * cc[k][1];
+        t[k] = log_norm - 0.5 * (dx * dx + dy * dy) / var;
+      }
+      lp[i] = logsumexp(t);
+    }
+    return from_vector(lp, {n});
+  }
   switch (d) {
     case Toy2D::Moons: {
       // p(x) = 1/2 sum_moon 1/pi int_0^pi N(x; A m(theta), (2 * 0.1)^2 I) dtheta, A the affine map.
@@ -168,7 +260,12 @@ Tensor toy2d_log_prob(Toy2D d, const Tensor& x) {
   return from_vector(lp, {n});
 }
 
-double toy2d_entropy(Toy2D d) {
+double toy2d_entropy(Toy2D d, ToyConvention c) {
+  if (c == ToyConvention::TorchCFM) {
+    if (d == Toy2D::EightGaussians)  // components 8.9 std apart: the overlap is negligible
+      return std::log(8.0) + std::log(2 * kPi * std::exp(1.0) * kCfmGaussStd * kCfmGaussStd);
+    if (d == Toy2D::Moons) return std::numeric_limits<double>::quiet_NaN();
+  }
   switch (d) {
     case Toy2D::Checkerboard: return std::log(32.0);
     case Toy2D::EightGaussians: return std::log(8.0) + std::log(2 * kPi * std::exp(1.0) * kGaussStd * kGaussStd);

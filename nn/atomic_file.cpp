@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "nn/fault.h"
 #include "tensor/error.h"
 
 namespace fg::nn {
@@ -42,6 +43,10 @@ void fsync_dir(const std::string& dir) {
 
 void write_all(std::FILE* f, const void* data, size_t n, const std::string& path) {
   if (n == 0) return;
+  if (fault_armed("atomic_write.enospc")) {
+    errno = ENOSPC;
+    fail(fmt::format("{}: write failed after 0 of {} bytes: {}", path, n, err_str()));
+  }
   size_t w = std::fwrite(data, 1, n, f);
   FG_CHECK(w == n, "{}: write failed after {} of {} bytes: {}", path, w, n, err_str());
 }
@@ -75,9 +80,26 @@ void atomic_write_file(const std::string& path, const std::function<void(std::FI
   int rc = std::fclose(g.f);
   g.f = nullptr;
   FG_CHECK(rc == 0, "{}: closing {} failed: {}", path, g.tmp, err_str());
+  if (fault_armed("atomic_write.abort_before_rename")) std::abort();
+  if (fault_armed("atomic_write.fail_before_rename"))
+    fail(fmt::format("{}: renaming {} over it failed: injected fault", path, g.tmp));
   FG_CHECK(std::rename(g.tmp.c_str(), path.c_str()) == 0, "{}: renaming {} over it failed: {}", path, g.tmp, err_str());
   g.active = false;
   fsync_dir(dir_s);
+}
+
+int remove_stale_temporaries(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  int n = 0;
+  if (!fs::is_directory(dir, ec)) return 0;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    // ".<target>.tmp.XXXXXX", as atomic_write_file names its temporaries
+    if (name.size() > 12 && name[0] == '.' && name.compare(name.size() - 11, 5, ".tmp.") == 0 && e.is_regular_file(ec))
+      if (fs::remove(e.path(), ec)) ++n;
+  }
+  return n;
 }
 
 void atomic_write_file(const std::string& path, std::string_view bytes) {

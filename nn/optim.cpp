@@ -161,9 +161,10 @@ Tensor clip_grad_norm(const std::vector<ag::Var>& params, double max_norm) {
   return norm;
 }
 
-StepResult optimizer_step(const ag::Var& loss, Optimizer& opt, double clip) {
+StepResult optimizer_step(const ag::Var& loss, Optimizer& opt, double clip, const std::function<void()>& after_backward) {
   FG_CHECK(loss.numel() == 1, "optimizer_step: the loss must be a scalar, got {}", shape_str(loss.shape()));
   loss.backward();
+  if (after_backward) after_backward();
   StepResult r;
   r.loss = loss.value();
   r.grad_norm = clip > 0 ? clip_grad_norm(opt.params(), clip) : grad_norm(opt.params());

@@ -4,6 +4,7 @@
 // kernel, the step count is a device tensor, clipping is one reduction, and a device flag (a
 // non-finite loss or gradient) can make a step a no-op.
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -89,6 +90,8 @@ Tensor grad_norm(const std::vector<ag::Var>& params);
 struct StepResult {
   Tensor loss, grad_norm, bad;
 };
-StepResult optimizer_step(const ag::Var& loss, Optimizer& opt, double clip);
+// after_backward (optional) runs between backward and clipping (the training loop's fault point).
+StepResult optimizer_step(const ag::Var& loss, Optimizer& opt, double clip,
+                          const std::function<void()>& after_backward = {});
 
 }  // namespace fg::nn

@@ -5,9 +5,10 @@
 //     6-7; why: README.md)
 // Each step is instrumented (MSE, flow NLL, ldj stats, max |logs|, latent norms, gradient norm);
 // the first non-finite value stops the run with exit 1 and a report, without writing a
-// checkpoint. Outputs in --out: metrics.jsonl, inputs_epochE.png / recon_epochE.png (the first
-// 64 validation images and their reconstructions, as the seed's evaluate_autoencoder),
-// samples.png, curve.png, diagnostics.png, aeflow.safetensors, results.json.
+// checkpoint. The steps run in the shared training loop (apps/common/train_loop.h). Outputs in
+// --out: metrics.jsonl (losses), diagnostics.jsonl (per-step diagnostics), inputs_epochE.png /
+// recon_epochE.png (the first 64 validation images and their reconstructions, as the seed's
+// evaluate_autoencoder), samples.png, curve.png, diagnostics.png, last/best.safetensors, results.json.
 // --bench N times N training steps (after 3 warm-up steps) and prints one JSON line instead.
 #include "apps/common/cli_parse.h"
 #include <algorithm>
@@ -22,6 +23,8 @@
 
 #include "apps/common/cli.h"
 #include "apps/common/plot.h"
+#include "apps/common/train_loop.h"
+#include "nn/atomic_file.h"
 #include "flows/aeflow.h"
 #include "nn/checkpoint.h"
 #include "nn/data_loader.h"
@@ -188,112 +191,106 @@ bool parse(int argc, char** argv, Options& o, int& code) {
   return true;
 }
 
-class Trainer {
+// The autoencoder-flow as a task of the shared training loop: each step's diagnostics are read
+// back (this program's purpose is to watch the literal model diverge), and the first non-finite
+// value stops the run with a report and without writing a checkpoint.
+class AEFlowTask : public Task {
  public:
-  Trainer(const Options& o, const nn::MnistData& train, const nn::MnistData& val, const nn::MnistData& test)
-      : o_(o), train_(train), val_(val), test_(test) {}
-  int run();
-  int bench();
+  AEFlowTask(const Options& o, const nn::MnistData& train, const nn::MnistData& val)
+      : o_(o), val_(val), loader_(train.images, Tensor(), o.batch, true, true, o.seed) {
+    FG_CHECK(loader_.num_batches() > 0, "--batch {} is larger than the {} training images", o.batch, train.size());
+    manual_seed(o.seed);
+    flows::AEFlowConfig cfg = flows::aeflow_config(o.variant, o.nll_weight);
+    cfg.nll_mode = o.nll_mode;
+    model_ = std::make_shared<flows::AEFlow>(cfg);
+    model_->set_record_stats(true);
+  }
+  nn::Module& model() override { return *model_; }
+  flows::AEFlow& aeflow() { return *model_; }
+  std::string config_json() const override { return flows::aeflow_config_to_json(model_->config()); }
+  int64_t batches_per_epoch() const override { return loader_.num_batches(); }
+  void start_epoch(int64_t epoch, int64_t batch) override { loader_.set_epoch(epoch, batch); }
+  Var loss(int64_t epoch, int64_t batch, int64_t step) override {
+    nn::Batch b;
+    FG_CHECK(loader_.next(b), "train_aeflow: the data loader ran out of batches");
+    t0_ = std::chrono::steady_clock::now();
+    pass_ = model_->run(b.images);
+    cur_ = {epoch, batch, step};
+    return pass_.loss;
+  }
+  std::string after_step(int64_t step, int64_t epoch, const nn::StepResult& r) override {
+    StepStats s = stats_of(pass_, *model_);
+    s.step = step;
+    s.epoch = epoch;
+    s.grad_norm = r.grad_norm.item();
+    s.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_).count();
+    hist.push_back(s);
+    log_line(s.to_json());
+    ema = std::isnan(ema) ? s.mse : 0.95 * ema + 0.05 * s.mse;
+    std::string bad = s.nonfinite();
+    if (bad.empty()) return {};
+    std::string report = fmt::format("first non-finite value at step {} (epoch {}, batch {}): {}\nthe steps before it:\n",
+                                     step, epoch, cur_.batch, bad);
+    size_t from = hist.size() > 12 ? hist.size() - 12 : 0;
+    for (size_t i = from; i < hist.size(); ++i) report += "  " + hist[i].line() + "\n";
+    std::fputs(("\n" + report).c_str(), stderr);
+    log_line({{"step", step}, {"epoch", epoch}, {"first_nonfinite_step", step}, {"nonfinite", bad}});
+    plots();
+    json res{{"variant", o_.variant}, {"nll_weight", model_->config().nll_weight}, {"nll_mode", model_->config().nll_mode},
+             {"params", model_->num_parameters()}, {"first_nonfinite_step", step}, {"nonfinite", bad},
+             {"steps_done", step}};
+    nn::atomic_write_file(o_.out + "/results.json", res.dump(1) + "\n");
+    return fmt::format("non-finite value at step {} ({}); stopped without writing a checkpoint (see {}/diagnostics.jsonl "
+                       "and {}/diagnostics.png)", step, bad, o_.out, o_.out);
+  }
+  Evaluation validate(int64_t step, int64_t) override {
+    double v = mean_mse(*model_, slice(val_.images, 0, 0, std::min(o_.val_subset, val_.size())));
+    sub_curve.emplace_back(static_cast<double>(step), v);
+    return {{{"val_subset_mse", v}}, v, ""};
+  }
+  void end_epoch(int64_t epoch) override {
+    double v = mean_mse(*model_, val_.images);
+    val_curve.emplace_back(static_cast<double>(hist.empty() ? 0 : hist.back().step + 1), v);
+    log_line({{"step", hist.empty() ? 0 : hist.back().step + 1}, {"epoch", epoch}, {"val_mse", v}});
+    Tensor x = slice(val_.images, 0, 0, std::min<int64_t>(64, val_.size()));
+    nn::write_png_grid(fmt::format("{}/inputs_epoch{}.png", o_.out, epoch + 1), model_->to_unit(x), 8);
+    nn::write_png_grid(fmt::format("{}/recon_epoch{}.png", o_.out, epoch + 1), model_->reconstruct(x), 8);
+    std::fprintf(stderr, "\nepoch %ld: validation MSE %.5f (%ld images); wrote %s/inputs_epoch%ld.png, recon_epoch%ld.png\n",
+                 static_cast<long>(epoch + 1), v, static_cast<long>(val_.size()), o_.out.c_str(),
+                 static_cast<long>(epoch + 1), static_cast<long>(epoch + 1));
+  }
+  void plots();
+  // diagnostics go to their own file: the loop's metrics.jsonl carries the losses
+  void log_line(const json& j) {
+    if (!diag_) diag_ = std::make_unique<std::ofstream>(o_.out + "/diagnostics.jsonl", std::ios::trunc);
+    *diag_ << j.dump() << '\n';
+    diag_->flush();
+  }
+
+  std::vector<StepStats> hist;
+  std::vector<std::pair<double, double>> val_curve;  // (step, val mse), whole validation set
+  std::vector<std::pair<double, double>> sub_curve;  // (step, val mse), first val_subset images
+  double ema = NAN;
 
  private:
-  // one optimizer step (if the step's values are all finite); returns its stats
-  StepStats step(const Tensor& imgs);
-  void end_of_epoch(int64_t epoch);
-  void plots();
-  void log(const json& j) {
-    metrics_ << j.dump() << '\n';
-    metrics_.flush();
-  }
-  void build();
-
+  struct Cur {
+    int64_t epoch = 0, batch = 0, step = 0;
+  };
   const Options& o_;
-  const nn::MnistData &train_, &val_, &test_;
+  const nn::MnistData& val_;
+  nn::DataLoader loader_;
   std::shared_ptr<flows::AEFlow> model_;
-  std::unique_ptr<nn::Adam> opt_;
-  std::ofstream metrics_;
-  std::vector<StepStats> hist_;
-  std::vector<std::pair<double, double>> val_curve_;  // (step, val mse), whole validation set
-  std::vector<std::pair<double, double>> sub_curve_;  // (step, val mse), first val_subset images
-  int64_t step_ = 0;
+  flows::AEFlow::Pass pass_;
+  Cur cur_;
+  std::chrono::steady_clock::time_point t0_;
+  std::unique_ptr<std::ofstream> diag_;
 };
 
-void Trainer::build() {
-  manual_seed(o_.seed);
-  flows::AEFlowConfig cfg = flows::aeflow_config(o_.variant, o_.nll_weight);
-  cfg.nll_mode = o_.nll_mode;
-  model_ = std::make_shared<flows::AEFlow>(cfg);
-  model_->set_record_stats(true);
-  opt_ = std::make_unique<nn::Adam>(model_->parameters(), o_.lr);
-}
-
-StepStats Trainer::step(const Tensor& imgs) {
-  auto t0 = std::chrono::steady_clock::now();
-  opt_->zero_grad();
-  flows::AEFlow::Pass p = model_->run(imgs);
-  StepStats s = stats_of(p, *model_);
-  s.step = step_;
-  if (std::isfinite(s.loss)) {
-    p.loss.backward();
-    // clip_grad_norm returns the norm before clipping (NaN/inf when a gradient is)
-    s.grad_norm = nn::clip_grad_norm(opt_->params(), o_.clip > 0 ? o_.clip : INFINITY).item();
-    if (s.nonfinite().empty()) opt_->step();
-  } else {
-    s.grad_norm = NAN;
-  }
-  s.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  return s;
-}
-
-int Trainer::bench() {
-  build();
-  nn::DataLoader loader(train_.images, Tensor(), o_.batch, true, true, o_.seed);
-  std::vector<double> ms;
-  int64_t warm = 3, nonfinite = 0;
-  double first = NAN, last = NAN;
-  nn::Batch b;
-  for (int64_t i = 0; i < warm + o_.bench; ++i) {
-    if (!loader.next(b)) {
-      loader.reset();
-      loader.next(b);
-    }
-    StepStats s = step(b.images);
-    ++step_;
-    if (!s.nonfinite().empty()) ++nonfinite;
-    if (i >= warm) {
-      ms.push_back(s.ms);
-      if (std::isnan(first)) first = s.loss;
-      last = s.loss;
-    }
-  }
-  double med = median(ms);
-  json j{{"cmd", "bench"},      {"model", "aeflow"},        {"variant", o_.variant},
-         {"batch", o_.batch},   {"steps", o_.bench},        {"warmup", warm},
-         {"median_ms", med},    {"min_ms", *std::min_element(ms.begin(), ms.end())},
-         {"max_ms", *std::max_element(ms.begin(), ms.end())},
-         {"images_per_s", o_.batch / (med / 1000.0)},      {"params", model_->num_parameters()},
-         {"threads", num_threads()}, {"loss_first", first}, {"loss_last", last},
-         {"nonfinite_steps", nonfinite}, {"times_ms", ms}};
-  std::printf("%s\n", j.dump().c_str());
-  return 0;
-}
-
-void Trainer::end_of_epoch(int64_t epoch) {
-  double v = mean_mse(*model_, val_.images);
-  val_curve_.emplace_back(static_cast<double>(step_), v);
-  log({{"step", step_}, {"epoch", epoch}, {"val_mse", v}});
-  Tensor x = slice(val_.images, 0, 0, std::min<int64_t>(64, val_.size()));
-  nn::write_png_grid(fmt::format("{}/inputs_epoch{}.png", o_.out, epoch + 1), model_->to_unit(x), 8);
-  nn::write_png_grid(fmt::format("{}/recon_epoch{}.png", o_.out, epoch + 1), model_->reconstruct(x), 8);
-  std::fprintf(stderr, "epoch %ld: validation MSE %.5f (%ld images); wrote %s/inputs_epoch%ld.png, recon_epoch%ld.png\n",
-               static_cast<long>(epoch + 1), v, static_cast<long>(val_.size()), o_.out.c_str(),
-               static_cast<long>(epoch + 1), static_cast<long>(epoch + 1));
-}
-
-void Trainer::plots() {
+void AEFlowTask::plots() {
   Series mse{"train MSE (batch)", {}, {}}, val{"validation MSE (all images)", {}, {}, "points pt 7 ps 1.5"};
   Series logs{"max |logs|", {}, {}}, zmax{"max |z| (L2, over the batch)", {}, {}}, hn{"mean |h| (L2)", {}, {}},
       gn{"gradient norm (before clipping)", {}, {}}, ldj{"max |ldj|", {}, {}};
-  for (const auto& s : hist_) {
+  for (const auto& s : hist) {
     double x = static_cast<double>(s.step);
     if (std::isfinite(s.mse)) mse.x.push_back(x), mse.y.push_back(s.mse);
     auto add = [&](Series& se, double v) {
@@ -302,9 +299,9 @@ void Trainer::plots() {
     add(logs, s.max_abs_logs), add(zmax, s.z_norm_max), add(hn, s.h_norm), add(gn, s.grad_norm);
     add(ldj, std::max(std::abs(s.ldj_min), std::abs(s.ldj_max)));
   }
-  for (auto& [x, y] : val_curve_) val.x.push_back(x), val.y.push_back(y);
+  for (auto& [x, y] : val_curve) val.x.push_back(x), val.y.push_back(y);
   Series sub{fmt::format("validation MSE (first {} images)", o_.val_subset), {}, {}, "linespoints"};
-  for (auto& [x, y] : sub_curve_) sub.x.push_back(x), sub.y.push_back(y);
+  for (auto& [x, y] : sub_curve) sub.x.push_back(x), sub.y.push_back(y);
   double w = model_->config().nll_weight;
   std::string title = fmt::format("aeflow ({}{}) on MNIST, batch {}, Adam {}", o_.variant,
                                   w > 0 ? fmt::format(", {} weight {}", model_->config().nll_mode, w) : "",
@@ -317,130 +314,119 @@ void Trainer::plots() {
   }
 }
 
-int Trainer::run() {
-  std::filesystem::create_directories(o_.out);
-  metrics_.open(o_.out + "/metrics.jsonl", std::ios::trunc);
-  FG_CHECK(metrics_.good(), "cannot write {}/metrics.jsonl", o_.out);
-  build();
-  double w = model_->config().nll_weight;
-  const std::string& mode = model_->config().nll_mode;
+int bench(const Options& o, const nn::MnistData& train, const nn::MnistData& val) {
+  AEFlowTask task(o, train, val);
+  nn::Adam opt(task.model().parameters(), o.lr);
+  task.start_epoch(0, 0);
+  std::vector<double> ms;
+  int64_t warm = 3, nonfinite = 0;
+  double first = NAN, last = NAN;
+  for (int64_t i = 0; i < warm + o.bench; ++i) {
+    if (i > 0 && i % task.batches_per_epoch() == 0) task.start_epoch(i / task.batches_per_epoch(), 0);
+    opt.zero_grad();
+    auto t0 = std::chrono::steady_clock::now();
+    nn::StepResult r = nn::optimizer_step(task.loss(0, i, i), opt, o.clip);
+    double l = r.loss.item();  // one read a step (the timing includes it)
+    double t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (r.bad.item() != 0) ++nonfinite;
+    if (i >= warm) {
+      ms.push_back(t);
+      if (std::isnan(first)) first = l;
+      last = l;
+    }
+  }
+  double med = median(ms);
+  json j{{"cmd", "bench"},      {"model", "aeflow"},        {"variant", o.variant},
+         {"batch", o.batch},    {"steps", o.bench},         {"warmup", warm},
+         {"median_ms", med},    {"min_ms", *std::min_element(ms.begin(), ms.end())},
+         {"max_ms", *std::max_element(ms.begin(), ms.end())},
+         {"images_per_s", o.batch / (med / 1000.0)},       {"params", task.model().num_parameters()},
+         {"threads", num_threads()}, {"loss_first", first}, {"loss_last", last},
+         {"nonfinite_steps", nonfinite}, {"times_ms", ms}};
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+int run(const Options& o, const nn::MnistData& train, const nn::MnistData& val, const nn::MnistData& test) {
+  std::filesystem::create_directories(o.out);
+  AEFlowTask task(o, train, val);
+  flows::AEFlow& model = task.aeflow();
+  nn::Adam opt(model.parameters(), o.lr);
+  double w = model.config().nll_weight;
+  const std::string& mode = model.config().nll_mode;
   std::string extra = w <= 0             ? ", MSE only"
                       : mode == "prior" ? fmt::format(", + {} x |z|^2/(2*{}) (the NLL's prior term)", w,
-                                                      model_->config().latent)
+                                                      model.config().latent)
                                         : fmt::format(", + {} x latent NLL ({})", w, mode);
   std::fprintf(stderr, "aeflow (%s%s): %ld parameters; %ld training / %ld validation images; Adam %g, clip %g\n",
-               o_.variant.c_str(), extra.c_str(),
-               static_cast<long>(model_->num_parameters()), static_cast<long>(train_.size()),
-               static_cast<long>(val_.size()), o_.lr, o_.clip);
-  log({{"config", json::parse(flows::aeflow_config_to_json(model_->config()))},
-       {"params", model_->num_parameters()}, {"lr", o_.lr}, {"clip", o_.clip}, {"batch", o_.batch},
-       {"seed", o_.seed}});
-  nn::DataLoader loader(train_.images, Tensor(), o_.batch, true, true, o_.seed);
-  FG_CHECK(loader.num_batches() > 0, "--batch {} is larger than the {} training images", o_.batch, train_.size());
-  int64_t total = o_.epochs * loader.num_batches();
-  if (o_.max_steps > 0) total = std::min(total, o_.max_steps);
+               o.variant.c_str(), extra.c_str(), static_cast<long>(model.num_parameters()),
+               static_cast<long>(train.size()), static_cast<long>(val.size()), o.lr, o.clip);
+  task.log_line({{"config", json::parse(flows::aeflow_config_to_json(model.config()))},
+                 {"params", model.num_parameters()}, {"lr", o.lr}, {"clip", o.clip}, {"batch", o.batch},
+                 {"seed", o.seed}});
   {
-    double v0 = mean_mse(*model_, val_.images);
-    val_curve_.emplace_back(0.0, v0);
-    log({{"step", 0}, {"epoch", 0}, {"val_mse", v0}});
+    double v0 = mean_mse(model, val.images);
+    task.val_curve.emplace_back(0.0, v0);
+    task.log_line({{"step", 0}, {"epoch", 0}, {"val_mse", v0}});
     std::fprintf(stderr, "untrained: validation MSE %.5f\n", v0);
   }
-  Progress bar("train", total);
-  double avg = NAN;
-  auto t_start = std::chrono::steady_clock::now();
-  bool done = false;
-  for (int64_t epoch = 0; epoch < o_.epochs && !done; ++epoch) {
-    loader.set_epoch(epoch);
-    nn::Batch b;
-    while (loader.next(b)) {
-      StepStats s = step(b.images);
-      s.epoch = epoch;
-      hist_.push_back(s);
-      log(s.to_json());
-      std::string bad = s.nonfinite();
-      if (!bad.empty()) {
-        bar.finish(fmt::format("stopped at step {}", step_));
-        std::fprintf(stderr, "\nfirst non-finite value at step %ld (epoch %ld, batch %ld): %s\nthe steps before it:\n",
-                     static_cast<long>(step_), static_cast<long>(epoch), static_cast<long>(b.index), bad.c_str());
-        size_t from = hist_.size() > 12 ? hist_.size() - 12 : 0;
-        for (size_t i = from; i < hist_.size(); ++i) std::fprintf(stderr, "  %s\n", hist_[i].line().c_str());
-        log({{"step", step_}, {"epoch", epoch}, {"first_nonfinite_step", step_}, {"nonfinite", bad}});
-        plots();
-        json r{{"variant", o_.variant}, {"nll_weight", w}, {"nll_mode", mode}, {"params", model_->num_parameters()},
-               {"first_nonfinite_step", step_}, {"nonfinite", bad}, {"steps_done", step_}};
-        std::ofstream(o_.out + "/results.json") << r.dump(1) << '\n';
-        fail(fmt::format("non-finite value at step {} ({}); stopped without writing a checkpoint (see {}/metrics.jsonl "
-                         "and {}/diagnostics.png)",
-                         step_, bad, o_.out, o_.out));
-      }
-      ++step_;
-      avg = std::isnan(avg) ? s.mse : 0.95 * avg + 0.05 * s.mse;
-      if (o_.val_every > 0 && step_ % o_.val_every == 0) {
-        double v = mean_mse(*model_, slice(val_.images, 0, 0, std::min(o_.val_subset, val_.size())));
-        sub_curve_.emplace_back(static_cast<double>(step_), v);
-        log({{"step", step_}, {"epoch", epoch}, {"val_subset_mse", v}});
-      }
-      bar.update(step_, fmt::format("epoch {} mse {:.4f} max|logs| {:.3g}", epoch + 1, avg, s.max_abs_logs));
-      if (o_.max_steps > 0 && step_ >= o_.max_steps) {
-        done = true;
-        break;
-      }
-    }
-    bar.finish(fmt::format("epoch {} mse {:.4f}", epoch + 1, avg));
-    end_of_epoch(epoch);
-    if (!done && epoch + 1 < o_.epochs) bar = Progress("train", total);
-  }
-  double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  LoopOptions lo;
+  lo.out = o.out;
+  lo.epochs = o.epochs;
+  lo.max_steps = o.max_steps;
+  lo.log_every = 10;
+  lo.val_every = o.val_every;
+  lo.clip = o.clip > 0 ? o.clip : INFINITY;  // the norm is measured (and reported) either way
+  lo.seed = o.seed;
+  lo.loss_name = "train_loss";
+  LoopResult lr = TrainLoop(task, opt, nullptr, lo).run();
+  if (lr.exit_code != 0) return lr.exit_code;
+  if (task.val_curve.size() < 2) task.end_epoch(lr.epochs);  // stopped by --max-steps inside an epoch
 
-  std::string ck = o_.out + "/aeflow.safetensors";
-  nn::save_checkpoint(ck, *model_, opt_.get(),
-                      {{"config", flows::aeflow_config_to_json(model_->config())},
-                       {"step", std::to_string(step_)},
-                       {"seed", std::to_string(o_.seed)},
-                       {"val_mse", fmt::format("{}", val_curve_.empty() ? NAN : val_curve_.back().second)}});
-  nn::write_png_grid(o_.out + "/samples.png", model_->sample(64), 8);
-  plots();
-
+  nn::write_png_grid(o.out + "/samples.png", model.sample(64), 8);
+  task.plots();
   // the latent flow is exactly invertible: h -> z -> h on a test batch, f32 and f64
-  Tensor tb = slice(test_.images, 0, 0, std::min<int64_t>(128, test_.size()));
-  InvCheck c32 = invertibility(*model_, tb);
-  auto m64 = std::make_shared<flows::AEFlow>(model_->config());
-  m64->load_state_dict(model_->state_dict());
+  Tensor tb = slice(test.images, 0, 0, std::min<int64_t>(128, test.size()));
+  InvCheck c32 = invertibility(model, tb);
+  auto m64 = std::make_shared<flows::AEFlow>(model.config());
+  m64->load_state_dict(model.state_dict());
   m64->to(DType::F64);
   InvCheck c64 = invertibility(*m64, tb);
   std::vector<double> ms;
-  for (const auto& s : hist_) ms.push_back(s.ms);
-  double first_mse = hist_.empty() ? NAN : hist_.front().mse;
+  for (const auto& s : task.hist) ms.push_back(s.ms);
+  double first_mse = task.hist.empty() ? NAN : task.hist.front().mse;
   double max_logs = 0;
-  for (const auto& s : hist_) max_logs = std::max(max_logs, s.max_abs_logs);
+  for (const auto& s : task.hist) max_logs = std::max(max_logs, s.max_abs_logs);
+  double val_mse = task.val_curve.empty() ? NAN : task.val_curve.back().second;
   std::printf("aeflow (%s): %ld steps in %.1f s (median %.1f ms/step); train MSE %.5f -> %.5f (EMA); "
               "validation MSE %.5f; max |logs| seen %.3g\n",
-              o_.variant.c_str(), static_cast<long>(step_), train_s, median(ms), first_mse, avg,
-              val_curve_.empty() ? NAN : val_curve_.back().second, max_logs);
+              o.variant.c_str(), static_cast<long>(lr.steps), lr.train_seconds, median(ms), first_mse, task.ema,
+              val_mse, max_logs);
   std::printf("latent flow invertibility on %ld test images: max |f^-1(f(h)) - h| = %.3g in f32, %.3g in f64 "
               "(max |h| = %.3g); max |ldj_fwd + ldj_rev| = %.3g (f32), %.3g (f64)\n",
               static_cast<long>(tb.size(0)), c32.max_err, c64.max_err, c32.max_abs_h, c32.ldj_roundtrip,
               c64.ldj_roundtrip);
-  std::printf("wrote %s, %s/curve.png, %s/metrics.jsonl\n", ck.c_str(), o_.out.c_str(), o_.out.c_str());
-  json r{{"variant", o_.variant},
-         {"nll_weight", model_->config().nll_weight},
-         {"nll_mode", model_->config().nll_mode},
-         {"params", model_->num_parameters()},
-         {"steps", step_},
-         {"train_s", train_s},
+  std::printf("wrote %s/last.safetensors, %s/curve.png, %s/diagnostics.jsonl\n", o.out.c_str(), o.out.c_str(),
+              o.out.c_str());
+  json r{{"variant", o.variant},
+         {"nll_weight", model.config().nll_weight},
+         {"nll_mode", model.config().nll_mode},
+         {"params", model.num_parameters()},
+         {"steps", lr.steps},
+         {"train_s", lr.train_seconds},
          {"median_ms_per_step", median(ms)},
          {"train_mse_first", first_mse},
-         {"train_mse_ema_last", avg},
-         {"val_mse", val_curve_.empty() ? NAN : val_curve_.back().second},
-         {"val_curve", val_curve_},
-         {"val_subset_curve", sub_curve_},
+         {"train_mse_ema_last", task.ema},
+         {"val_mse", val_mse},
+         {"val_curve", task.val_curve},
+         {"val_subset_curve", task.sub_curve},
          {"max_abs_logs_seen", max_logs},
          {"inverse_max_err_f32", c32.max_err},
          {"inverse_max_err_f64", c64.max_err},
          {"ldj_roundtrip_f32", c32.ldj_roundtrip},
          {"ldj_roundtrip_f64", c64.ldj_roundtrip},
          {"first_nonfinite_step", nullptr}};
-  std::ofstream(o_.out + "/results.json") << r.dump(1) << '\n';
+  nn::atomic_write_file(o.out + "/results.json", r.dump(1) + "\n");
   return 0;
 }
 
@@ -461,7 +447,6 @@ int main(int argc, char** argv) {
     nn::MnistData all = nn::load_mnist(dir, "train");
     auto [train_set, val_set] = nn::split_train_val(all, o.train_size, 42);
     nn::MnistData test = nn::load_mnist(dir, "test");
-    Trainer t(o, train_set, val_set, test);
-    return o.bench > 0 ? t.bench() : t.run();
+    return o.bench > 0 ? bench(o, train_set, val_set) : run(o, train_set, val_set, test);
   });
 }

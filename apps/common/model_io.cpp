@@ -8,11 +8,18 @@ LoadedModel load_model(const std::string& path, Device device) {
   LoadedModel lm;
   lm.checkpoint = nn::load_checkpoint(path);
   lm.config = flows::config_from_json(lm.checkpoint.get("config"));
-  lm.model = flows::build_model(lm.config);
+  lm.model = flows::build_image_model(lm.config);
   nn::restore(lm.checkpoint, *lm.model, nullptr, false);
   lm.model->to(device);
   lm.model->eval();
   return lm;
+}
+
+flows::ImageFlow& LoadedModel::flow(const char* what) const {
+  auto* f = dynamic_cast<flows::ImageFlow*>(model.get());
+  FG_CHECK(f, "{}: {} holds a {} model ({}); this command needs a coupling flow", what, checkpoint.path, config.name,
+           model->family());
+  return *f;
 }
 
 void write_image_grid(const std::string& path, const Tensor& imgs, int nrow, int scale) {

@@ -6,9 +6,11 @@
 namespace fg::app {
 
 struct LoadedModel {
-  std::shared_ptr<flows::ImageFlow> model;
+  std::shared_ptr<flows::ImageModel> model;
   flows::ModelConfig config;
   nn::Checkpoint checkpoint;
+  // The model as a coupling flow; throws naming `what` (the command) for a flow-matching model.
+  flows::ImageFlow& flow(const char* what) const;
 };
 
 // Loads `path`, builds the model its config names, restores its weights (not the optimizer),

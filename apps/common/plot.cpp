@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
@@ -76,28 +77,38 @@ bool plot_png(const std::string& png_path, const std::vector<Series>& series, co
 bool plot_training_curves(const std::string& metrics, const std::string& png, const std::string& title) {
   std::ifstream in(metrics);
   FG_CHECK(in.good(), "cannot read metrics file {}", metrics);
-  Series train{"train bpd", {}, {}, "lines"}, val{"validation bpd", {}, {}, "linespoints"};
+  // one series per "train_*" and "val_*" key with numeric values (a skipped step logs null)
+  std::map<std::string, Series> series;
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains("step")) continue;
+    if (j.is_discarded() || !j.contains("step") || !j["step"].is_number()) continue;
     double step = j["step"].get<double>();
-    if (j.contains("train_bpd")) {
-      train.x.push_back(step);
-      train.y.push_back(j["train_bpd"].get<double>());
+    for (auto& [k, v] : j.items()) {
+      bool train = k.rfind("train_", 0) == 0, val = k.rfind("val_", 0) == 0;
+      if ((!train && !val) || !v.is_number()) continue;
+      Series& s = series[k];
+      if (s.title.empty()) {
+        s.title = (train ? "train " : "validation ") + k.substr(train ? 6 : 4);
+        s.style = train ? "lines" : "linespoints";
+      }
+      s.x.push_back(step);
+      s.y.push_back(v.get<double>());
     }
-    if (j.contains("val_bpd")) {
-      val.x.push_back(step);
-      val.y.push_back(j["val_bpd"].get<double>());
-    }
+  }
+  std::vector<Series> all;
+  bool bpd = false;
+  for (auto& [k, s] : series) {
+    bpd = bpd || k.find("bpd") != std::string::npos;
+    all.push_back(s);
   }
   PlotSpec spec;
   spec.title = title;
   spec.xlabel = "step";
-  spec.ylabel = "bits per dimension";
+  spec.ylabel = bpd ? "bits per dimension" : "loss";
   spec.logy = true;
-  return plot_png(png, {train, val}, spec);
+  return plot_png(png, all, spec);
 }
 
 }  // namespace fg::app

@@ -75,9 +75,10 @@ bool write_plot(const std::string& path, const Histogram& h, const std::string& 
 int run_dequant_hist(const DequantOptions& o) {
   Device dev = setup_runtime(o.common);
   LoadedModel lm = load_checkpoint_model(o.checkpoint, dev);
-  auto* deq = dynamic_cast<flows::Dequantization*>(lm.model->flows().at(0).get());
+  flows::ImageFlow& flow = lm.flow("dequant-hist");
+  auto* deq = dynamic_cast<flows::Dequantization*>(flow.flows().at(0).get());
   FG_CHECK(deq != nullptr, "the first flow of model '{}' in {} is a {}, not a dequantization", lm.config.name,
-           o.checkpoint, lm.model->flows().at(0)->type_name());
+           o.checkpoint, flow.flows().at(0)->type_name());
   bool variational = dynamic_cast<flows::VariationalDequantization*>(deq) != nullptr;
   nn::MnistData train = load_split(o.data, "train");
   Tensor imgs = gather_images(train.images, pick_indices(train.size(), o.images, o.common.seed)).to(dev);
@@ -97,7 +98,7 @@ int run_dequant_hist(const DequantOptions& o) {
   logits.reserve(static_cast<size_t>(o.draws * imgs.numel()));
   Progress prog("dequant-hist", o.draws, std::max<int64_t>(1, o.draws / 10));
   for (int64_t d = 0; d < o.draws; ++d) {
-    Var z(imgs), ldj(zeros({imgs.size(0)}, lm.model->dtype(), dev));
+    Var z(imgs), ldj(zeros({imgs.size(0)}, flow.dtype(), dev));
     deq->forward(z, ldj);
     std::vector<double> v = z.value().to_vector<double>();
     logits.insert(logits.end(), v.begin(), v.end());

@@ -23,13 +23,14 @@ struct InterpOptions {
 int run_interpolate(const InterpOptions& o) {
   Device dev = setup_runtime(o.common);
   LoadedModel lm = load_checkpoint_model(o.checkpoint, dev);
+  flows::ImageFlow& flow = lm.flow("interpolate");
   nn::MnistData test = load_split(o.data, "test");
   std::vector<int64_t> idx = pick_indices(test.size(), 2 * o.pairs, o.common.seed);
   Progress prog("interpolate", o.pairs, std::max<int64_t>(1, o.pairs / 10));
   std::vector<Tensor> rows;
   for (int64_t p = 0; p < o.pairs; ++p) {
     Tensor a = gather_images(test.images, {idx[2 * p]}), b = gather_images(test.images, {idx[2 * p + 1]});
-    rows.push_back(lm.model->interpolate(a, b, o.steps).to(Device::cpu()));
+    rows.push_back(flow.interpolate(a, b, o.steps).to(Device::cpu()));
     prog.update(p + 1, "");
   }
   prog.finish(fmt::format("{} pairs x {} steps ({})", o.pairs, o.steps, lm.config.name));

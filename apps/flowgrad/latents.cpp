@@ -24,7 +24,7 @@ struct LatentsOptions {
 int run_latents(const LatentsOptions& o) {
   Device dev = setup_runtime(o.common);
   LoadedModel lm = load_checkpoint_model(o.checkpoint, dev);
-  flows::ImageFlow& model = *lm.model;
+  flows::ImageFlow& model = lm.flow("latents");
   int splits = 0;
   for (auto& f : model.flows()) splits += dynamic_cast<flows::SplitFlow*>(f.get()) != nullptr;
   FG_CHECK(splits > 0,

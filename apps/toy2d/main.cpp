@@ -1,19 +1,20 @@
-// toy2d: trains a RealNVP of MLP couplings (flows/toy2d.h) by maximum likelihood on a standard
-// 2-D density (flows/toy_data.h: moons, 8gaussians, checkerboard) and reports the held-out NLL.
+// toy2d: a 2-D density learned two ways, side by side on the same data.
+//   --method realnvp        a RealNVP of MLP couplings (flows/toy2d.h) by maximum likelihood
+//   --method fm|i-cfm|ot-cfm a continuous flow trained by flow matching (torchcfm's MLP velocity
+//                           field: 3 x 64 SELU; flows/continuous/), from --source gaussian
+//                           (N(0, I)) or 8gaussians to --dataset
+// Every step draws a fresh batch from generators derived from (--seed, step), so a stopped run
+// resumes exactly; the shared training loop (apps/common/train_loop.h) runs the steps.
 //
-// Each Adam step draws a fresh batch from the dataset's sampler (seeded by --seed); the test set
-// is a fixed 20,000 points drawn with a seed of its own (the same for every --seed, so runs are
-// comparable). The test NLL is the mean -log p(x) in nats per sample; for reference the program
-// also reports the true density's NLL on the same points (the best any model can do, up to
-// sampling noise).
-//
-// Outputs in --out:
-//   <dataset>_density.png       the model's log-density on [-4, 4]^2 (200 x 200 cells, heatmap,
-//                               colour scale from max - 8 to max nats)
-//   <dataset>_true_density.png  the true log-density on the same grid and scale
-//   <dataset>_samples.png       5,000 samples from the model
-//   <dataset>_data.png          5,000 samples from the dataset
-//   <dataset>_result.json       options, parameter count, training time, train/test NLL
+// Evaluation (fixed seeds, the same for every --seed):
+//   - matching methods: W2 by exact EMD between 1,000 generated and 1,000 fresh target points at
+//     Euler NFE 1, 2, 10, 100 and adaptive dopri5 (atol = rtol = 1e-4, torchcfm's), with its NFE;
+//   - Gaussian sources and realnvp: the test NLL (nats per point; the CNF's by the exact
+//     divergence through dopri5) next to the true density's on the same points.
+// Prints one JSON line on stdout: method, source, dataset, w2_euler1, w2_euler2, w2_euler10,
+// w2_euler100, w2_adaptive, nfe_adaptive, w2_data (the floor: two fresh target sets), nll,
+// true_nll, train_seconds. Writes in --out: <tag>_samples.png, <tag>_data.png,
+// <tag>_density.png (log-density heatmap, Gaussian sources), <tag>_result.json, metrics.jsonl.
 #include "apps/common/cli_parse.h"
 #include <chrono>
 #include <cmath>
@@ -25,10 +26,13 @@
 #include "apps/common/cli.h"
 #include "apps/common/heatmap.h"
 #include "apps/common/plot.h"
+#include "apps/common/train_loop.h"
+#include "flows/continuous/assignment.h"
+#include "flows/continuous/cnf.h"
+#include "flows/continuous/matching.h"
 #include "flows/toy2d.h"
 #include "flows/toy_data.h"
 #include "nn/atomic_file.h"
-#include "nn/optim.h"
 
 using namespace fg;
 using namespace fg::app;
@@ -37,53 +41,133 @@ using fg::ag::Var;
 namespace {
 
 struct Options {
-  std::string dataset, out = "runs/toy2d";
-  int64_t steps = 3000, batch = 256, layers = 8, hidden = 64;
-  double lr = 1e-3;
+  std::string method = "realnvp", source = "gaussian", dataset, convention, out = "runs/toy2d";
+  int64_t steps = 0, batch = 256, layers = 8, hidden = 64, width = 64;
+  double lr = 1e-3, sigma = 0.1;
   uint64_t seed = 0;
-  int64_t test_size = 20000, samples = 5000, grid = 200;
+  int64_t test_size = 0, eval_points = 1000, samples = 2000, grid = 100;
   int threads = 0;
+  std::string resume;
+  bool plots = true;
 };
 
-constexpr double kExtent = 4.0;       // plots cover [-4, 4]^2
+constexpr double kExtent = 4.0;       // plots cover [-extent, extent]^2 (6 for torchcfm's data)
 constexpr double kColourRange = 8.0;  // heatmap colour scale: [max - 8, max] nats
 
 bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
-  CLI::App app{"toy2d: train a RealNVP (MLP affine couplings) on a 2-D toy density and plot it.\n"
-               "Outputs in --out: <dataset>_density.png, <dataset>_true_density.png, <dataset>_samples.png,\n"
-               "<dataset>_data.png, <dataset>_result.json."};
+  CLI::App app{"toy2d: learn a 2-D density with a RealNVP (maximum likelihood) or a continuous flow (flow "
+               "matching: fm, i-cfm, ot-cfm), then measure it (W2 at several NFE, test NLL) and plot it.\n"
+               "Prints one JSON line; writes <tag>_samples.png, <tag>_data.png, <tag>_density.png, "
+               "<tag>_result.json in --out."};
   app.set_help_flag("-h,--help", "print this help and exit");
+  app.add_option("--method", o.method, "realnvp, fm, i-cfm or ot-cfm")
+      ->check(CLI::IsMember({"realnvp", "fm", "i-cfm", "ot-cfm"}))
+      ->capture_default_str();
+  app.add_option("--source", o.source, "matching methods: gaussian (N(0, I)) or 8gaussians")
+      ->check(CLI::IsMember({"gaussian", "8gaussians"}))
+      ->capture_default_str();
   app.add_option("--dataset", o.dataset, "moons, 8gaussians or checkerboard")
       ->required()
       ->check(CLI::IsMember(flows::toy2d_names()));
-  app.add_option("--steps", o.steps, "Adam steps (one fresh batch each)")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--convention", o.convention,
+                 "data generators: torchcfm or ffjord (default: torchcfm for the matching methods, ffjord for realnvp)")
+      ->check(CLI::IsMember({"torchcfm", "ffjord"}));
+  app.add_option("--steps", o.steps, "Adam steps, one fresh batch each (default 20000 for matching, 3000 realnvp)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--batch", o.batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--layers", o.layers, "coupling layers (alternating coordinate)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--hidden", o.hidden, "hidden units of each coupling MLP (2 hidden layers)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
   app.add_option("--lr", o.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--sigma", o.sigma, "matching methods: the path's sigma (torchcfm's tutorial: 0.1)")
+      ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
+  app.add_option("--width", o.width, "matching methods: the velocity MLP's width")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--layers", o.layers, "realnvp: coupling layers")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--hidden", o.hidden, "realnvp: hidden units of each coupling MLP")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--seed", o.seed, "seed for initialization and training batches")->capture_default_str();
   app.add_option("--out", o.out, "output directory")->capture_default_str();
-  app.add_option("--test-size", o.test_size, "held-out points for the test NLL")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  app.add_option("--resume", o.resume, "continue from a checkpoint (<out>/<tag>_last.safetensors)");
+  app.add_option("--test-size", o.test_size, "held-out points for the test NLL (default 20000 realnvp, 2000 CNF)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--eval-points", o.eval_points, "points per set for W2")->check(CLI::Range(2, 5000))->capture_default_str();
   app.add_option("--samples", o.samples, "points in the scatter plots")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--grid", o.grid, "density grid resolution per axis")->check(CLI::Range(2, 2000))->capture_default_str();
+  app.add_flag("!--no-plots", o.plots, "skip the PNGs (and the density grid)");
   app.add_option("--threads", o.threads, "CPU threads (default: OMP_NUM_THREADS or all cores)")
       ->check(CLI::NonNegativeNumber);
   if (!parse_cli(app, argc, argv, "toy2d", exit_code)) return false;
+  const bool matching = o.method != "realnvp";
+  if (o.convention.empty()) o.convention = matching ? "torchcfm" : "ffjord";
+  if (o.steps == 0) o.steps = matching ? 20000 : 3000;
+  if (o.test_size == 0) o.test_size = matching ? 2000 : 20000;
+  FG_CHECK(matching || o.source == "gaussian", "--source {}: realnvp's source is its N(0, I) prior", o.source);
   return true;
 }
 
+// splitmix64: independent seeds for (seed, step, stream)
+uint64_t mix(uint64_t a, uint64_t b) {
+  uint64_t z = a + 0x9e3779b97f4a7c15ull * (b + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+struct Data {
+  flows::Toy2D target;
+  flows::ToyConvention conv;
+  bool gaussian_source;
+  Tensor target_batch(int64_t n, Generator* g) const { return flows::sample_toy2d(target, n, g, DType::F32, conv); }
+  Tensor source_batch(int64_t n, Generator* g) const {
+    return gaussian_source ? randn({n, 2}, DType::F32, Device::cpu(), g)
+                           : flows::sample_toy2d(flows::Toy2D::EightGaussians, n, g, DType::F32, conv);
+  }
+};
+
+class Toy2DTask : public Task {
+ public:
+  Toy2DTask(const Options& o, const Data& d) : o_(o), d_(d) {
+    manual_seed(o.seed);  // initialization
+    if (o.method == "realnvp") {
+      nvp_ = std::make_shared<flows::RealNVP2D>(o.layers, o.hidden);
+    } else {
+      matcher_ = flows::parse_matcher(o.method);
+      field_ = std::make_shared<flows::MLPVelocity>(2, o.width);
+    }
+  }
+  nn::Module& model() override { return nvp_ ? static_cast<nn::Module&>(*nvp_) : *field_; }
+  std::string config_json() const override {
+    return nlohmann::json{{"method", o_.method}, {"source", o_.source}, {"dataset", o_.dataset},
+                          {"convention", o_.convention}, {"batch", o_.batch}, {"sigma", o_.sigma},
+                          {"layers", o_.layers}, {"hidden", o_.hidden}, {"width", o_.width}, {"seed", o_.seed}}
+        .dump();
+  }
+  Var loss(int64_t, int64_t, int64_t step) override {
+    Generator g(mix(o_.seed, static_cast<uint64_t>(step)));
+    Tensor x1 = d_.target_batch(o_.batch, &g);
+    if (nvp_) return nvp_->nll(Var(x1));
+    Tensor x0 = d_.gaussian_source && matcher_ == flows::Matcher::FM ? Tensor() : d_.source_batch(o_.batch, &g);
+    return flows::matching_loss(*field_, flows::sample_path(matcher_, x0, x1, o_.sigma, &g));
+  }
+  Evaluation validate(int64_t, int64_t) override { return {}; }  // measured once, at the end
+  flows::RealNVP2D* nvp() { return nvp_.get(); }
+  flows::MLPVelocity* field() { return field_.get(); }
+
+ private:
+  const Options& o_;
+  Data d_;
+  flows::Matcher matcher_ = flows::Matcher::ICFM;
+  std::shared_ptr<flows::RealNVP2D> nvp_;
+  std::shared_ptr<flows::MLPVelocity> field_;
+};
+
 // Log-density of `logp` (x [N, 2] -> [N]) on the plot grid.
-Grid2D density_grid(int64_t n, const std::function<Tensor(const Tensor&)>& logp) {
+Grid2D density_grid(int64_t n, double extent, const std::function<Tensor(const Tensor&)>& logp) {
   Grid2D g;
   g.nx = g.ny = n;
-  g.x0 = g.y0 = -kExtent + kExtent / n;  // centres of n x n cells tiling [-4, 4]^2
-  g.x1 = g.y1 = kExtent - kExtent / n;
+  g.x0 = g.y0 = -extent + extent / n;  // centres of n x n cells tiling [-extent, extent]^2
+  g.x1 = g.y1 = extent - extent / n;
   std::vector<double> pts;
   pts.reserve(2 * n * n);
   for (int64_t j = 0; j < n; ++j)
@@ -102,7 +186,7 @@ double finite_max(const std::vector<double>& v) {
   return m;
 }
 
-bool scatter(const std::string& path, const Tensor& pts, const std::string& title) {
+bool scatter(const std::string& path, const Tensor& pts, const std::string& title, double extent) {
   auto v = pts.to_vector<double>();
   Series s{"", {}, {}, "points pt 7 ps 0.3 lc rgb '#1f77b4'"};
   for (size_t i = 0; i + 1 < v.size(); i += 2) {
@@ -110,99 +194,116 @@ bool scatter(const std::string& path, const Tensor& pts, const std::string& titl
     s.y.push_back(v[i + 1]);
   }
   PlotSpec spec{title, "x1", "x2", false, 700, 700,
-                fmt::format("set size ratio -1\nset xrange [{0}:{1}]\nset yrange [{0}:{1}]\nunset key", -kExtent, kExtent)};
+                fmt::format("set size ratio -1\nset xrange [{0}:{1}]\nset yrange [{0}:{1}]\nunset key", -extent, extent)};
   return plot_png(path, {s}, spec);
 }
 
+nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
 int run(const Options& o) {
   if (o.threads > 0) set_num_threads(o.threads);
-  flows::Toy2D ds = flows::parse_toy2d(o.dataset);
+  Data d{flows::parse_toy2d(o.dataset), flows::parse_toy_convention(o.convention), o.source == "gaussian"};
+  const bool matching = o.method != "realnvp";
+  const std::string tag = matching ? fmt::format("{}_{}_{}", o.method, o.source, o.dataset) : o.dataset;
+  const std::string prefix = o.out + "/" + tag;
+  const double extent = d.conv == flows::ToyConvention::TorchCFM ? 7.0 : kExtent;
   std::filesystem::create_directories(o.out);
-  std::string prefix = o.out + "/" + o.dataset;
 
-  manual_seed(o.seed);  // initialization
-  flows::RealNVP2D model(o.layers, o.hidden);
-  nn::Adam opt(model.parameters(), o.lr);
-  Generator data_gen(o.seed + 0x5eed0000ull);                // training batches
-  Generator test_gen(0x7e57ull + static_cast<uint64_t>(ds));  // the fixed held-out set
-  Tensor test = flows::sample_toy2d(ds, o.test_size, &test_gen);
-  std::fprintf(stderr, "toy2d: %s, RealNVP2D %ld couplings x %ld hidden, %ld parameters\n", o.dataset.c_str(),
-               static_cast<long>(o.layers), static_cast<long>(o.hidden), static_cast<long>(model.num_parameters()));
+  Toy2DTask task(o, d);
+  nn::Adam opt(task.model().parameters(), o.lr);
+  std::fprintf(stderr, "toy2d: %s, %s -> %s (%s data), %ld parameters\n", o.method.c_str(),
+               matching ? o.source.c_str() : "N(0, I)", o.dataset.c_str(), o.convention.c_str(),
+               static_cast<long>(task.model().num_parameters()));
+  LoopOptions lo;
+  lo.out = o.out;
+  lo.max_steps = o.steps;
+  lo.log_every = 100;
+  lo.clip = 0;  // torchcfm's tutorial does not clip
+  lo.seed = o.seed;
+  lo.resume = o.resume;
+  lo.loss_name = matching ? "train_fm_loss" : "train_nll";
+  lo.progress_label = "train " + tag;
+  lo.file_prefix = tag + "_";
+  LoopResult lr = TrainLoop(task, opt, nullptr, lo).run();
 
-  Progress progress("train " + o.dataset, o.steps, std::max<int64_t>(1, o.steps / 20));
-  auto t0 = std::chrono::steady_clock::now();
-  double ema = NAN, last_sum = 0;
-  int64_t last_n = 0;
-  for (int64_t step = 1; step <= o.steps; ++step) {
-    Tensor x = flows::sample_toy2d(ds, o.batch, &data_gen);
-    Var loss = model.nll(Var(x));
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-    double l = loss.item();
-    FG_CHECK(std::isfinite(l), "training diverged at step {} (loss {}); try a lower --lr", step, l);
-    ema = std::isnan(ema) ? l : 0.98 * ema + 0.02 * l;
-    if (step > o.steps - 100) {
-      last_sum += l;
-      ++last_n;
-    }
-    progress.update(step, fmt::format("nll {:.4f}", ema));
+  // ---- evaluation, all with fixed seeds
+  ag::NoGradGuard ng;
+  task.model().eval();
+  nlohmann::json j{{"method", o.method},  {"source", matching ? o.source : "gaussian"}, {"dataset", o.dataset},
+                   {"convention", o.convention}, {"steps", lr.steps}, {"batch", o.batch}, {"lr", o.lr},
+                   {"parameters", task.model().num_parameters()}, {"train_seconds", lr.train_seconds},
+                   {"seed", o.seed}};
+  Generator eval_gen(0xe7a1ull + static_cast<uint64_t>(d.target));
+  Tensor fresh = d.target_batch(o.eval_points, &eval_gen);
+  Tensor fresh2 = d.target_batch(o.eval_points, &eval_gen);
+  j["w2_data"] = flows::w2_exact(fresh, fresh2);  // the floor: two independent target sets
+  Tensor shown;
+  if (matching) {
+    Tensor x0 = d.source_batch(o.eval_points, &eval_gen);
+    auto w2_at = [&](flows::ode::Method m, int64_t steps, int64_t* nfe) {
+      flows::ode::Options so;
+      so.method = m;
+      so.steps = steps;
+      so.atol = so.rtol = 1e-4;
+      flows::ode::Result r = flows::cnf_sample(*task.field(), x0, so);
+      if (nfe) *nfe = r.nfe;
+      if (m == flows::ode::Method::Dopri5) shown = r.y[0];
+      return flows::w2_exact(r.y[0], fresh);
+    };
+    for (int64_t n : {1, 2, 10, 100}) j[fmt::format("w2_euler{}", n)] = num(w2_at(flows::ode::Method::Euler, n, nullptr));
+    int64_t nfe = 0;
+    j["w2_adaptive"] = num(w2_at(flows::ode::Method::Dopri5, 0, &nfe));
+    j["nfe_adaptive"] = nfe;
+  } else {
+    Generator sg(0x5a3eull);
+    shown = task.nvp()->sample(o.eval_points, &sg);
+    j["w2_realnvp"] = flows::w2_exact(shown, fresh);
   }
-  double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  progress.finish(fmt::format("nll {:.4f}", ema));
-
-  model.eval();
-  double test_nll = model.mean_nll(test);
-  double true_nll = 0;
-  for (double v : flows::toy2d_log_prob(ds, test).to_vector<double>()) true_nll -= v / o.test_size;
-  double entropy = flows::toy2d_entropy(ds);
-
-  // plots
-  auto model_logp = [&](const Tensor& x) {
-    ag::NoGradGuard ng;
-    return model.log_prob(Var(x.to(model.dtype()))).value();
-  };
-  Grid2D dens = density_grid(o.grid, model_logp);
-  Grid2D truth = density_grid(o.grid, [&](const Tensor& x) { return flows::toy2d_log_prob(ds, x); });
-  double hi = std::max(finite_max(dens.values), finite_max(truth.values));
-  PlotSpec hs{"", "x1", "x2", false, 760, 700, ""};
-  hs.title = fmt::format("{}: RealNVP log-density (test NLL {:.3f} nats)", o.dataset, test_nll);
-  heatmap_png(prefix + "_density.png", dens, hi - kColourRange, hi, hs);  // bare image without gnuplot
-  hs.title = fmt::format("{}: true log-density (NLL {:.3f} nats)", o.dataset, true_nll);
-  heatmap_png(prefix + "_true_density.png", truth, hi - kColourRange, hi, hs);
-  std::vector<std::string> files{prefix + "_density.png", prefix + "_true_density.png"};
-  Generator sample_gen(o.seed + 0x5a3e0000ull), data_plot_gen(o.seed + 0xda7a0000ull);
-  if (scatter(prefix + "_samples.png", model.sample(o.samples, &sample_gen), o.dataset + ": RealNVP samples"))
-    files.push_back(prefix + "_samples.png");  // scatter plots need gnuplot
-  if (scatter(prefix + "_data.png", flows::sample_toy2d(ds, o.samples, &data_plot_gen), o.dataset + ": data"))
-    files.push_back(prefix + "_data.png");
-  files.push_back(prefix + "_result.json");
-
-  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
-  nlohmann::json j{{"dataset", o.dataset},
-                   {"model", "RealNVP2D"},
-                   {"layers", o.layers},
-                   {"hidden", o.hidden},
-                   {"parameters", model.num_parameters()},
-                   {"steps", o.steps},
-                   {"batch", o.batch},
-                   {"lr", o.lr},
-                   {"seed", o.seed},
-                   {"train_seconds", train_s},
-                   {"train_nll_last100", num(last_sum / std::max<int64_t>(1, last_n))},
-                   {"test_size", o.test_size},
-                   {"test_nll", num(test_nll)},
-                   {"true_density_test_nll", num(true_nll)},
-                   {"entropy", num(entropy)},
-                   {"units", "nats per sample"},
-                   {"files", files}};
+  // NLL on held-out points where the model has a density against N(0, I)
+  std::function<Tensor(const Tensor&)> model_logp;
+  if (!matching) {
+    model_logp = [&](const Tensor& x) { return task.nvp()->log_prob(Var(x.to(task.nvp()->dtype()))).value(); };
+  } else if (d.gaussian_source) {
+    model_logp = [&](const Tensor& x) {
+      flows::CnfOptions co;
+      co.solver.atol = co.solver.rtol = 1e-5;
+      return flows::cnf_log_prob(*task.field(), x.to(DType::F32), co).log_prob;
+    };
+  }
+  if (model_logp) {
+    Generator test_gen(0x7e57ull + static_cast<uint64_t>(d.target));  // the same test set for every run
+    Tensor test = d.target_batch(o.test_size, &test_gen);
+    double nll = 0, true_nll = 0;
+    for (double v : model_logp(test).to_vector<double>()) nll -= v / static_cast<double>(o.test_size);
+    for (double v : flows::toy2d_log_prob(d.target, test, d.conv).to_vector<double>())
+      true_nll -= v / static_cast<double>(o.test_size);
+    j["nll"] = num(nll);
+    j["true_nll"] = num(true_nll);
+    j["test_size"] = o.test_size;
+    j["units"] = "nats per point";
+  }
+  std::vector<std::string> files{prefix + "_result.json", prefix + "_last.safetensors", prefix + "_metrics.jsonl"};
+  if (o.plots) {
+    const std::string what = matching ? o.method + " (" + o.source + " -> " + o.dataset + ")" : "RealNVP " + o.dataset;
+    if (scatter(prefix + "_samples.png", shown, what + ": samples", extent)) files.push_back(prefix + "_samples.png");
+    Generator dg(0xda7aull);
+    if (scatter(prefix + "_data.png", d.target_batch(o.samples, &dg), o.dataset + ": data", extent))
+      files.push_back(prefix + "_data.png");
+    if (model_logp) {
+      Grid2D dens = density_grid(o.grid, extent, model_logp);
+      double hi = finite_max(dens.values);
+      PlotSpec hs{what + ": log-density", "x1", "x2", false, 760, 700, ""};
+      heatmap_png(prefix + "_density.png", dens, hi - kColourRange, hi, hs);
+      files.push_back(prefix + "_density.png");
+    }
+  }
+  j["files"] = files;
   nn::atomic_write_file(prefix + "_result.json", j.dump(2) + "\n");
-
-  std::printf("%s: test NLL %.4f nats/sample (%ld held-out points); true density %.4f; %ld steps in %.1f s\n",
-              o.dataset.c_str(), test_nll, static_cast<long>(o.test_size), true_nll, static_cast<long>(o.steps),
-              train_s);
+  nlohmann::json line = j;
+  line.erase("files");
+  std::printf("%s\n", line.dump().c_str());
   for (const auto& f : files) std::fprintf(stderr, "wrote %s\n", f.c_str());
-  return 0;
+  return lr.exit_code;
 }
 
 }  // namespace

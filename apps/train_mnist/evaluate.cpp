@@ -11,8 +11,9 @@
 
 namespace fg::app {
 
-double mean_bpd(flows::ImageFlow& model, const nn::MnistData& data, int64_t batch, int64_t max_batches, int samples,
-                const std::string& label) {
+namespace {
+template <class F>
+double batch_mean(const nn::MnistData& data, int64_t batch, int64_t max_batches, const std::string& label, F&& per_batch) {
   ag::NoGradGuard ng;
   nn::DataLoader loader(data.images, Tensor(), batch, false, false, 0);
   int64_t total = max_batches > 0 ? std::min(max_batches, loader.num_batches()) : loader.num_batches();
@@ -21,14 +22,32 @@ double mean_bpd(flows::ImageFlow& model, const nn::MnistData& data, int64_t batc
   int64_t n = 0, done = 0;
   for (const nn::Batch& b : loader) {
     if (done == total) break;
-    Tensor bpd = samples > 0 ? model.importance_bpd(b.images, samples) : model.log_prob(b.images).value();
-    if (samples <= 0) bpd = bpd * (-1.4426950408889634 / static_cast<double>(numel(model.image_shape())));
-    sum += fg::sum(bpd).item();
+    sum += per_batch(b.images) * static_cast<double>(b.images.size(0));
     n += b.images.size(0);
-    bar.update(++done, fmt::format("bpd {:.4f}", sum / n));
+    bar.update(++done, fmt::format("{:.4f}", sum / n));
   }
-  bar.finish(fmt::format("bpd {:.4f} over {} images", sum / n, n));
-  return sum / n;
+  bar.finish(fmt::format("{:.4f} over {} images", sum / n, n));
+  return sum / static_cast<double>(n);
+}
+}  // namespace
+
+double mean_loss(flows::ImageModel& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
+                 const std::string& label) {
+  return batch_mean(data, batch, max_batches, label, [&](const Tensor& imgs) { return model.loss(imgs).item(); });
+}
+
+double mean_test_bpd(flows::ImageModel& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
+                     int samples, const std::string& label) {
+  return batch_mean(data, batch, max_batches, label,
+                    [&](const Tensor& imgs) { return fg::mean(model.test_bpd(imgs, samples)).item(); });
+}
+
+flows::SampleOptions sample_options(const TrainOptions& o) {
+  flows::SampleOptions so;
+  so.solver.method = flows::ode::parse_method(o.sample_solver);
+  so.solver.steps = o.sample_steps;
+  so.solver.atol = so.solver.rtol = o.ode_tol;
+  return so;
 }
 
 namespace {
@@ -45,13 +64,26 @@ double median_ms(int reps, F&& f) {
 }
 }  // namespace
 
-void time_model(flows::ImageFlow& model, const nn::MnistData& test, EvalResult& r) {
+void time_model(flows::ImageModel& model, const nn::MnistData& test, const TrainOptions& o, EvalResult& r) {
   ag::NoGradGuard ng;
   Tensor imgs = slice(test.images, 0, 0, std::min<int64_t>(64, test.size()));
-  model.log_prob(imgs);  // warm-up (oneDNN plans)
-  r.inference_ms_64 = median_ms(5, [&] { model.log_prob(imgs); });
-  model.sample(64);
-  r.sampling_ms_64 = median_ms(3, [&] { model.sample(64); });
+  const bool fm = o.model.flow_matching();
+  const int reps = fm ? 1 : 5;
+  flows::SampleOptions so = sample_options(o);
+  so.nfe = &r.sample_nfe;
+  model.test_bpd(imgs, 1);  // warm-up (oneDNN plans)
+  backend_of(model.parameters()[0].device()).synchronize();
+  r.inference_ms_64 = median_ms(reps, [&] {
+    model.test_bpd(imgs, 1);
+    backend_of(model.parameters()[0].device()).synchronize();
+  });
+  model.generate(64, so);
+  r.sampling_ms_64 = median_ms(fm ? 1 : 3, [&] {
+    model.generate(64, so);
+    backend_of(model.parameters()[0].device()).synchronize();
+  });
+  r.family = model.family();
+  if (fm) r.solver = flows::ode::method_name(so.solver.method);
 }
 
 void print_results_table(const EvalResult& r) {
@@ -62,8 +94,13 @@ void print_results_table(const EvalResult& r) {
               std::string(12, '-').c_str());
   std::printf("| %-12s | %9.4f | %9.4f | %13.1f ms | %13.1f ms | %10ld |\n", r.model.c_str(), r.val_bpd, r.test_bpd,
               r.inference_ms_64, r.sampling_ms_64, static_cast<long>(r.params));
-  std::printf("(test bpd over %ld images with %d importance samples)\n\n", static_cast<long>(r.test_images),
+  std::printf("(test bpd over %ld images with %d importance samples)\n", static_cast<long>(r.test_images),
               r.import_samples);
+  if (!r.solver.empty())
+    std::printf("(flow matching: sampling by %s, %ld function evaluations; likelihood by dopri5 with Hutchinson's "
+                "divergence, %ld evaluations per batch)\n", r.solver.c_str(), static_cast<long>(r.sample_nfe),
+                static_cast<long>(r.bpd_nfe));
+  std::printf("\n");
 }
 
 void save_results_json(const std::string& path, const EvalResult& r) {
@@ -71,7 +108,13 @@ void save_results_json(const std::string& path, const EvalResult& r) {
   nlohmann::json j{{"model", r.model},       {"val_bpd", num(r.val_bpd)},
                    {"test_bpd", num(r.test_bpd)}, {"inference_ms_per_64", num(r.inference_ms_64)},
                    {"sampling_ms_per_64", num(r.sampling_ms_64)}, {"params", r.params},
-                   {"test_images", r.test_images}, {"import_samples", r.import_samples}};
+                   {"test_images", r.test_images}, {"import_samples", r.import_samples},
+                   {"family", r.family}};
+  if (!r.solver.empty()) {
+    j["sample_solver"] = r.solver;
+    j["sample_nfe"] = r.sample_nfe;
+    j["bpd_nfe_per_batch"] = r.bpd_nfe;
+  }
   nn::atomic_write_file(path, j.dump(2) + "\n");
 }
 

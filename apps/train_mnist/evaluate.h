@@ -3,7 +3,8 @@
 #pragma once
 #include <string>
 
-#include "flows/image_flow.h"
+#include "apps/train_mnist/options.h"
+#include "flows/image_model.h"
 #include "nn/mnist.h"
 
 namespace fg::app {
@@ -15,13 +16,21 @@ struct EvalResult {
   int64_t params = 0;
   int64_t test_images = 0;
   int import_samples = 0;
+  std::string family, solver;  // solver: the ODE solve used for sampling (flow matching)
+  int64_t sample_nfe = 0, bpd_nfe = 0;  // flow matching: NFE of one sample solve and of one likelihood solve
 };
 
-// Mean bpd over up to max_batches batches of `data` (0: all); importance-sampled when samples > 0.
-double mean_bpd(flows::ImageFlow& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
-                int samples, const std::string& label);
-// Timings (median of a few runs) of log-likelihood and sampling for a batch of 64.
-void time_model(flows::ImageFlow& model, const nn::MnistData& test, EvalResult& r);
+// The model's training objective (bpd, or the matching loss) averaged over up to max_batches
+// batches of `data` (0: all), without grad.
+double mean_loss(flows::ImageModel& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
+                 const std::string& label);
+// Test bpd, importance-sampled over `samples` dequantization draws, over up to max_batches batches.
+double mean_test_bpd(flows::ImageModel& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
+                     int samples, const std::string& label);
+// Timings (median of a few runs) of the likelihood (one draw) and of sampling, for a batch of 64.
+void time_model(flows::ImageModel& model, const nn::MnistData& test, const TrainOptions& o, EvalResult& r);
+// The sampling settings of the options (the ODE solve of the flow-matching models).
+flows::SampleOptions sample_options(const TrainOptions& o);
 void print_results_table(const EvalResult& r);
 void save_results_json(const std::string& path, const EvalResult& r);
 

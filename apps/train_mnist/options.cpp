@@ -7,7 +7,7 @@
 namespace fg::app {
 
 bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code) {
-  CLI::App app{"train_mnist: train and evaluate the tutorial's normalizing flows on MNIST.\n"
+  CLI::App app{"train_mnist: train and evaluate the tutorial's normalizing flows (and flow-matching models) on MNIST.\n"
                "Outputs in --out: metrics.jsonl, samples_*.png, curves.png, last/best checkpoints, results.json."};
   app.set_help_flag("-h,--help", "print this help and exit");
   std::string model = o.model.name, arch = "v2", time_limit;
@@ -21,6 +21,20 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
   app.add_option("--glow-k", o.model.glow_k, "glow: steps per scale")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--glow-hidden", o.model.glow_hidden, "glow: coupling network width")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--fm-channels", o.model.fm_channels, "fm, ot-cfm: the U-Net's base width")
+      ->check(CLI::Range(8, 512))
+      ->capture_default_str();
+  app.add_option("--fm-sigma", o.model.fm_sigma, "fm, ot-cfm: the path's sigma (default 1e-4 for fm, 0 for ot-cfm)")
+      ->check(CLI::Range(0.0, 0.999));
+  app.add_option("--sample-solver", o.sample_solver, "fm, ot-cfm: ODE solver for samples (euler, midpoint, rk4, dopri5)")
+      ->check(CLI::IsMember({"euler", "midpoint", "rk4", "dopri5"}))
+      ->capture_default_str();
+  app.add_option("--sample-steps", o.sample_steps, "fm, ot-cfm: steps of a fixed-step sample solver")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--ode-tol", o.ode_tol, "fm, ot-cfm: dopri5's atol and rtol (samples and likelihoods)")
+      ->check(CLI::Range(1e-12, 1.0))
       ->capture_default_str();
   app.add_option("--epochs", o.epochs, "training epochs")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--batch", o.batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();

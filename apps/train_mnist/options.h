@@ -24,6 +24,10 @@ struct TrainOptions {
   int64_t sample_count = 16;     // images in each sample grid
   int64_t train_size = 50000;    // the rest of the 60k training images are validation
   bool test = true;              // evaluate on the test set at the end
+  // flow matching: the ODE solve of the sample grids and the likelihood
+  std::string sample_solver = "dopri5";
+  int64_t sample_steps = 20;     // fixed-step solvers
+  double ode_tol = 1e-5;         // dopri5's atol = rtol
 };
 
 // Parses argv; prints help and exits 0 for --help; throws fg::Error (exit 2 in main) on bad input.

@@ -1,16 +1,17 @@
-// The training loop: Adam + StepLR + clipping on bpd, validation with sample grids, last/best
-// checkpoints written atomically, metrics.jsonl, resume from a checkpoint, clean stop on
-// SIGINT/SIGTERM, and non-finite losses reported and skipped (never saved).
+// train_mnist's task for the shared training loop (apps/common/train_loop.h): any image model
+// (coupling flows, flow matching) on MNIST batches, validated by its objective on the validation
+// images (bpd for the coupling flows, the matching loss for flow matching) with a sample grid.
 #pragma once
+#include "apps/common/train_loop.h"
 #include "apps/train_mnist/options.h"
-#include "flows/image_flow.h"
+#include "flows/image_model.h"
 #include "nn/mnist.h"
 
 namespace fg::app {
 
 struct TrainOutcome {
-  int exit_code = 0;   // 0 done, 130/143 stopped by a signal, 1 failed
-  double best_val_bpd = NAN;
+  int exit_code = 0;   // 0 done, 130/143 stopped by a signal
+  double best_val = NAN;
   std::string best_checkpoint;  // empty when none was written
 };
 

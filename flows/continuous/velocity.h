@@ -6,7 +6,7 @@
 //                 blocks [GroupNorm, SiLU, conv3x3, + time projection, GroupNorm, SiLU, conv3x3]
 //                 with 1x1 skips; 28 -> 14 -> 7 by stride-2 convs, back up by nearest 2x
 //                 upsampling with concatenated skips; GroupNorm SiLU conv3x3 out, zero-initialized.
-//                 Widths c, 2c, 2c (c = 32 by default: about 1.4M parameters).
+//                 Widths c, 2c, 2c (c = 48 by default: 1,106,737 parameters).
 // t is [N] (one time per example) or a scalar broadcast to the batch.
 #pragma once
 #include "nn/layers.h"
@@ -52,7 +52,7 @@ class ResBlock : public nn::Module {
 
 class UNetVelocity : public VelocityField {
  public:
-  explicit UNetVelocity(int64_t channels = 32, int64_t in_channels = 1);
+  explicit UNetVelocity(int64_t channels = 48, int64_t in_channels = 1);
   std::string type_name() const override { return "UNetVelocity"; }
   Var velocity(const Var& x, const Var& t) override;
 

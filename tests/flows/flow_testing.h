@@ -29,6 +29,7 @@ inline bool no_mnist(const char* who) {
 
 struct RoundTrip {
   double max_err, ldj_fwd, ldj_rev;  // max |reverse(forward(z)) - z|; example 0's ldj each way
+  double max_abs_out = 0;            // max |forward(z)|
 };
 
 // forward then reverse (no grad); the shape must survive forward.
@@ -39,9 +40,10 @@ inline RoundTrip round_trip(Flow& f, const Tensor& z0, const ag::Var* cond = nul
   FG_CHECK(z.shape() == z0.shape(), "round_trip: forward changed the shape {} -> {}", shape_str(z0.shape()),
            shape_str(z.shape()));
   double fwd = ldj.value().to_vector<double>()[0];
+  double out = amax(abs(z.value())).item();
   ag::Var ldj2(zeros({z0.size(0)}, z0.dtype()));
   f.reverse(z, ldj2, cond);
-  return {max_abs_diff(z.value(), z0), fwd, ldj2.value().to_vector<double>()[0]};
+  return {max_abs_diff(z.value(), z0), fwd, ldj2.value().to_vector<double>()[0], out};
 }
 
 // example 0's forward log-det

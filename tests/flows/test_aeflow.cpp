@@ -58,12 +58,17 @@ struct LatentFlow : Flow {
 }  // namespace
 
 TEST_CASE("LinearCoupling (literal and bounded) inverts exactly; ldj = brute-force log|det J| (f64, D=6)") {
+  // z draws from the default generator: fixed here, whatever ran before. The literal coupling's
+  // unbounded exp(s) scales this draw to ~1e8 (other draws reach 1e5-1e8), and the round trip is
+  // exact to the rounding of that scale: the error is held to 1e-14 of max(1, max |forward(z)|),
+  // which for the bounded coupling (outputs ~10) is tighter than an absolute 1e-12.
+  manual_seed(1);
   for (bool bounded : {false, true}) {
     CAPTURE(bounded);
     auto c = random_coupling(6, bounded, bounded ? 11 : 12);
     Tensor z = normal({5, 6}, 0.0, 1.5, DType::F64);
     RoundTrip r = round_trip(*c, z);
-    CHECK(r.max_err < 1e-12);
+    CHECK(r.max_err < 1e-14 * std::max(1.0, r.max_abs_out));
     CHECK(std::abs(r.ldj_fwd + r.ldj_rev) < 1e-12);
     CHECK(std::abs(r.ldj_fwd) > 0.05);  // the randomized layer is not the identity
     Tensor z1 = slice(z, 0, 0, 1);
