@@ -93,12 +93,14 @@ double cfm_moons_log_prob(double px, double py) {
     const double cosarg = (moon == 0 ? c : 0.5 - c) / std::sqrt(2.0);
     if (cosarg < -1 || cosarg > 1) continue;
     const double a = std::acos(cosarg);
-    for (double theta : {a - kPi / 4, -a - kPi / 4 + 2 * kPi, -a - kPi / 4}) {
-      if (theta < 0 || theta > kPi) continue;
+    for (double theta : {a - kPi / 4, -a - kPi / 4 + 2 * kPi}) {
+      // the sampler's end angles are exactly 0 and pi: allow the rounding of acos around them
+      if (theta < -1e-9 || theta > kPi + 1e-9) continue;
+      theta = std::min(kPi, std::max(0.0, theta));
       double x, y;
       moon_point(moon, theta, x, y);
       const double v = (px + 1.0 - 3.0 * x) / kCfmMoonShift;
-      if (v < 0 || v >= 1) continue;
+      if (v < -1e-9 || v >= 1 + 1e-9) continue;
       const double dxt = moon == 0 ? -std::sin(theta) : std::sin(theta);
       const double dyt = moon == 0 ? std::cos(theta) : -std::cos(theta);
       const double det = std::abs(3.0 * kCfmMoonShift * (dxt - dyt));

@@ -43,7 +43,7 @@ void fsync_dir(const std::string& dir) {
 
 void write_all(std::FILE* f, const void* data, size_t n, const std::string& path) {
   if (n == 0) return;
-  if (fault_armed("atomic_write.enospc")) {
+  if (fault_armed_for("atomic_write.enospc", path)) {
     errno = ENOSPC;
     fail(fmt::format("{}: write failed after 0 of {} bytes: {}", path, n, err_str()));
   }
@@ -80,8 +80,8 @@ void atomic_write_file(const std::string& path, const std::function<void(std::FI
   int rc = std::fclose(g.f);
   g.f = nullptr;
   FG_CHECK(rc == 0, "{}: closing {} failed: {}", path, g.tmp, err_str());
-  if (fault_armed("atomic_write.abort_before_rename")) std::abort();
-  if (fault_armed("atomic_write.fail_before_rename"))
+  if (fault_armed_for("atomic_write.abort_before_rename", path)) std::abort();
+  if (fault_armed_for("atomic_write.fail_before_rename", path))
     fail(fmt::format("{}: renaming {} over it failed: injected fault", path, g.tmp));
   FG_CHECK(std::rename(g.tmp.c_str(), path.c_str()) == 0, "{}: renaming {} over it failed: {}", path, g.tmp, err_str());
   g.active = false;

@@ -16,7 +16,7 @@ int64_t Checkpoint::get_int(const std::string& key) const {
   const std::string& s = get(key);
   char* end = nullptr;
   long long v = std::strtoll(s.c_str(), &end, 10);
-  FG_CHECK(!s.empty() && end && *end == 0, "checkpoint {}: metadata '{}' = '{}' is not an integer", path, key, s);
+  FG_CHECK(!s.empty() && end && *end == 0, "checkpoint {}: metadata '{}' = '{}' is not an integer", path, key, printable(s));
   return v;
 }
 
@@ -24,7 +24,7 @@ uint64_t Checkpoint::get_u64(const std::string& key) const {
   const std::string& s = get(key);
   char* end = nullptr;
   unsigned long long v = std::strtoull(s.c_str(), &end, 10);
-  FG_CHECK(!s.empty() && end && *end == 0, "checkpoint {}: metadata '{}' = '{}' is not an integer", path, key, s);
+  FG_CHECK(!s.empty() && end && *end == 0, "checkpoint {}: metadata '{}' = '{}' is not an integer", path, key, printable(s));
   return v;
 }
 
@@ -32,7 +32,7 @@ double Checkpoint::get_double(const std::string& key) const {
   const std::string& s = get(key);
   char* end = nullptr;
   double v = std::strtod(s.c_str(), &end);
-  FG_CHECK(!s.empty() && end && *end == 0, "checkpoint {}: metadata '{}' = '{}' is not a number", path, key, s);
+  FG_CHECK(!s.empty() && end && *end == 0, "checkpoint {}: metadata '{}' = '{}' is not a number", path, key, printable(s));
   return v;
 }
 
@@ -56,11 +56,11 @@ Checkpoint load_checkpoint(const std::string& path) {
   auto fmt_it = ck.meta.find("format");
   FG_CHECK(fmt_it != ck.meta.end() && fmt_it->second == kCheckpointFormat,
            "{}: not a flowgrad checkpoint (metadata 'format' is '{}', expected '{}')", path,
-           fmt_it == ck.meta.end() ? "missing" : fmt_it->second, kCheckpointFormat);
+           fmt_it == ck.meta.end() ? "missing" : printable(fmt_it->second), kCheckpointFormat);
   for (auto& [n, t] : f.tensors) {
     if (n.rfind("model.", 0) == 0) ck.model[n.substr(6)] = t;
     else if (n.rfind("optim.", 0) == 0) ck.optim[n.substr(6)] = t;
-    else fail(fmt::format("{}: unexpected tensor '{}' (expected model.* or optim.*)", path, n));
+    else fail(fmt::format("{}: unexpected tensor '{}' (expected model.* or optim.*)", path, printable(n)));
   }
   return ck;
 }

@@ -8,13 +8,13 @@ namespace fg::nn {
 
 namespace {
 struct Spec {
-  std::string name;
-  int64_t step = -1;  // -1: any step
+  std::string name, suffix;  // suffix: only for paths ending so (file faults)
+  int64_t step = -1;         // -1: any step
   bool onward = false;
 };
 
-const std::vector<Spec>& specs() {
-  static const std::vector<Spec> s = [] {
+std::vector<Spec> parse_env() {
+  {
     std::vector<Spec> out;
     const char* e = std::getenv("FG_FAULT");
     if (!e) return out;
@@ -27,6 +27,10 @@ const std::vector<Spec>& specs() {
         Spec sp;
         size_t a = item.find('@');
         sp.name = item.substr(0, a);
+        if (size_t eq = sp.name.find('='); eq != std::string::npos) {
+          sp.suffix = sp.name.substr(eq + 1);
+          sp.name.resize(eq);
+        }
         if (a != std::string::npos) {
           std::string st = item.substr(a + 1);
           sp.onward = !st.empty() && st.back() == '+';
@@ -39,10 +43,24 @@ const std::vector<Spec>& specs() {
       at = comma + 1;
     }
     return out;
-  }();
+  }
+}
+
+std::vector<Spec>& specs() {
+  static std::vector<Spec> s = parse_env();
   return s;
 }
 }  // namespace
+
+void reload_faults() { specs() = parse_env(); }
+
+bool fault_armed_for(const char* name, const std::string& path) {
+  for (const Spec& sp : specs())
+    if (sp.name == name && (sp.suffix.empty() || (path.size() >= sp.suffix.size() &&
+                                                   path.compare(path.size() - sp.suffix.size(), sp.suffix.size(), sp.suffix) == 0)))
+      return true;
+  return false;
+}
 
 bool fault_armed(const char* name, int64_t step) {
   const auto& s = specs();

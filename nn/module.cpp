@@ -127,9 +127,13 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& sd, bool stric
   }
   if (strict)
     for (auto& [n, t] : sd)
-      if (!used.count(n)) problems.push_back(fmt::format("unexpected '{}' {}", n, shape_str(t.shape())));
-  FG_CHECK(problems.empty(), "load_state_dict ({}): {} problem(s): {}", type_name(), problems.size(),
-           fmt::join(problems, "; "));
+      if (!used.count(n)) problems.push_back(fmt::format("unexpected '{}' {}", printable(n), shape_str(t.shape())));
+  if (!problems.empty()) {  // the first three and a count: a wrong file can mismatch hundreds of entries
+    std::vector<std::string> shown(problems.begin(), problems.begin() + std::min<size_t>(3, problems.size()));
+    std::string more = problems.size() > 3 ? fmt::format("; ... and {} more", problems.size() - 3) : "";
+    fail(fmt::format("load_state_dict ({}): {} problem(s): {}{}", type_name(), problems.size(), fmt::join(shown, "; "),
+                     more));
+  }
   for (auto& [n, v] : entries) {
     auto it = sd.find(n);
     if (it != sd.end()) v.mutable_value() = it->second.clone().to(v.device());

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <vector>
+#include <zlib.h>
 
 #include "nn/atomic_file.h"
 #include "tensor/error.h"
@@ -23,7 +24,8 @@ namespace {
 
 using json = nlohmann::json;
 constexpr uint64_t kMaxHeader = 100ull << 20;  // the reference implementation's limit
-constexpr size_t kMaxReported = 20;
+constexpr size_t kMaxReported = 3;             // problems listed in an error; the rest are counted
+constexpr const char* kCrcPrefix = "crc32.";   // __metadata__ keys of the per-tensor checksums
 
 struct Entry {
   std::string name;
@@ -47,6 +49,10 @@ struct FileCloser {
     if (f) std::fclose(f);
   }
 };
+
+uint32_t crc_of(const Tensor& t) {
+  return static_cast<uint32_t>(crc32(0L, static_cast<const Bytef*>(t.raw()), static_cast<uInt>(t.nbytes())));
+}
 
 }  // namespace
 
@@ -91,7 +97,12 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
         {"dtype", safetensors_dtype(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, offset + n}}};
     offset += n;
   }
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::map<std::string, std::string> meta = metadata;
+  for (size_t i = 0; i < host.size(); ++i) {
+    const std::string& name = std::next(tensors.begin(), static_cast<std::ptrdiff_t>(i))->first;
+    meta[kCrcPrefix + name] = fmt::format("{:08x}", crc_of(host[i]));
+  }
+  if (!meta.empty()) header["__metadata__"] = meta;
   std::string text;
   try {
     text = header.dump();
@@ -137,7 +148,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   try {
     header = json::parse(text);
   } catch (const json::parse_error& e) {
-    fail(fmt::format("{}: the header is not valid JSON (byte {} of {}): {}", path, e.byte, hlen, e.what()));
+    fail(fmt::format("{}: the header is not valid JSON (byte {} of {}): {}", path, e.byte, hlen, printable(e.what(), 160)));
   }
   FG_CHECK(header.is_object(), "{}: the header must be a JSON object, found a JSON {}", path, header.type_name());
 
@@ -157,11 +168,11 @@ SafetensorsFile load_safetensors(const std::string& path) {
         if (mv.is_string())
           out.metadata[k] = mv.get<std::string>();
         else
-          problem(fmt::format("__metadata__ '{}' must be a string, found a JSON {}", k, mv.type_name()));
+          problem(fmt::format("__metadata__ '{}' must be a string, found a JSON {}", printable(k), mv.type_name()));
       }
       continue;
     }
-    std::string who = fmt::format("tensor '{}'", name);
+    std::string who = fmt::format("tensor '{}'", printable(name));
     if (!v.is_object()) {
       problem(fmt::format("{}: entry must be an object, found a JSON {}", who, v.type_name()));
       continue;
@@ -169,7 +180,8 @@ SafetensorsFile load_safetensors(const std::string& path) {
     size_t before = problems.size();
     for (const auto& [k, unused] : v.items()) {
       (void)unused;
-      if (k != "dtype" && k != "shape" && k != "data_offsets") problem(fmt::format("{}: unknown field '{}'", who, k));
+      if (k != "dtype" && k != "shape" && k != "data_offsets")
+        problem(fmt::format("{}: unknown field '{}'", who, printable(k)));
     }
     Entry e;
     e.name = name;
@@ -177,14 +189,15 @@ SafetensorsFile load_safetensors(const std::string& path) {
       problem(fmt::format("{}: missing or non-string 'dtype'", who));
     } else if (!parse_safetensors_dtype(v["dtype"].get<std::string>(), e.dtype)) {
       problem(fmt::format("{}: dtype '{}' is not supported (expected F32, F64, I32 or U8)", who,
-                          v["dtype"].get<std::string>()));
+                          printable(v["dtype"].get<std::string>())));
     }
     if (!v.contains("shape") || !v["shape"].is_array()) {
       problem(fmt::format("{}: missing 'shape' or not an array", who));
     } else {
       for (const auto& d : v["shape"]) {
         if (!d.is_number_unsigned()) {
-          problem(fmt::format("{}: shape {} has an entry that is not a non-negative integer", who, v["shape"].dump()));
+          problem(fmt::format("{}: shape {} has an entry that is not a non-negative integer", who,
+                          printable(v["shape"].dump(), 60)));
           break;
         }
         e.shape.push_back(static_cast<int64_t>(d.get<uint64_t>()));
@@ -194,7 +207,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
     if (!off || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
         !(*off)[1].is_number_unsigned()) {
       problem(fmt::format("{}: 'data_offsets' must be [begin, end] with non-negative integers, found {}", who,
-                          off ? off->dump() : "nothing"));
+                          off ? printable(off->dump(), 60) : "nothing"));
     } else {
       e.begin = (*off)[0].get<uint64_t>();
       e.end = (*off)[1].get<uint64_t>();
@@ -227,11 +240,11 @@ SafetensorsFile load_safetensors(const std::string& path) {
   const Entry* prev = nullptr;
   for (const Entry& e : entries) {
     if (e.begin < pos) {
-      problem(fmt::format("tensor '{}': data_offsets [{}, {}] overlap tensor '{}' [{}, {}]", e.name, e.begin, e.end,
-                          prev->name, prev->begin, prev->end));
+      problem(fmt::format("tensor '{}': data_offsets [{}, {}] overlap tensor '{}' [{}, {}]", printable(e.name),
+                          e.begin, e.end, printable(prev->name), prev->begin, prev->end));
     } else if (e.begin > pos) {
-      problem(fmt::format("tensor '{}': data_offsets [{}, {}] leave a hole of {} bytes before it", e.name, e.begin,
-                          e.end, e.begin - pos));
+      problem(fmt::format("tensor '{}': data_offsets [{}, {}] leave a hole of {} bytes before it", printable(e.name),
+                          e.begin, e.end, e.begin - pos));
     }
     if (e.end > pos) pos = e.end, prev = &e;
     if (!prev) prev = &e;
@@ -247,11 +260,27 @@ SafetensorsFile load_safetensors(const std::string& path) {
     if (problems.size() > kMaxReported) msg += fmt::format("\n  ... and {} more", problems.size() - kMaxReported);
     fail(msg);
   }
+  std::vector<std::string> corrupt;
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype);
-    read_at(fc.f, 8 + hlen + e.begin, t.raw(), t.nbytes(), path, fmt::format("tensor '{}'", e.name));
+    read_at(fc.f, 8 + hlen + e.begin, t.raw(), t.nbytes(), path, fmt::format("tensor '{}'", printable(e.name)));
+    // files from other writers have no checksums; ours always do
+    if (auto c = out.metadata.find(kCrcPrefix + e.name); c != out.metadata.end()) {
+      std::string got = fmt::format("{:08x}", crc_of(t));
+      if (got != c->second)
+        corrupt.push_back(fmt::format("tensor '{}' (stored crc32 {}, data {})", printable(e.name), printable(c->second, 16), got));
+    }
     out.tensors.emplace(e.name, std::move(t));
   }
+  if (!corrupt.empty()) {
+    std::string msg = fmt::format("{}: corrupt data: {} tensor{} fail{} the checksum:", path, corrupt.size(),
+                                  corrupt.size() == 1 ? "" : "s", corrupt.size() == 1 ? "s" : "");
+    for (size_t i = 0; i < corrupt.size() && i < kMaxReported; ++i) msg += "\n  " + corrupt[i];
+    if (corrupt.size() > kMaxReported) msg += fmt::format("\n  ... and {} more", corrupt.size() - kMaxReported);
+    fail(msg);
+  }
+  for (auto it = out.metadata.begin(); it != out.metadata.end();)  // checksums are the file's business
+    it = it->first.rfind(kCrcPrefix, 0) == 0 ? out.metadata.erase(it) : std::next(it);
   return out;
 }
 

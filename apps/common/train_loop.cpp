@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "apps/common/cli.h"
 #include "nn/atomic_file.h"
@@ -48,7 +49,7 @@ void TrainLoop::restore(const std::string& path) {
   nn::Checkpoint ck = nn::load_checkpoint(path);
   FG_CHECK(ck.get("config") == task_.config_json(),
            "--resume {}: the checkpoint was trained with a different configuration:\n  checkpoint: {}\n  this run:   {}",
-           path, ck.get("config"), task_.config_json());
+           path, printable(ck.get("config"), 300), task_.config_json());
   nn::restore(ck, task_.model(), &opt_);
   pos_ = {ck.get_int("epoch"), ck.get_int("batch"), ck.get_int("step"), ck.get_double("best_score"),
           ck.get_double("train_seconds")};
@@ -143,8 +144,20 @@ LoopResult TrainLoop::run() {
   fs::create_directories(o_.out);
   int stale = nn::remove_stale_temporaries(o_.out);
   if (stale > 0) std::fprintf(stderr, "removed %d temporary file(s) an interrupted write left in %s\n", stale, o_.out.c_str());
-  if (!o_.resume.empty()) restore(o_.resume);
   const std::string metrics_path = o_.out + "/" + o_.file_prefix + "metrics.jsonl";
+  if (!o_.resume.empty()) {
+    restore(o_.resume);
+    // keep the lines up to the checkpoint's step: later ones were logged before the run stopped
+    std::ifstream in(metrics_path);
+    std::string kept, line;
+    while (std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.contains("step") && j["step"].is_number() && j["step"].get<int64_t>() > pos_.step)
+        continue;
+      kept += line + "\n";
+    }
+    if (in.is_open()) nn::atomic_write_file(metrics_path, kept);
+  }
   metrics_ = std::fopen(metrics_path.c_str(), o_.resume.empty() ? "w" : "a");
   FG_CHECK(metrics_, "cannot write {}", metrics_path);
   struct Closer {
@@ -216,6 +229,9 @@ LoopResult TrainLoop::run() {
       if (o_.val_every > 0 && pos_.step % o_.val_every == 0) {
         read_stats(false);
         validate();
+      } else if (o_.save_every > 0 && pos_.step % o_.save_every == 0) {
+        read_stats(false);
+        save("last.safetensors");
       }
     }
     if (epochs && pos_.batch >= per_epoch) {
@@ -236,7 +252,7 @@ LoopResult TrainLoop::run() {
   read_stats(true);
   bar.finish(fmt::format("step {} {} {:.4f}", pos_.step, o_.loss_name, run_loss_));
   if (g_signal) {
-    save("last.safetensors");  // a prompt stop: no validation
+    save("last.safetensors");  // a prompt stop: no validation (read_stats ran above)
     std::fprintf(stderr, "stopped by signal %d at step %ld; saved %s/%slast.safetensors (continue with --resume)\n",
                  g_signal.load(), static_cast<long>(pos_.step), o_.out.c_str(), o_.file_prefix.c_str());
     out.exit_code = 128 + g_signal.load();

@@ -11,6 +11,9 @@
 //     step-indexed tasks.
 // Stops: --max-steps, --time-limit, the epochs (each validates, when the last validation is
 // older, and writes last.safetensors), and SIGINT/SIGTERM (writes last.safetensors at once).
+// metrics.jsonl holds every step up to the last checkpoint before it is written; a resume drops
+// the lines of the steps after the checkpoint (logged before a kill), so the file continues as
+// an uninterrupted run's would.
 #pragma once
 #include <chrono>
 #include <functional>
@@ -31,6 +34,7 @@ struct LoopOptions {
   double time_limit_s = 0;       // 0: no limit
   int64_t log_every = 10;        // steps per host read of the step losses (each step gets a line)
   int64_t val_every = 0;         // 0: at the end of each epoch (step-indexed: only at the end)
+  int64_t save_every = 0;        // also write last.safetensors every N steps (0: at validations only)
   double clip = 1.0;             // global gradient norm (0: off)
   int max_bad_in_a_row = 5;      // non-finite steps in a row that stop the run
   uint64_t seed = 0;             // validation's fixed generator derives from it

@@ -21,6 +21,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <deque>
+#include <future>
 #include <nlohmann/json.hpp>
 
 #include "apps/common/cli.h"
@@ -46,7 +48,7 @@ struct Options {
   double lr = 1e-3, sigma = 0.1;
   uint64_t seed = 0;
   int64_t test_size = 0, eval_points = 1000, samples = 2000, grid = 100;
-  int threads = 0;
+  int threads = 1;  // 2-D batches are too small to split; the other core prepares OT-CFM's pairings
   std::string resume;
   bool plots = true;
 };
@@ -95,8 +97,9 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
   app.add_option("--samples", o.samples, "points in the scatter plots")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--grid", o.grid, "density grid resolution per axis")->check(CLI::Range(2, 2000))->capture_default_str();
   app.add_flag("!--no-plots", o.plots, "skip the PNGs (and the density grid)");
-  app.add_option("--threads", o.threads, "CPU threads (default: OMP_NUM_THREADS or all cores)")
-      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", o.threads, "CPU threads for the tensor ops (0: OMP_NUM_THREADS or all cores)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   if (!parse_cli(app, argc, argv, "toy2d", exit_code)) return false;
   const bool matching = o.method != "realnvp";
   if (o.convention.empty()) o.convention = matching ? "torchcfm" : "ffjord";
@@ -144,17 +147,36 @@ class Toy2DTask : public Task {
         .dump();
   }
   Var loss(int64_t, int64_t, int64_t step) override {
-    Generator g(mix(o_.seed, static_cast<uint64_t>(step)));
-    Tensor x1 = d_.target_batch(o_.batch, &g);
-    if (nvp_) return nvp_->nll(Var(x1));
-    Tensor x0 = d_.gaussian_source && matcher_ == flows::Matcher::FM ? Tensor() : d_.source_batch(o_.batch, &g);
-    return flows::matching_loss(*field_, flows::sample_path(matcher_, x0, x1, o_.sigma, &g));
+    if (nvp_) {
+      Generator g(mix(o_.seed, static_cast<uint64_t>(step)));
+      return nvp_->nll(Var(d_.target_batch(o_.batch, &g)));
+    }
+    // The step's path sample (for OT-CFM, with the exact pairing) depends only on (seed, step):
+    // the next steps' are prepared on other threads (one per core) while this step trains.
+    while (!ahead_.empty() && ahead_.front().first != step) ahead_.pop_front();
+    flows::PathSample s = ahead_.empty() ? prepare(step) : ahead_.front().second.get();
+    if (!ahead_.empty()) ahead_.pop_front();
+    const int64_t depth = 2;  // two steps ahead: with two cores, both work on pairings while this one trains
+    for (int64_t n = ahead_.empty() ? step + 1 : ahead_.back().first + 1; n <= step + depth; ++n)
+      ahead_.emplace_back(n, std::async(std::launch::async, [this, n] { return prepare(n); }));
+    return flows::matching_loss(*field_, s);
+  }
+  ~Toy2DTask() override {
+    for (auto& [n, f] : ahead_) f.wait();
   }
   Evaluation validate(int64_t, int64_t) override { return {}; }  // measured once, at the end
   flows::RealNVP2D* nvp() { return nvp_.get(); }
   flows::MLPVelocity* field() { return field_.get(); }
 
  private:
+  flows::PathSample prepare(int64_t step) const {
+    ag::NoGradGuard ng;
+    Generator g(mix(o_.seed, static_cast<uint64_t>(step)));
+    Tensor x1 = d_.target_batch(o_.batch, &g);
+    Tensor x0 = d_.gaussian_source && matcher_ == flows::Matcher::FM ? Tensor() : d_.source_batch(o_.batch, &g);
+    return flows::sample_path(matcher_, x0, x1, o_.sigma, &g);
+  }
+  std::deque<std::pair<int64_t, std::future<flows::PathSample>>> ahead_;
   const Options& o_;
   Data d_;
   flows::Matcher matcher_ = flows::Matcher::ICFM;

@@ -73,7 +73,6 @@ int evaluate_checkpoint(const TrainOptions& o, const std::string& ckpt, const nn
   r.test_images = o.test_batches > 0 ? std::min(test.size(), o.test_batches * o.batch) : test.size();
   time_model(*lm.model, test, o, r);
   print_results_table(r);
-  check_writable_dir(o.out);
   save_results_json(o.out + "/results.json", r);
   std::fprintf(stderr, "wrote %s/results.json\n", o.out.c_str());
   if (lm.config.flow_matching()) fm_sample_grids(*lm.model, o, o.out);
@@ -100,7 +99,8 @@ int main(int argc, char** argv) {
     // all four files now: a corrupt test file fails here, not after training
     nn::MnistData test = nn::load_mnist(dir, "test");
     if (!o.eval_only.empty()) {
-      load_model(o.eval_only, dev);  // the checkpoint loads before anything is written
+      load_model(o.eval_only, dev);  // the checkpoint loads, and results.json can be written, before any work
+      check_writable_dir(o.out);
       return evaluate_checkpoint(o, o.eval_only, test);
     }
     nn::MnistData all = nn::load_mnist(dir, "train");

@@ -64,6 +64,8 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
   app.add_option("--val-every", o.val_every, "validate every N steps (0: once per epoch)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--save-every", o.save_every, "also write last.safetensors every N steps (0: at validations only)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--val-batches", o.val_batches, "validation batches per validation (0: all)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--test-batches", o.test_batches, "test batches for the final evaluation (0: all)")

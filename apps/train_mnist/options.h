@@ -18,6 +18,7 @@ struct TrainOptions {
   int64_t max_steps = 0;         // 0: no limit
   double time_limit_s = 0;       // 0: no limit
   int64_t val_every = 0;         // steps between validations; 0: once per epoch
+  int64_t save_every = 0;        // steps between last.safetensors writes besides validations (0: none)
   int64_t val_batches = 0;       // 0: the whole validation set
   int64_t test_batches = 0;      // 0: the whole test set
   int64_t log_every = 10;        // steps between metrics lines

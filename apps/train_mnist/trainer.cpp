@@ -73,6 +73,7 @@ TrainOutcome train(const TrainOptions& o, const nn::MnistData& train_set, const 
   lo.time_limit_s = o.time_limit_s;
   lo.log_every = o.log_every;
   lo.val_every = o.val_every;
+  lo.save_every = o.save_every;
   lo.clip = o.clip;
   lo.seed = o.seed;
   lo.resume = o.resume;

@@ -243,13 +243,20 @@ Assignment solve_assignment(const std::vector<double>& cost, int n) {
 }
 
 std::vector<double> squared_distances(const Tensor& a, const Tensor& b) {
-  FG_CHECK(a.dim() >= 1 && b.dim() >= 1 && a.numel() / std::max<int64_t>(1, a.size(0)) ==
-                                              b.numel() / std::max<int64_t>(1, b.size(0)),
+  const int64_t n = a.dim() >= 1 ? a.size(0) : 0, m = b.dim() >= 1 ? b.size(0) : 0;
+  const int64_t d = n > 0 ? a.numel() / n : 0;
+  FG_CHECK(a.dim() >= 1 && b.dim() >= 1 && (m == 0 || b.numel() / m == d),
            "squared_distances: point sets {} and {} differ in dimension", shape_str(a.shape()), shape_str(b.shape()));
-  Tensor x = flatten(a.to(DType::F64), 1), y = flatten(b.to(DType::F64), 1);
-  Tensor d = sum(square(x), {1}, true) + transpose(sum(square(y), {1}, true), 0, 1) - matmul(x, y, false, true) * 2.0;
-  std::vector<double> out = d.to_vector<double>();
-  for (double& v : out) v = std::max(v, 0.0);  // rounding can make |a-b|^2 slightly negative
+  // on the host, in double (the assignment needs the matrix there anyway)
+  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>(), out(static_cast<size_t>(n * m));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < m; ++j) {
+      const double* p = x.data() + i * d;
+      const double* q = y.data() + j * d;
+      double s = 0;
+      for (int64_t k = 0; k < d; ++k) s += (p[k] - q[k]) * (p[k] - q[k]);
+      out[i * m + j] = s;
+    }
   return out;
 }
 

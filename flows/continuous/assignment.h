@@ -24,8 +24,8 @@ Assignment solve_assignment(const std::vector<double>& cost, int n);
 // The same problem for n x m, n <= m, by the Hungarian method.
 Assignment solve_assignment_hungarian(const std::vector<double>& cost, int n, int m);
 
-// Squared Euclidean distances between the rows of a [n, ...] and b [m, ...] (flattened), n x m, on
-// the host (computed on the tensors' device as |a|^2 + |b|^2 - 2 a.b, then read once).
+// Squared Euclidean distances between the rows of a [n, ...] and b [m, ...] (flattened), n x m,
+// computed on the host in double (both sets are read once).
 std::vector<double> squared_distances(const Tensor& a, const Tensor& b);
 
 // perm with sum_i |x0_i - x1_perm[i]|^2 minimal: the exact OT pairing of two equal-size batches.

@@ -3,6 +3,8 @@
 // exit codes (2 for a bad command line, 1 for runtime errors) and one-line error messages.
 // interpolate and dequant-hist need MNIST and are skipped without it.
 #include <doctest/doctest.h>
+
+#include "test_support.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -92,26 +94,31 @@ std::string checkpoint(const std::string& name) {
   if (!fs::exists(p)) {
     flows::ModelConfig cfg;
     cfg.name = name;
-    auto model = flows::build_model(cfg);
+    auto model = flows::build_image_model(cfg);
     nn::save_checkpoint(p.string(), *model, nullptr, {{"config", flows::config_to_json(cfg)}, {"val_bpd", "nan"}});
   }
   return p.string();
 }
 
-std::string mnist_dir() {
-  static std::string dir = [] {
-    std::vector<std::string> tries = {"", "../data/mnist", "../../data/mnist"};
-    if (const char* src = std::getenv("FLOWGRAD_SOURCE_DIR")) tries.push_back(std::string(src) + "/data/mnist");
-    for (auto& t : tries) try {
-        return fs::absolute(nn::resolve_mnist_dir(t)).string();
-      } catch (const std::exception&) {
-      }
-    return std::string();
-  }();
-  return dir;
-}
+std::string mnist_dir() { return fg::test::mnist_dir(); }
 
 bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
+
+// tile (row, col) of a --scale 1 grid of 28x28 images (2 pixels of padding), as 784 bytes
+std::vector<int> tile(const Tensor& grid, int64_t row, int64_t col) {
+  auto v = grid.to_vector<int>();
+  const int64_t gw = grid.size(1), c = grid.size(2);
+  std::vector<int> out;
+  for (int64_t y = 0; y < 28; ++y)
+    for (int64_t x = 0; x < 28; ++x) out.push_back(v[((row * 30 + 2 + y) * gw + (col * 30 + 2 + x)) * c]);
+  return out;
+}
+
+double fraction_equal(const std::vector<int>& a, const std::vector<int>& b) {
+  int64_t same = 0;
+  for (size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
+  return static_cast<double>(same) / static_cast<double>(a.size());
+}
 
 // the grid make_grid draws: cols x rows tiles of 28x28 with 2 pixels of padding, times --scale
 void check_grid(const std::string& png, int64_t cols, int64_t rows, int64_t scale) {
@@ -173,12 +180,61 @@ TEST_CASE("flowgrad sample writes a PNG grid of n images") {
   CHECK(a.to_vector<int>() == b.to_vector<int>());
 }
 
+TEST_CASE("flowgrad sample: a lower temperature gives less varied images") {
+  auto pixel_std = [](const std::string& png) {  // over the images' pixels (not the padding)
+    Tensor g = nn::read_png(png);
+    std::vector<double> v;
+    for (int64_t col = 0; col < 4; ++col)
+      for (int x : tile(g, 0, col)) v.push_back(x);
+    double m = 0, q = 0;
+    for (double x : v) m += x / static_cast<double>(v.size());
+    for (double x : v) q += (x - m) * (x - m) / static_cast<double>(v.size());
+    return std::sqrt(q);
+  };
+  std::string cold = (tmp() / "cold.png").string(), hot = (tmp() / "hot.png").string();
+  REQUIRE(run("sample --checkpoint " + quote(checkpoint("simple")) + " --n 4 --scale 1 --temperature 0.2 --out " +
+              quote(cold)).code == 0);
+  REQUIRE(run("sample --checkpoint " + quote(checkpoint("simple")) + " --n 4 --scale 1 --temperature 1.5 --out " +
+              quote(hot)).code == 0);
+  CHECK(pixel_std(cold) < 0.5 * pixel_std(hot));
+}
+
+TEST_CASE("flowgrad sample on a flow-matching checkpoint: --solver and --nfe set the ODE solve") {
+  std::string out = (tmp() / "fm.png").string();
+  Result r = run("sample --checkpoint " + quote(checkpoint("ot-cfm")) + " --n 2 --solver rk4 --nfe 8 --scale 1 --out " +
+                 quote(out));
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("rk4 with 8 function evaluations") != std::string::npos);
+  check_grid(out, 2, 1, 1);
+  Result bad = run("sample --checkpoint " + quote(checkpoint("ot-cfm")) + " --solver rk4 --nfe 6");
+  CHECK(bad.code == 1);
+  CHECK(bad.out.find("multiple of") != std::string::npos);
+  Result refused = run("latents --checkpoint " + quote(checkpoint("ot-cfm")));
+  CHECK(refused.code == 1);
+  CHECK(refused.out.find("needs a coupling flow") != std::string::npos);
+}
+
 TEST_CASE("flowgrad latents: rows share the final latent; models without a split are refused") {
   std::string out = (tmp() / "latents.png").string();
   Result r = run("latents --checkpoint " + quote(checkpoint("multiscale")) + " --n 2 --variations 3 --out " +
                  quote(out));
   REQUIRE(r.code == 0);
   check_grid(out, 3, 2, 3);  // the default --scale
+  // Untrained, every coupling is the identity, so the pixels the final latent decodes to (half
+  // of them: multiscale's one split factors out half of the 4 x 14 x 14 channels) are the same
+  // across a row, the split variables' pixels differ, and rows differ from each other.
+  std::string one = (tmp() / "latents1.png").string();
+  REQUIRE(run("latents --checkpoint " + quote(checkpoint("multiscale")) + " --n 2 --variations 3 --scale 1 --out " +
+              quote(one)).code == 0);
+  Tensor g = nn::read_png(one);
+  for (int64_t row = 0; row < 2; ++row)
+    for (int64_t col = 1; col < 3; ++col) {
+      double f = fraction_equal(tile(g, row, 0), tile(g, row, col));
+      INFO("row ", row, " col ", col, ": ", f, " of the pixels equal the row's first image");
+      CHECK(f >= 0.5);
+      CHECK(f < 0.9);
+    }
+  CHECK(fraction_equal(tile(g, 0, 0), tile(g, 1, 0)) < 0.5);
   Result bad = run("latents --checkpoint " + quote(checkpoint("simple")) + " --n 1 --out " + quote(out));
   CHECK(bad.code == 1);
   CHECK(bad.lines() == 1);
@@ -222,7 +278,8 @@ TEST_CASE("bad command lines exit 2 with one line; bad checkpoints exit 1 with o
   CHECK(w.lines() == 1);
 }
 
-TEST_CASE("flowgrad plot: one run's curves and a comparison of runs") {
+TEST_CASE("flowgrad plot: one run's curves and a comparison of runs" * doctest::skip(!have_gnuplot()) *
+          doctest::description("needs gnuplot (tools/bootstrap installs it)")) {
   for (const char* run_dir : {"runA", "runB"}) {
     fs::create_directories(tmp() / run_dir);
     std::ofstream f(tmp() / run_dir / "metrics.jsonl");
@@ -235,11 +292,6 @@ TEST_CASE("flowgrad plot: one run's curves and a comparison of runs") {
   std::string curves = (tmp() / "curves.png").string(), cmp = (tmp() / "compare.png").string();
   Result r1 = run("plot --metrics " + quote(a) + " --out " + quote(curves));
   Result r2 = run("plot --compare " + quote(a) + " " + quote(b) + " --out " + quote(cmp));
-  if (!have_gnuplot()) {
-    CHECK(r1.code == 1);
-    MESSAGE("gnuplot not installed: only the error path was checked");
-    return;
-  }
   REQUIRE(r1.code == 0);
   REQUIRE(r2.code == 0);
   CHECK(nn::read_png(curves).size(1) > 100);

@@ -14,18 +14,6 @@
 
 namespace fg::flows::testing {
 
-// Real MNIST for training tests: $FLOWGRAD_TEST_MNIST (meson sets it to data/mnist), or "" when
-// absent; no_mnist(who) says so on stderr, for doctest::skip.
-inline std::string mnist_dir() {
-  const char* e = std::getenv("FLOWGRAD_TEST_MNIST");
-  if (e && !nn::find_mnist_file(e, "train-images", "idx3").empty()) return e;
-  return "";
-}
-inline bool no_mnist(const char* who) {
-  bool none = mnist_dir().empty();
-  if (none) std::fprintf(stderr, "%s: MNIST not found (run tools/fetch_mnist); skipping\n", who);
-  return none;
-}
 
 struct RoundTrip {
   double max_err, ldj_fwd, ldj_rev;  // max |reverse(forward(z)) - z|; example 0's ldj each way

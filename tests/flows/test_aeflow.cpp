@@ -12,6 +12,7 @@
 #include <cstdlib>
 
 #include "flow_testing.h"
+#include "test_support.h"
 #include "flows/aeflow.h"
 #include "nn/data_loader.h"
 #include "nn/mnist.h"
@@ -246,8 +247,8 @@ TEST_CASE("AEFlow's loss: MSE of the reconstruction (+ the weighted latent NLL);
 }
 
 TEST_CASE("one full epoch of MNIST (50,000 images, batch 128) with the stable AEFlow lowers the MSE, all finite" *
-          doctest::skip(testing::no_mnist("test_aeflow"))) {
-  nn::MnistData all = nn::load_mnist(testing::mnist_dir(), "train");
+          doctest::skip(fg::test::needs_mnist("test_aeflow"))) {
+  nn::MnistData all = nn::load_mnist(fg::test::mnist_dir(), "train");
   auto [train, val] = nn::split_train_val(all, 50000, 42);
   Tensor val_imgs = slice(val.images, 0, 0, 1000);
   manual_seed(0);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "flow_testing.h"
+#include "test_support.h"
 #include "flows/models.h"
 #include "nn/data_loader.h"
 #include "nn/mnist.h"
@@ -24,8 +25,8 @@ double val_bpd(flows::ImageFlow& m, const Tensor& val) {
 }  // namespace
 
 TEST_CASE("training `simple` for 30 steps on 2,000 MNIST images lowers the validation bpd" *
-          doctest::skip(flows::testing::no_mnist("test_training"))) {
-  nn::MnistData all = nn::load_mnist(flows::testing::mnist_dir(), "train");
+          doctest::skip(fg::test::needs_mnist("test_training"))) {
+  nn::MnistData all = nn::load_mnist(fg::test::mnist_dir(), "train");
   auto [train, val] = nn::split_train_val(all, 50000, 42);
   Tensor train_imgs = slice(train.images, 0, 0, 2000);
   Tensor val_imgs = slice(val.images, 0, 0, 256);

@@ -2,6 +2,8 @@
 // message, loading synthetic files in every accepted spelling, consistency checks, the seeded
 // 50k/10k split; and, when the real data is present, the real counts.
 #include <doctest/doctest.h>
+
+#include "test_support.h"
 #include <zlib.h>
 
 #include <algorithm>
@@ -58,28 +60,6 @@ void gzip_file(const std::string& path) {
   gzwrite(g, b.data(), static_cast<unsigned>(b.size()));
   gzclose(g);
   fs::remove(path);
-}
-
-std::string real_mnist_dir() {
-  std::vector<std::string> c;
-  for (const char* env : {"FLOWGRAD_MNIST", "MNIST_DIR"})
-    if (const char* v = std::getenv(env)) c.push_back(v);
-  for (const char* rel : {"data/mnist", "../data/mnist", "../../data/mnist"}) c.push_back(rel);
-  c.push_back((fs::path(__FILE__).parent_path() / "../../data/mnist").string());
-  for (const auto& d : c)
-    if (!nn::find_mnist_file(d, "train-images", "idx3").empty() &&
-        !nn::find_mnist_file(d, "t10k-labels", "idx1").empty())
-      return d;
-  return "";
-}
-
-bool no_real_mnist() {
-  static const bool absent = [] {
-    bool a = real_mnist_dir().empty();
-    if (a) std::cerr << "test_mnist: real MNIST not found (run tools/fetch_mnist); skipping the real-data test\n";
-    return a;
-  }();
-  return absent;
 }
 
 }  // namespace
@@ -168,8 +148,8 @@ TEST_CASE("split_train_val: disjoint, complete, fixed by the seed, labels kept w
 }
 
 TEST_CASE("real MNIST: 60,000 train and 10,000 test examples, the 50,000/10,000 split" *
-          doctest::skip(no_real_mnist())) {
-  std::string dir = real_mnist_dir();
+          doctest::skip(fg::test::needs_mnist("test_mnist"))) {
+  std::string dir = fg::test::mnist_dir();
   auto train = nn::load_mnist(dir, "train");
   auto test = nn::load_mnist(dir, "test");
   CHECK(train.images.shape() == Shape{60000, 1, 28, 28});

@@ -2,13 +2,20 @@
 // saves are atomic, and the loader rejects each kind of malformed file with a message naming the
 // file and the tensor; random corruption never crashes.
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <csignal>
+#include <unistd.h>
 
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "io_test_util.h"
+#include "nn/atomic_file.h"
+#include "nn/fault.h"
 #include "nn/safetensors.h"
+#include "test_support.h"
 #include "tensor/ops.h"
 
 using namespace fg;
@@ -215,4 +222,109 @@ TEST_CASE("safetensors: random corruption of a valid file never crashes, only th
     }
   }
   CHECK(errors > 100);
+}
+
+TEST_CASE("safetensors: every tensor carries a CRC32; a flipped byte in the data names the tensor") {
+  TempDir dir;
+  std::string path = dir.file("ck.safetensors");
+  nn::save_safetensors(path, {{"a", from_vector<float>({1, 2, 3, 4}, {4})}, {"b", from_vector<float>({5, 6}, {2})}},
+                       {{"k", "v"}});
+  auto f = nn::load_safetensors(path);
+  CHECK(f.metadata == std::map<std::string, std::string>{{"k", "v"}});  // checksums are not metadata
+  auto raw = fg::test::read_bytes(path);
+  raw[raw.size() - 2] ^= 0x10;  // inside b's data
+  write_bytes(dir.file("flipped"), raw);
+  std::string e = error_of(dir.file("flipped"));
+  CHECK(has(e, "corrupt data"));
+  CHECK(has(e, "tensor 'b'"));
+  CHECK_FALSE(has(e, "tensor 'a'"));
+}
+
+TEST_CASE("safetensors: errors list three problems and count the rest; bytes from the file are escaped") {
+  TempDir dir;
+  std::string header = "{";
+  for (int i = 0; i < 12; ++i) header += fmt::format("{}\"t{}\": {{\"dtype\": \"F99\", \"shape\": [1], \"data_offsets\": [0, 4]}}", i ? "," : "", i);
+  header += ",\"bad\\u0001n\\u00e9me\": 7}";  // a control character and a non-ASCII letter in a name
+  write_bytes(dir.file("many"), st_bytes(header, std::vector<uint8_t>(4, 0)));
+  std::string e = error_of(dir.file("many"));
+  INFO(e);
+  CHECK(has(e, "13 problems"));
+  CHECK(has(e, "... and 10 more"));
+  CHECK(std::count(e.begin(), e.end(), '\n') <= 4);
+  for (unsigned char c : e) CHECK((c == '\n' || (c >= 0x20 && c < 0x7f)));
+  CHECK(fg::printable("ok\x01\xff") == "ok\\x01\\xff");
+}
+
+TEST_CASE("atomic writes under injected faults: the old file survives, the temporary is cleaned or cleanable") {
+  TempDir dir;
+  std::string path = dir.file("f.bin");
+  nn::atomic_write_file(path, std::string_view("old"));
+  auto with_fault = [&](const char* fault, auto&& body) {
+    setenv("FG_FAULT", fault, 1);
+    nn::reload_faults();
+    body();
+    unsetenv("FG_FAULT");
+    nn::reload_faults();
+  };
+  // an error after the data is written and synced, before the rename: the target is untouched
+  // (a writer that wrote straight into the target would fail this), the temporary removed
+  with_fault("atomic_write.fail_before_rename", [&] {
+    CHECK_THROWS_WITH_AS(nn::atomic_write_file(path, std::string_view("new")), doctest::Contains("f.bin"), Error);
+  });
+  CHECK(fg::test::read_bytes(path) == std::vector<uint8_t>{'o', 'l', 'd'});
+  CHECK(dir.count_files() == 1);
+  // disk full on the first write: the error says so and names the file
+  with_fault("atomic_write.enospc=f.bin", [&] {
+    CHECK_THROWS_WITH_AS(nn::atomic_write_file(path, std::string_view("new")), doctest::Contains("No space left"), Error);
+  });
+  CHECK(fg::test::read_bytes(path) == std::vector<uint8_t>{'o', 'l', 'd'});
+  CHECK(dir.count_files() == 1);
+  // a kill at that moment (abort in a child): the target is untouched, a temporary is left, and
+  // remove_stale_temporaries clears it
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::signal(SIGABRT, SIG_DFL);  // die like a killed program, not through doctest's crash report
+    setenv("FG_FAULT", "atomic_write.abort_before_rename", 1);
+    nn::reload_faults();
+    nn::atomic_write_file(path, std::string_view("new"));
+    _exit(0);  // not reached
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  CHECK(WIFSIGNALED(st));
+  CHECK(fg::test::read_bytes(path) == std::vector<uint8_t>{'o', 'l', 'd'});
+  CHECK(dir.count_files() == 2);
+  CHECK(nn::remove_stale_temporaries(dir.path.string()) == 1);
+  CHECK(dir.count_files() == 1);
+  nn::atomic_write_file(path, std::string_view("new"));  // without faults it goes through
+  CHECK(fg::test::read_bytes(path) == std::vector<uint8_t>{'n', 'e', 'w'});
+}
+
+TEST_CASE("an independent reader written from the spec (Python, numpy) opens our checkpoints and agrees") {
+  const char* src = std::getenv("FLOWGRAD_SOURCE_DIR");
+  REQUIRE_MESSAGE(src, "FLOWGRAD_SOURCE_DIR is not set (meson sets it)");
+  TempDir dir;
+  std::string path = dir.file("ck.safetensors");
+  Generator g(4);
+  std::map<std::string, Tensor> ts{{"model.w", randn({3, 5}, DType::F32, Device::cpu(), &g)},
+                                   {"model.d", randn({7}, DType::F64, Device::cpu(), &g)},
+                                   {"optim.step", from_vector<int32_t>({12}, {1})},
+                                   {"model.flag", from_vector<uint8_t>({1}, {})}};
+  nn::save_safetensors(path, ts, {{"config", "{\"model\": \"simple\"}"}});
+  auto r = fg::test::run_command("/usr/bin/python3 " + std::string(src) + "/tests/nn/read_safetensors.py " + path);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  auto j = nlohmann::json::parse(r.output);
+  CHECK(j["metadata"]["config"] == "{\"model\": \"simple\"}");
+  REQUIRE(j["tensors"].size() == ts.size());
+  for (auto& [name, t] : ts) {
+    INFO(name);
+    auto e = j["tensors"][name];
+    CHECK(e["dtype"] == nn::safetensors_dtype(t.dtype()));
+    CHECK(e["shape"].get<std::vector<int64_t>>() == t.shape());
+    CHECK(e["sum"].get<double>() == doctest::Approx(sum(t.to(DType::F64)).item()).epsilon(1e-12));
+    CHECK(e["first"][0].get<double>() == t.to_vector<double>()[0]);
+    CHECK(e["crc_ok"] == true);
+  }
 }
