@@ -11,12 +11,20 @@
 
 namespace fg::ag {
 
+// The device gradchecks evaluate on when their options do not say: the cpu, unless a test program
+// sets another (the GPU tests run every op's check on cuda:0 this way).
+Device default_gradcheck_device();
+void set_default_gradcheck_device(Device d);
+
 struct GradcheckOptions {
   double eps = 1e-6;
   double atol = 1e-5;
   double rtol = 1e-3;
   int64_t max_elements = 48;  // per input: check a seeded random subset when larger
   uint64_t seed = 1234;
+  // where f runs: inputs (and the projection) are moved there for every evaluation, gradients and
+  // values come back to the host to be compared
+  Device device = default_gradcheck_device();
 };
 
 struct GradcheckResult {
@@ -28,7 +36,7 @@ struct GradcheckResult {
 
 using VarFn = std::function<Var(const std::vector<Var>&)>;
 
-// inputs must be f64 CPU tensors; every input is differentiated.
+// inputs must be f64 CPU tensors (they are moved to o.device); every input is differentiated.
 GradcheckResult gradcheck(const VarFn& f, const std::vector<Tensor>& inputs, const GradcheckOptions& o = {});
 
 }  // namespace fg::ag

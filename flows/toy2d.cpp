@@ -130,7 +130,9 @@ DType RealNVP2D::dtype() const { return parameters().front().dtype(); }
 
 Tensor RealNVP2D::sample(int64_t n, Generator* g) {
   ag::NoGradGuard ng;
-  Var z(randn({n, 2}, dtype(), Device::cpu(), g)), ldj(zeros({n}, dtype()));
+  const Device dev = parameters().front().device();
+  // drawn on the host: the same points on every device
+  Var z(randn({n, 2}, dtype(), Device::cpu(), g).to(dev)), ldj(zeros({n}, dtype(), dev));
   reverse(z, ldj);
   return z.value();
 }
@@ -142,7 +144,7 @@ double RealNVP2D::mean_nll(const Tensor& x, int64_t batch) {
   int64_t n = x.size(0);
   double total = 0;
   for (int64_t i = 0; i < n; i += batch) {
-    Tensor xb = slice(x, 0, i, std::min(n, i + batch)).to(dtype());
+    Tensor xb = slice(x, 0, i, std::min(n, i + batch)).to(dtype()).to(parameters().front().device());
     auto lp = log_prob(Var(xb)).value().to_vector<double>();
     for (double v : lp) total -= v;
   }

@@ -1,6 +1,10 @@
 // Backend registry: the CPU backend always; other device kinds register a factory (the CUDA
 // backend does when it is built) and say whether a device is present. Backends are created once
 // per device and cached, so an op's dispatch is an array lookup.
+// FG_EMULATE_CUDA=1 serves the cuda device kind with the CPU kernels on host memory that only
+// kernels may touch (data<T>() refuses it as device memory): on a machine without a GPU, tests
+// and programs then run their device paths (moving models and batches, checkpoints across
+// devices, no host access to device data). It says nothing about the CUDA kernels themselves.
 #include "tensor/backend.h"
 
 #include <array>
@@ -12,18 +16,47 @@
 #include "tensor/counters.h"
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/random.h"
+#ifdef FG_HAVE_CUDA
+#include "tensor/cuda/cuda_backend.h"
+#endif
 
 namespace fg {
 
 namespace {
 struct Registered {
   Backend* (*factory)(int) = nullptr;
-  bool (*available)(std::string*) = nullptr;
+  bool (*available)(int, std::string*) = nullptr;
 };
+
+class EmulatedBackend final : public cpu::CpuBackend {
+ public:
+  const char* name() const override { return "cuda-emulated"; }
+};
+constexpr int kEmulatedDevices = 2;
+bool emulated_available(int index, std::string* why) {
+  if (index < kEmulatedDevices) return true;
+  if (why) *why = fmt::format("cuda:{} does not exist ({} emulated devices)", index, kEmulatedDevices);
+  return false;
+}
+Backend* make_emulated(int) { return new EmulatedBackend; }
+
+bool env_on(const char* name) {
+  const char* e = std::getenv(name);
+  return e && *e && std::string(e) != "0";
+}
+
 std::map<Device::Kind, Registered>& registry() {
-  static std::map<Device::Kind, Registered> r;
+  static std::map<Device::Kind, Registered> r = [] {
+    std::map<Device::Kind, Registered> m;
+    if (env_on("FG_EMULATE_CUDA")) m[Device::CUDA] = {make_emulated, emulated_available};
+#ifdef FG_HAVE_CUDA
+    else m[Device::CUDA] = {cuda::create_backend, cuda::device_available};
+#endif
+    return m;
+  }();
   return r;
 }
+std::atomic<bool> g_allow_tf32{env_on("FG_ALLOW_TF32")};
 constexpr int kMaxDevices = 16;
 std::array<std::atomic<Backend*>, kMaxDevices> g_cuda_backends{};
 std::mutex g_create;
@@ -80,9 +113,14 @@ int binary_grad_flags(BinaryOp op) {
   return i < kNumDiffBinaryOps ? kBinaryFlags[i] : 0;
 }
 
-void register_backend(Device::Kind kind, Backend* (*factory)(int), bool (*available)(std::string*)) {
+void register_backend(Device::Kind kind, Backend* (*factory)(int), bool (*available)(int, std::string*)) {
   registry()[kind] = {factory, available};
 }
+
+std::string backend_name(Device d) { return device_available(d) ? backend_of(d).name() : "unavailable"; }
+
+void set_allow_tf32(bool on) { g_allow_tf32 = on; }
+bool allow_tf32() { return g_allow_tf32; }
 
 bool device_available(Device d, std::string* why) {
   if (d.is_cpu()) return true;
@@ -91,7 +129,7 @@ bool device_available(Device d, std::string* why) {
     if (why) *why = "flowgrad was built without the CUDA backend (nvcc/cuDNN not found at build time)";
     return false;
   }
-  return it->second.available(why);
+  return it->second.available(d.index, why);
 }
 
 Backend& backend_of(Device d) {

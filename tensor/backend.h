@@ -1,38 +1,15 @@
 // Backend: one implementation per device kind, one virtual per kernel (tensor/backend.def lists
-// them). Kernels take tensors that ops.h has already checked (shapes, dtypes, devices) and plain
-// parameter structs: fixed-size, 8-byte fields only, so a device kernel can take them by value and
-// their bytes are the keys of the backends' plan caches (tensor/plan_cache.h).
+// them). Kernels take tensors that ops.h has already checked (shapes, dtypes, devices) and the
+// plain parameter structs of tensor/params.h.
 #pragma once
 #include <cstdint>
 #include <vector>
 
+#include "tensor/params.h"
 #include "tensor/tensor.h"
 
 namespace fg {
 
-enum class UnaryOp : uint8_t {
-#define FG_UNARY(Name, ...) Name,
-#include "tensor/elementwise.def"
-#undef FG_UNARY
-};
-// Differentiable binary ops first, then the comparisons.
-enum class BinaryOp : uint8_t {
-#define FG_BINARY(Name, ...) Name,
-#define FG_COMPARE(Name, ...) Name,
-#include "tensor/elementwise.def"
-#undef FG_BINARY
-#undef FG_COMPARE
-};
-constexpr int kNumUnaryOps = 0
-#define FG_UNARY(...) +1
-#include "tensor/elementwise.def"
-#undef FG_UNARY
-    ;
-constexpr int kNumDiffBinaryOps = 0
-#define FG_BINARY(...) +1
-#include "tensor/elementwise.def"
-#undef FG_BINARY
-    ;
 const char* unary_name(UnaryOp op);
 const char* binary_name(BinaryOp op);
 // What a unary op's backward reads (elementwise.def's `saves`).
@@ -42,75 +19,6 @@ bool binary_saves_inputs(BinaryOp op);  // elementwise.def's AB
 constexpr int kGradAIsG = 1, kGradBIsG = 2;
 int binary_grad_flags(BinaryOp op);
 
-struct UnaryParams {
-  double a = 0, b = 0;  // elu alpha; clamp lo/hi; pow exponent; affine scale/shift
-};
-
-// The geometry of an elementwise kernel, computed once in shared code (tensor/geometry.cpp):
-// operand 0 is the output, the others are inputs broadcast to its shape (stride 0 along broadcast
-// dims); dims are coalesced where every operand allows, so a dense case is rank 1 with stride 1.
-constexpr int kMaxOperands = 5;
-struct ElementwiseParams {
-  int64_t rank = 0, operands = 0;
-  int64_t shape[kMaxDims] = {};
-  int64_t strides[kMaxOperands][kMaxDims] = {};
-  int64_t numel() const {
-    int64_t n = 1;
-    for (int64_t i = 0; i < rank; ++i) n *= shape[i];
-    return n;
-  }
-};
-
-// A reduction of a strided input into a contiguous output: out's elements run over the kept dims
-// (out_shape, with the input's strides in_strides), each reducing over red_shape/red_strides.
-enum class ReduceOp : uint8_t { Sum, Mean, Max, Min, LogSumExp };
-struct ReduceParams {
-  int64_t out_rank = 0, red_rank = 0;
-  int64_t out_shape[kMaxDims] = {}, in_strides[kMaxDims] = {};
-  int64_t red_shape[kMaxDims] = {}, red_strides[kMaxDims] = {};
-  int64_t reduced() const {
-    int64_t n = 1;
-    for (int64_t i = 0; i < red_rank; ++i) n *= red_shape[i];
-    return n;
-  }
-  int64_t outputs() const {
-    int64_t n = 1;
-    for (int64_t i = 0; i < out_rank; ++i) n *= out_shape[i];
-    return n;
-  }
-};
-
-// C[b] = op(A[b]) * op(B[b]); A is MxK (KxM if trans_a), B is KxN (NxK if trans_b), C is MxN.
-// a_batch_stride / b_batch_stride are 0 for an operand broadcast over the batch.
-struct MatmulParams {
-  int64_t batch, M, N, K;
-  int64_t trans_a, trans_b;
-  int64_t a_batch_stride, b_batch_stride;
-};
-
-// NCHW input, OIHW weights (I = C / groups), NCHW output.
-struct Conv2dParams {
-  int64_t N, C, H, W, O, KH, KW, OH, OW;
-  int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
-};
-
-// x viewed as [outer, C, inner], normalized over C; gamma/beta have C elements.
-struct LayerNormParams {
-  int64_t outer, C, inner;
-  double eps;
-};
-
-// ConcatELU, fused: x viewed as [outer, C, inner] -> y [outer, 2C, inner] = [elu(x), elu(-x)];
-// backward from the saved output: dx = g1 * elu'(x) - g2 * elu'(-x), elu'(v) = v > 0 ? 1 : elu(v) + 1.
-struct ConcatEluParams {
-  int64_t outer, C, inner;
-};
-
-// torch.optim.Adam's update (lerp form of the first moment, eps outside the sqrt, L2 decay added
-// to the gradient), applied in place to every tensor of the lists in one pass.
-struct AdamParams {
-  double lr, beta1, beta2, eps, weight_decay;
-};
 struct AdamTensors {
   std::vector<Tensor*> params, exp_avg, exp_avg_sq;
   std::vector<const Tensor*> grads;
@@ -127,6 +35,7 @@ class Backend {
   virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void synchronize() {}  // waits for queued work (timing); the CPU runs synchronously
+  virtual size_t peak_memory_bytes() { return 0; }  // device memory high-water mark (0: not tracked)
 
   // kernels
 #define FG_BACKEND_OP(name, params) virtual void name params = 0;
@@ -139,8 +48,16 @@ class Backend {
 Backend& backend_of(Device d);
 // backend_of plus one count in the launch counter: ops.h calls this once per kernel it runs.
 Backend& launch(Device d);
-// Registers a backend for a device kind (the CUDA backend does this when it is built).
-void register_backend(Device::Kind kind, Backend* (*factory)(int index), bool (*available)(std::string* why));
+// Registers a backend for a device kind (the CUDA backend does this when it is built): a factory
+// per device index, and whether that index is usable (else the reason in *why).
+void register_backend(Device::Kind kind, Backend* (*factory)(int index), bool (*available)(int index, std::string* why));
 bool device_available(Device d, std::string* why = nullptr);
+// The backend's name for a device ("cpu", "cuda", "cuda-emulated"), or "unavailable".
+std::string backend_name(Device d);
+
+// TF32 tensor-core math for f32 convolutions and matmuls on GPUs (PyTorch's allow_tf32): off by
+// default so that f32 results match the CPU's; FG_ALLOW_TF32=1 turns it on for a process.
+void set_allow_tf32(bool on);
+bool allow_tf32();
 
 }  // namespace fg

@@ -4,11 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define FG_HD __host__ __device__
-#else
-#define FG_HD
-#endif
+#include "tensor/params.h"  // FG_HOST_DEVICE
 
 namespace fg {
 
@@ -16,7 +12,7 @@ struct Philox4 {
   uint32_t v[4];
 };
 
-FG_HD inline Philox4 philox(uint64_t seed, uint64_t counter) {
+FG_HOST_DEVICE inline Philox4 philox(uint64_t seed, uint64_t counter) {
   uint32_t c0 = static_cast<uint32_t>(counter), c1 = static_cast<uint32_t>(counter >> 32), c2 = 0, c3 = 0;
   uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
   for (int r = 0; r < 10; ++r) {
@@ -35,8 +31,8 @@ FG_HD inline Philox4 philox(uint64_t seed, uint64_t counter) {
 }
 
 // uniform in [0, 1): 24 bits for float, 53 bits (two words) for double
-FG_HD inline float u01_f32(uint32_t a) { return static_cast<float>(a >> 8) * (1.0f / 16777216.0f); }
-FG_HD inline double u01_f64(uint32_t a, uint32_t b) {
+FG_HOST_DEVICE inline float u01_f32(uint32_t a) { return static_cast<float>(a >> 8) * (1.0f / 16777216.0f); }
+FG_HOST_DEVICE inline double u01_f64(uint32_t a, uint32_t b) {
   uint64_t x = (static_cast<uint64_t>(a) << 21) ^ (b >> 11);
   return static_cast<double>(x & ((1ull << 53) - 1)) * (1.0 / 9007199254740992.0);
 }

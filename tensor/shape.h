@@ -5,12 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "tensor/params.h"
+
 namespace fg {
 
 using Shape = std::vector<int64_t>;
 
-// The highest rank a kernel takes (its geometry structs are fixed-size, so a device can take them).
-constexpr int kMaxDims = 8;
 
 int64_t numel(const Shape& s);
 std::vector<int64_t> contiguous_strides(const Shape& s);

@@ -1,15 +1,22 @@
 // Shared helpers for the test suites: the one MNIST lookup every test uses, temporary
-// directories, and running a program with its output captured.
+// directories, running a program with its output captured, and a tiny synthetic MNIST with the
+// per-step losses of a training run's metrics.jsonl.
 #pragma once
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
+#include "nn/idx.h"
 #include "nn/mnist.h"
+#include "tensor/ops.h"
 
 namespace fg::test {
 
@@ -73,5 +80,27 @@ inline Result run_command(const std::string& cmd) {
 }
 
 inline std::string quote(const std::string& s) { return "'" + s + "'"; }
+
+// 240 training and 32 test images of random pixels, in MNIST's four IDX files.
+inline void write_tiny_mnist(const std::filesystem::path& dir) {
+  Generator g(5);
+  auto imgs = [&](int64_t n) { return floor(uniform({n, 28, 28}, 0, 256, DType::F32, Device::cpu(), &g)).to(DType::U8); };
+  auto labels = [&](int64_t n) { return floor(uniform({n}, 0, 10, DType::F32, Device::cpu(), &g)).to(DType::U8); };
+  nn::write_idx((dir / "train-images-idx3-ubyte").string(), imgs(240));
+  nn::write_idx((dir / "train-labels-idx1-ubyte").string(), labels(240));
+  nn::write_idx((dir / "t10k-images-idx3-ubyte").string(), imgs(32));
+  nn::write_idx((dir / "t10k-labels-idx1-ubyte").string(), labels(32));
+}
+
+// The per-step losses of metrics.jsonl (null for a skipped step becomes NaN).
+inline std::vector<double> train_losses(const std::filesystem::path& metrics, const std::string& key = "train_bpd") {
+  std::ifstream in(metrics);
+  std::vector<double> v;
+  std::string line;
+  while (std::getline(in, line))
+    if (auto j = nlohmann::json::parse(line); j.contains(key))
+      v.push_back(j[key].is_number() ? j[key].get<double>() : NAN);
+  return v;
+}
 
 }  // namespace fg::test

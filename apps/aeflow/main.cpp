@@ -45,7 +45,7 @@ struct Options {
   int64_t val_every = 50, val_subset = 2000;  // interim validation on the first val_subset images
   double lr = 1e-3, nll_weight = -1, clip = 1.0;  // nll_weight < 0: the variant's default
   uint64_t seed = 0;
-  std::string data, out = "runs/aeflow", nll_mode = "prior";
+  std::string data, out = "runs/aeflow", nll_mode = "prior", device = "cpu";
   int threads = 0;
 };
 
@@ -176,6 +176,7 @@ bool parse(int argc, char** argv, Options& o, int& code) {
   app.add_option("--out", o.out, "output directory")->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads (default: OMP_NUM_THREADS or all cores)")
       ->check(CLI::NonNegativeNumber);
+  add_device_option(app, o.device);
   app.add_option("--train-size", o.train_size, "training images; the rest of the 60,000 validate")
       ->check(CLI::Range(1, 59999))
       ->capture_default_str();
@@ -204,6 +205,7 @@ class AEFlowTask : public Task {
     cfg.nll_mode = o.nll_mode;
     model_ = std::make_shared<flows::AEFlow>(cfg);
     model_->set_record_stats(true);
+    model_->to(Device::parse(o.device));  // batches move to the model's device in AEFlow::run
   }
   nn::Module& model() override { return *model_; }
   flows::AEFlow& aeflow() { return *model_; }
@@ -443,6 +445,7 @@ int main(int argc, char** argv) {
   }
   return run_main("train_aeflow", [&] {
     if (o.threads > 0) set_num_threads(o.threads);
+    open_device(o.device);
     std::string dir = nn::resolve_mnist_dir(o.data);
     nn::MnistData all = nn::load_mnist(dir, "train");
     auto [train_set, val_set] = nn::split_train_val(all, o.train_size, 42);

@@ -1,10 +1,38 @@
 // CLI11 parsing with the programs' shared conventions: --help prints and exits 0, a bad command
-// line prints one line naming the program and exits 2.
+// line prints one line naming the program and exits 2. Also the one --device option of every
+// program.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "tensor/backend.h"
+
 namespace fg::app {
+
+// --device cpu|cuda|cuda:N: a malformed name is a command-line error (exit 2); whether the device
+// is there is checked by open_device, once the program runs.
+inline CLI::Option* add_device_option(CLI::App& app, std::string& device) {
+  return app.add_option("--device", device, "cpu, cuda or cuda:N (a GPU; see `flowgrad info`)")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            try {
+              Device::parse(s);
+              return std::string();
+            } catch (const std::exception& e) {
+              return std::string(e.what());
+            }
+          },
+          "DEVICE", "device"))
+      ->capture_default_str();
+}
+
+// The device named by --device, or fg::Error "--device cuda:3: <why it cannot be used>".
+inline Device open_device(const std::string& device) {
+  Device d = Device::parse(device);
+  std::string why;
+  FG_CHECK(device_available(d, &why), "--device {}: {}", device, why);
+  return d;
+}
 
 // Returns false when the program should exit now with `exit_code`.
 inline bool parse_cli(CLI::App& app, int argc, char** argv, const char* prog, int& exit_code) {

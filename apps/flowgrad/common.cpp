@@ -12,18 +12,7 @@ namespace fg::app::cmd {
 namespace fs = std::filesystem;
 
 void add_common_options(CLI::App* sub, CommonOptions& o, bool with_seed) {
-  sub->add_option("--device", o.device, "cpu, cuda or cuda:N")
-      ->check(CLI::Validator(
-          [](std::string& s) {
-            try {
-              Device::parse(s);
-              return std::string();
-            } catch (const std::exception& e) {
-              return std::string(e.what());
-            }
-          },
-          "DEVICE", "device"))
-      ->capture_default_str();
+  add_device_option(*sub, o.device);
   sub->add_option("--threads", o.threads, "CPU threads (default: OMP_NUM_THREADS or all cores)")
       ->check(CLI::NonNegativeNumber);
   if (with_seed) sub->add_option("--seed", o.seed, "random seed")->capture_default_str();
@@ -37,9 +26,7 @@ void add_scale_option(CLI::App* sub, int& scale) {
 
 Device setup_runtime(const CommonOptions& o) {
   if (o.threads > 0) set_num_threads(o.threads);
-  Device dev = Device::parse(o.device);
-  std::string why;
-  FG_CHECK(device_available(dev, &why), "--device {}: {}", o.device, why);
+  Device dev = open_device(o.device);
   manual_seed(o.seed);
   return dev;
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/cli_parse.h"
 #include "apps/common/model_io.h"
 #include "nn/mnist.h"
 

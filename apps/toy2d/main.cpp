@@ -49,7 +49,7 @@ struct Options {
   uint64_t seed = 0;
   int64_t test_size = 0, eval_points = 1000, samples = 2000, grid = 100;
   int threads = 1;  // 2-D batches are too small to split; the other core prepares OT-CFM's pairings
-  std::string resume;
+  std::string resume, device = "cpu";
   bool plots = true;
 };
 
@@ -97,6 +97,7 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
   app.add_option("--samples", o.samples, "points in the scatter plots")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--grid", o.grid, "density grid resolution per axis")->check(CLI::Range(2, 2000))->capture_default_str();
   app.add_flag("!--no-plots", o.plots, "skip the PNGs (and the density grid)");
+  add_device_option(app, o.device);
   app.add_option("--threads", o.threads, "CPU threads for the tensor ops (0: OMP_NUM_THREADS or all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -128,9 +129,10 @@ struct Data {
   }
 };
 
+// Batches are drawn on the host (the same points whatever the device) and moved to `dev`.
 class Toy2DTask : public Task {
  public:
-  Toy2DTask(const Options& o, const Data& d) : o_(o), d_(d) {
+  Toy2DTask(const Options& o, const Data& d, Device dev) : o_(o), d_(d), dev_(dev) {
     manual_seed(o.seed);  // initialization
     if (o.method == "realnvp") {
       nvp_ = std::make_shared<flows::RealNVP2D>(o.layers, o.hidden);
@@ -138,6 +140,7 @@ class Toy2DTask : public Task {
       matcher_ = flows::parse_matcher(o.method);
       field_ = std::make_shared<flows::MLPVelocity>(2, o.width);
     }
+    model().to(dev);
   }
   nn::Module& model() override { return nvp_ ? static_cast<nn::Module&>(*nvp_) : *field_; }
   std::string config_json() const override {
@@ -149,13 +152,14 @@ class Toy2DTask : public Task {
   Var loss(int64_t, int64_t, int64_t step) override {
     if (nvp_) {
       Generator g(mix(o_.seed, static_cast<uint64_t>(step)));
-      return nvp_->nll(Var(d_.target_batch(o_.batch, &g)));
+      return nvp_->nll(Var(d_.target_batch(o_.batch, &g).to(dev_)));
     }
     // The step's path sample (for OT-CFM, with the exact pairing) depends only on (seed, step):
     // the next steps' are prepared on other threads (one per core) while this step trains.
     while (!ahead_.empty() && ahead_.front().first != step) ahead_.pop_front();
     flows::PathSample s = ahead_.empty() ? prepare(step) : ahead_.front().second.get();
     if (!ahead_.empty()) ahead_.pop_front();
+    s = {s.t.to(dev_), s.xt.to(dev_), s.ut.to(dev_)};
     const int64_t depth = 2;  // two steps ahead: with two cores, both work on pairings while this one trains
     for (int64_t n = ahead_.empty() ? step + 1 : ahead_.back().first + 1; n <= step + depth; ++n)
       ahead_.emplace_back(n, std::async(std::launch::async, [this, n] { return prepare(n); }));
@@ -179,6 +183,7 @@ class Toy2DTask : public Task {
   std::deque<std::pair<int64_t, std::future<flows::PathSample>>> ahead_;
   const Options& o_;
   Data d_;
+  Device dev_;
   flows::Matcher matcher_ = flows::Matcher::ICFM;
   std::shared_ptr<flows::RealNVP2D> nvp_;
   std::shared_ptr<flows::MLPVelocity> field_;
@@ -224,6 +229,7 @@ nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlo
 
 int run(const Options& o) {
   if (o.threads > 0) set_num_threads(o.threads);
+  const Device dev = open_device(o.device);
   Data d{flows::parse_toy2d(o.dataset), flows::parse_toy_convention(o.convention), o.source == "gaussian"};
   const bool matching = o.method != "realnvp";
   const std::string tag = matching ? fmt::format("{}_{}_{}", o.method, o.source, o.dataset) : o.dataset;
@@ -231,7 +237,7 @@ int run(const Options& o) {
   const double extent = d.conv == flows::ToyConvention::TorchCFM ? 7.0 : kExtent;
   std::filesystem::create_directories(o.out);
 
-  Toy2DTask task(o, d);
+  Toy2DTask task(o, d, dev);
   nn::Adam opt(task.model().parameters(), o.lr);
   std::fprintf(stderr, "toy2d: %s, %s -> %s (%s data), %ld parameters\n", o.method.c_str(),
                matching ? o.source.c_str() : "N(0, I)", o.dataset.c_str(), o.convention.c_str(),
@@ -254,7 +260,7 @@ int run(const Options& o) {
   nlohmann::json j{{"method", o.method},  {"source", matching ? o.source : "gaussian"}, {"dataset", o.dataset},
                    {"convention", o.convention}, {"steps", lr.steps}, {"batch", o.batch}, {"lr", o.lr},
                    {"parameters", task.model().num_parameters()}, {"train_seconds", lr.train_seconds},
-                   {"seed", o.seed}};
+                   {"seed", o.seed}, {"device", dev.str()}};
   Generator eval_gen(0xe7a1ull + static_cast<uint64_t>(d.target));
   Tensor fresh = d.target_batch(o.eval_points, &eval_gen);
   Tensor fresh2 = d.target_batch(o.eval_points, &eval_gen);
@@ -267,10 +273,11 @@ int run(const Options& o) {
       so.method = m;
       so.steps = steps;
       so.atol = so.rtol = 1e-4;
-      flows::ode::Result r = flows::cnf_sample(*task.field(), x0, so);
+      flows::ode::Result r = flows::cnf_sample(*task.field(), x0.to(dev), so);
       if (nfe) *nfe = r.nfe;
-      if (m == flows::ode::Method::Dopri5) shown = r.y[0];
-      return flows::w2_exact(r.y[0], fresh);
+      Tensor y = r.y[0].to(Device::cpu());
+      if (m == flows::ode::Method::Dopri5) shown = y;
+      return flows::w2_exact(y, fresh);
     };
     for (int64_t n : {1, 2, 10, 100}) j[fmt::format("w2_euler{}", n)] = num(w2_at(flows::ode::Method::Euler, n, nullptr));
     int64_t nfe = 0;
@@ -278,18 +285,18 @@ int run(const Options& o) {
     j["nfe_adaptive"] = nfe;
   } else {
     Generator sg(0x5a3eull);
-    shown = task.nvp()->sample(o.eval_points, &sg);
+    shown = task.nvp()->sample(o.eval_points, &sg).to(Device::cpu());
     j["w2_realnvp"] = flows::w2_exact(shown, fresh);
   }
   // NLL on held-out points where the model has a density against N(0, I)
   std::function<Tensor(const Tensor&)> model_logp;
   if (!matching) {
-    model_logp = [&](const Tensor& x) { return task.nvp()->log_prob(Var(x.to(task.nvp()->dtype()))).value(); };
+    model_logp = [&](const Tensor& x) { return task.nvp()->log_prob(Var(x.to(task.nvp()->dtype()).to(dev))).value(); };
   } else if (d.gaussian_source) {
     model_logp = [&](const Tensor& x) {
       flows::CnfOptions co;
       co.solver.atol = co.solver.rtol = 1e-5;
-      return flows::cnf_log_prob(*task.field(), x.to(DType::F32), co).log_prob;
+      return flows::cnf_log_prob(*task.field(), x.to(DType::F32).to(dev), co).log_prob;
     };
   }
   if (model_logp) {

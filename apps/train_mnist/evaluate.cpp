@@ -78,6 +78,7 @@ void time_model(flows::ImageModel& model, const nn::MnistData& test, const Train
     backend_of(model.parameters()[0].device()).synchronize();
   });
   model.generate(64, so);
+  backend_of(model.parameters()[0].device()).synchronize();
   r.sampling_ms_64 = median_ms(fm ? 1 : 3, [&] {
     model.generate(64, so);
     backend_of(model.parameters()[0].device()).synchronize();

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "apps/common/cli.h"
+#include "apps/common/cli_parse.h"
 #include "apps/common/model_io.h"
 #include "apps/train_mnist/evaluate.h"
 #include "apps/train_mnist/trainer.h"
@@ -92,9 +93,7 @@ int main(int argc, char** argv) {
   }
   return run_main("train_mnist", [&] {
     if (o.threads > 0) set_num_threads(o.threads);
-    std::string why;
-    Device dev = Device::parse(o.device);
-    FG_CHECK(device_available(dev, &why), "--device {}: {}", o.device, why);
+    Device dev = open_device(o.device);
     std::string dir = nn::resolve_mnist_dir(o.data);
     // all four files now: a corrupt test file fails here, not after training
     nn::MnistData test = nn::load_mnist(dir, "test");

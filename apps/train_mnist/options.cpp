@@ -52,7 +52,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
       ->expected(0, 1)
       ->default_str("");
   app.add_option("--eval-only", o.eval_only, "only evaluate this checkpoint (test bpd, timings) and exit");
-  app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
+  add_device_option(app, o.device);
   app.add_option("--threads", o.threads, "CPU threads (default: OMP_NUM_THREADS or all cores)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--max-steps", o.max_steps, "stop after this many optimizer steps (0: no limit)")

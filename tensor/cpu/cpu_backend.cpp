@@ -12,10 +12,14 @@
 namespace fg::cpu {
 
 namespace {
+#ifdef FG_NO_ONEDNN
+bool g_onednn = false;  // not built (-Donednn=disabled)
+#else
 bool g_onednn = [] {
   const char* e = std::getenv("FG_ONEDNN");
   return !(e && std::string(e) == "0");
 }();
+#endif
 
 // fast() returns false when oneDNN does not take the case; ref(z) runs the reference for T = decltype(z).
 template <class Fast, class Ref>

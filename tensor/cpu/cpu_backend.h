@@ -12,7 +12,7 @@ namespace fg::cpu {
 void set_onednn_enabled(bool on);
 bool onednn_enabled();
 
-class CpuBackend final : public Backend {
+class CpuBackend : public Backend {
  public:
   // onednn: -1 follows set_onednn_enabled (the process-wide backend), 0 reference kernels only,
   // 1 oneDNN where it handles the case (the parity harness builds one of each).

@@ -29,6 +29,8 @@
 using namespace fg;
 using fg::test::Result;
 using fg::test::TempDir;
+using fg::test::train_losses;
+using fg::test::write_tiny_mnist;
 namespace fs = std::filesystem;
 
 namespace {
@@ -38,30 +40,8 @@ std::string train_bin() {
   return e ? e : "apps/train_mnist";
 }
 
-// 240 training and 32 test images of random pixels, in MNIST's four IDX files.
-void write_tiny_mnist(const fs::path& dir) {
-  Generator g(5);
-  auto imgs = [&](int64_t n) { return floor(uniform({n, 28, 28}, 0, 256, DType::F32, Device::cpu(), &g)).to(DType::U8); };
-  auto labels = [&](int64_t n) { return floor(uniform({n}, 0, 10, DType::F32, Device::cpu(), &g)).to(DType::U8); };
-  nn::write_idx((dir / "train-images-idx3-ubyte").string(), imgs(240));
-  nn::write_idx((dir / "train-labels-idx1-ubyte").string(), labels(240));
-  nn::write_idx((dir / "t10k-images-idx3-ubyte").string(), imgs(32));
-  nn::write_idx((dir / "t10k-labels-idx1-ubyte").string(), labels(32));
-}
-
 Result run(const std::string& args, const std::string& env = "") {
   return fg::test::run_command(env + (env.empty() ? "" : " ") + train_bin() + " " + args);
-}
-
-// The per-step losses of metrics.jsonl (null for a skipped step becomes NaN).
-std::vector<double> train_losses(const fs::path& metrics) {
-  std::ifstream in(metrics);
-  std::vector<double> v;
-  std::string line;
-  while (std::getline(in, line))
-    if (auto j = nlohmann::json::parse(line); j.contains("train_bpd"))
-      v.push_back(j["train_bpd"].is_number() ? j["train_bpd"].get<double>() : NAN);
-  return v;
 }
 
 std::string common_args(const fs::path& data) {

@@ -1,8 +1,9 @@
 // The backend parity harness: every kernel of tensor/backend.def, driven through Backend& on a
 // candidate backend and on the CPU reference (CpuBackend with oneDNN off), with the same inputs,
-// compared element by element. Candidates: the CPU backend with oneDNN on, and every CUDA device
-// present (none on CI: those runs are reported as skipped). One parity_<name>() per entry of
-// backend.def, so a new kernel without a check here does not link.
+// compared element by element. Candidates: the CPU backend with oneDNN on here; built into the GPU
+// test program (tests/cuda, FG_PARITY_GPU), every CUDA device present instead (none on CI: that
+// program then reports its cases as skipped). One parity_<name>() per entry of backend.def, so a
+// new kernel without a check here does not link.
 //
 // Inputs are built on the CPU from fixed seeds and moved to the candidate's device; strided views
 // (permuted, sliced, broadcast, negative strides) are taken after the move, so device kernels see
@@ -42,10 +43,15 @@ struct Candidate {
 };
 
 std::vector<Candidate> candidates() {
-  static cpu::CpuBackend onednn(1);
-  std::vector<Candidate> c{{"cpu-onednn", &onednn, Device::cpu()}};
+  std::vector<Candidate> c;
+#ifdef FG_PARITY_GPU
   for (int i = 0; i < 8 && device_available(Device::cuda(i)); ++i)
-    c.push_back({Device::cuda(i).str(), &backend_of(Device::cuda(i)), Device::cuda(i)});
+    c.push_back({Device::cuda(i).str() + " (" + backend_of(Device::cuda(i)).name() + ")", &backend_of(Device::cuda(i)),
+                 Device::cuda(i)});
+#else
+  static cpu::CpuBackend onednn(1);
+  c.push_back({"cpu-onednn", &onednn, Device::cpu()});
+#endif
   return c;
 }
 

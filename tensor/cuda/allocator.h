@@ -1,0 +1,35 @@
+// Caching device allocator for one GPU: plain cudaMalloc (never managed memory), freed blocks kept
+// on exact-size free lists and handed out again, so a training loop that allocates the same shapes
+// every step stops calling cudaMalloc after its first step. Reuse is safe without events because
+// the backend runs everything on one stream: a block freed by the host is only reused by work
+// queued after the work that last used it. On a failed cudaMalloc the cache is returned to the
+// device and the allocation retried once; then a one-line fg::Error says what was asked and what
+// is held.
+#pragma once
+#include <cstddef>
+#include <map>
+#include <mutex>
+#include <vector>
+
+namespace fg::cuda {
+
+class DeviceAllocator {
+ public:
+  explicit DeviceAllocator(int device) : device_(device) {}
+  ~DeviceAllocator();
+  void* allocate(size_t bytes);
+  void deallocate(void* p, size_t bytes);
+  void release_cache();                     // cudaFree of every cached block
+  size_t cached_bytes();
+  size_t in_use_bytes();
+  size_t peak_in_use_bytes();  // highest in_use_bytes() so far (cf. torch.cuda.max_memory_allocated)
+
+ private:
+  static size_t rounded(size_t bytes);
+  int device_;
+  std::mutex m_;
+  std::map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0, in_use_ = 0, peak_ = 0;
+};
+
+}  // namespace fg::cuda

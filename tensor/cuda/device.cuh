@@ -1,0 +1,108 @@
+// Device-side helpers shared by the .cu files: grid sizing, the strided offsets of an
+// ElementwiseParams walk, dtype dispatch, and warp/block sums in a fixed order (so a result does
+// not depend on scheduling).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "tensor/dtype.h"
+#include "tensor/params.h"
+
+namespace fg::cuda {
+
+constexpr int kThreads = 256;
+
+inline unsigned grid_for(int64_t n, int threads = kThreads) {
+  int64_t b = (n + threads - 1) / threads;
+  if (b < 1) b = 1;
+  if (b > (1 << 20)) b = 1 << 20;  // grid-stride loops cover the rest
+  return static_cast<unsigned>(b);
+}
+
+// Element offsets of linear index i in each of the K operands.
+template <int K>
+__device__ __forceinline__ void offsets_of(const ElementwiseParams& e, int64_t i, int64_t (&off)[K]) {
+  if (e.rank == 1) {
+#pragma unroll
+    for (int k = 0; k < K; ++k) off[k] = i * e.strides[k][0];
+    return;
+  }
+#pragma unroll
+  for (int k = 0; k < K; ++k) off[k] = 0;
+  for (int64_t d = e.rank - 1; d >= 0; --d) {
+    const int64_t n = e.shape[d], idx = i % n;
+    i /= n;
+#pragma unroll
+    for (int k = 0; k < K; ++k) off[k] += idx * e.strides[k][d];
+  }
+}
+
+#define FG_GRID_STRIDE(i, n) \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+
+// Runs f(T{}) for f32 or f64 (other dtypes are rejected by the ops layer before a launch).
+template <class F>
+void dispatch_float(DType t, F&& f) {
+  if (t == DType::F64) f(double{});
+  else f(float{});
+}
+template <class F>
+void dispatch_all(DType t, F&& f) {
+  switch (t) {
+    case DType::F32: return f(float{});
+    case DType::F64: return f(double{});
+    case DType::I32: return f(int32_t{});
+    case DType::U8: return f(uint8_t{});
+  }
+}
+
+__device__ __forceinline__ double load_as_double(const void* p, DType t) {
+  switch (t) {
+    case DType::F32: return *static_cast<const float*>(p);
+    case DType::F64: return *static_cast<const double*>(p);
+    case DType::I32: return *static_cast<const int32_t*>(p);
+    case DType::U8: return *static_cast<const uint8_t*>(p);
+  }
+  return 0;
+}
+
+__device__ __forceinline__ double warp_sum(double v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  return v;
+}
+// Block-wide reduction with `op` (sum/max/min of doubles); every thread gets the result. blockDim.x
+// must be a multiple of 32 and at most 1024. `shared` holds 32 doubles.
+template <class Op>
+__device__ double block_reduce(double v, double* shared, Op op) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_down_sync(0xffffffffu, v, o));
+  __syncthreads();  // `shared` may still be read from a previous call
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    double w = lane < warps ? shared[lane] : op.identity();
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) w = op(w, __shfl_down_sync(0xffffffffu, w, o));
+    if (lane == 0) shared[0] = w;
+  }
+  __syncthreads();
+  return shared[0];
+}
+
+struct SumOp {
+  __device__ double operator()(double a, double b) const { return a + b; }
+  __device__ double identity() const { return 0.0; }
+};
+struct MaxOp {
+  __device__ double operator()(double a, double b) const { return fmax(a, b); }
+  __device__ double identity() const { return __longlong_as_double(static_cast<long long>(0xfff0000000000000ull)); }
+};
+struct MinOp {
+  __device__ double operator()(double a, double b) const { return fmin(a, b); }
+  __device__ double identity() const { return __longlong_as_double(0x7ff0000000000000ll); }
+};
+
+}  // namespace fg::cuda

@@ -1,0 +1,288 @@
+// CUDA elementwise kernels, generated from the same table as the CPU's (tensor/elementwise.def):
+// unary and binary forward, their fused backward, comparisons, where, cast, copy, fill and row
+// gathers. Operands are strided views walked through ElementwiseParams (tensor/geometry.cpp); one
+// thread per output element in a grid-stride loop.
+#include "tensor/cuda/device.cuh"
+#include "tensor/cuda/kernels.h"
+
+namespace fg::cuda {
+
+namespace {
+
+#define FG_HD __device__
+#include "tensor/elementwise_math.inc"
+#undef FG_HD
+
+#define FG_UNARY(Name, fn, np, saves, fwd, bwd, ...)                                    \
+  struct Name##Fn {                                                                     \
+    template <class T> __device__ __forceinline__ T operator()(T x, const UnaryParams& p) const { \
+      (void)p;                                                                          \
+      return fwd;                                                                       \
+    }                                                                                   \
+    template <class T> __device__ __forceinline__ T backward(T g, T x, T y, const UnaryParams& p) const { \
+      (void)g, (void)x, (void)y, (void)p;                                               \
+      return bwd;                                                                       \
+    }                                                                                   \
+  };
+#define FG_BINARY(Name, fn, saves, fwd, ga, gb, ...)                                    \
+  struct Name##Fn {                                                                     \
+    template <class T> __device__ __forceinline__ T operator()(T a, T b) const { return fwd; } \
+    template <class T> __device__ __forceinline__ T grad_a(T g, T a, T b) const {       \
+      (void)g, (void)a, (void)b;                                                        \
+      return ga;                                                                        \
+    }                                                                                   \
+    template <class T> __device__ __forceinline__ T grad_b(T g, T a, T b) const {       \
+      (void)g, (void)a, (void)b;                                                        \
+      return gb;                                                                        \
+    }                                                                                   \
+  };
+#define FG_COMPARE(Name, fn, fwd)                                                       \
+  struct Name##Fn {                                                                     \
+    template <class T> __device__ __forceinline__ T operator()(T a, T b) const { return fwd; } \
+  };
+#include "tensor/elementwise.def"
+#undef FG_UNARY
+#undef FG_BINARY
+#undef FG_COMPARE
+
+template <class T>
+__global__ void fill_kernel(T* out, int64_t n, T v) {
+  FG_GRID_STRIDE(i, n) out[i] = v;
+}
+
+template <class E>
+__global__ void copy_kernel(ElementwiseParams e, const E* src, E* dst) {
+  const int64_t n = e.numel();
+  FG_GRID_STRIDE(i, n) {
+    int64_t off[2];
+    offsets_of<2>(e, i, off);
+    dst[off[0]] = src[off[1]];
+  }
+}
+
+template <class I, class O>
+__global__ void cast_kernel(ElementwiseParams e, const I* x, O* out) {
+  const int64_t n = e.numel();
+  FG_GRID_STRIDE(i, n) {
+    int64_t off[2];
+    offsets_of<2>(e, i, off);
+    out[off[0]] = static_cast<O>(x[off[1]]);
+  }
+}
+
+template <class T, class Fn>
+__global__ void unary_kernel(ElementwiseParams e, UnaryParams p, const T* x, T* out, Fn fn) {
+  const int64_t n = e.numel();
+  FG_GRID_STRIDE(i, n) {
+    int64_t off[2];
+    offsets_of<2>(e, i, off);
+    out[off[0]] = fn(x[off[1]], p);
+  }
+}
+
+template <class T, class Fn>
+__global__ void unary_backward_kernel(ElementwiseParams e, UnaryParams p, const T* x, const T* y, const T* g, T* dx,
+                                      Fn fn) {
+  const int64_t n = e.numel();
+  FG_GRID_STRIDE(i, n) {
+    int64_t off[4];
+    offsets_of<4>(e, i, off);
+    dx[off[0]] = fn.backward(g[off[1]], x[off[2]], y[off[3]], p);
+  }
+}
+
+template <class T, class Fn>
+__global__ void binary_kernel(ElementwiseParams e, const T* a, const T* b, T* out, Fn fn) {
+  const int64_t n = e.numel();
+  FG_GRID_STRIDE(i, n) {
+    int64_t off[3];
+    offsets_of<3>(e, i, off);
+    out[off[0]] = fn(a[off[1]], b[off[2]]);
+  }
+}
+
+template <class T, bool WantA, bool WantB, class Fn>
+__global__ void binary_backward_kernel(ElementwiseParams e, const T* a, const T* b, const T* g, T* da, T* db, Fn fn) {
+  const int64_t n = e.numel();
+  FG_GRID_STRIDE(i, n) {
+    int64_t off[5];
+    offsets_of<5>(e, i, off);
+    const T gv = g[off[2]], av = a[off[3]], bv = b[off[4]];
+    if constexpr (WantA) da[off[0]] = fn.grad_a(gv, av, bv);
+    if constexpr (WantB) db[off[1]] = fn.grad_b(gv, av, bv);
+  }
+}
+
+template <class T, class C>
+__global__ void where_kernel(ElementwiseParams e, const C* cond, const T* a, const T* b, T* out) {
+  const int64_t n = e.numel();
+  FG_GRID_STRIDE(i, n) {
+    int64_t off[4];
+    offsets_of<4>(e, i, off);
+    out[off[0]] = cond[off[1]] != C(0) ? a[off[2]] : b[off[3]];
+  }
+}
+
+// one thread per 4-byte word of the output (row_bytes is a multiple of the element size; rows of
+// 1- or 2-byte elements whose size is not a multiple of 4 take the byte path)
+template <class W>
+__global__ void gather_kernel(const W* x, int64_t rows, int64_t row_words, const int32_t* index, int64_t n, W* out) {
+  const int64_t total = n * row_words;
+  FG_GRID_STRIDE(i, total) {
+    const int64_t r = i / row_words, w = i % row_words;
+    const int32_t src = index[r];
+    out[i] = (src >= 0 && src < rows) ? x[src * row_words + w] : W(0);
+  }
+}
+
+template <class T>
+const T* cp(const void* p) { return static_cast<const T*>(p); }
+template <class T>
+T* mp(void* p) { return static_cast<T*>(p); }
+
+}  // namespace
+
+void fill(cudaStream_t s, DType t, void* out, int64_t n, double value) {
+  if (n == 0) return;
+  dispatch_all(t, [&](auto z) {
+    using T = decltype(z);
+    fill_kernel<T><<<grid_for(n), kThreads, 0, s>>>(mp<T>(out), n, static_cast<T>(value));
+  });
+  check_launch("fill");
+}
+
+void copy(cudaStream_t s, size_t elem_bytes, const ElementwiseParams& e, const void* src, void* dst) {
+  const int64_t n = e.numel();
+  if (n == 0) return;
+  if (elem_bytes == 1) copy_kernel<uint8_t><<<grid_for(n), kThreads, 0, s>>>(e, cp<uint8_t>(src), mp<uint8_t>(dst));
+  else if (elem_bytes == 4) copy_kernel<uint32_t><<<grid_for(n), kThreads, 0, s>>>(e, cp<uint32_t>(src), mp<uint32_t>(dst));
+  else copy_kernel<uint64_t><<<grid_for(n), kThreads, 0, s>>>(e, cp<uint64_t>(src), mp<uint64_t>(dst));
+  check_launch("copy");
+}
+
+void cast(cudaStream_t s, const ElementwiseParams& e, DType in_t, const void* x, DType out_t, void* out) {
+  const int64_t n = e.numel();
+  if (n == 0) return;
+  dispatch_all(in_t, [&](auto zi) {
+    using I = decltype(zi);
+    dispatch_all(out_t, [&](auto zo) {
+      using O = decltype(zo);
+      cast_kernel<I, O><<<grid_for(n), kThreads, 0, s>>>(e, cp<I>(x), mp<O>(out));
+    });
+  });
+  check_launch("cast");
+}
+
+void unary(cudaStream_t s, DType t, UnaryOp op, const UnaryParams& p, const ElementwiseParams& e, const void* x,
+           void* out) {
+  const int64_t n = e.numel();
+  if (n == 0) return;
+  dispatch_float(t, [&](auto z) {
+    using T = decltype(z);
+    switch (op) {
+#define FG_UNARY(Name, ...)                                                                    \
+  case UnaryOp::Name:                                                                          \
+    unary_kernel<T><<<grid_for(n), kThreads, 0, s>>>(e, p, cp<T>(x), mp<T>(out), Name##Fn{}); \
+    break;
+#include "tensor/elementwise.def"
+#undef FG_UNARY
+    }
+  });
+  check_launch("unary");
+}
+
+void unary_backward(cudaStream_t s, DType t, UnaryOp op, const UnaryParams& p, const ElementwiseParams& e,
+                    const void* x, const void* y, const void* g, void* dx) {
+  const int64_t n = e.numel();
+  if (n == 0) return;
+  dispatch_float(t, [&](auto z) {
+    using T = decltype(z);
+    switch (op) {
+#define FG_UNARY(Name, ...)                                                                                  \
+  case UnaryOp::Name:                                                                                        \
+    unary_backward_kernel<T><<<grid_for(n), kThreads, 0, s>>>(e, p, cp<T>(x), cp<T>(y), cp<T>(g), mp<T>(dx), \
+                                                              Name##Fn{});                                   \
+    break;
+#include "tensor/elementwise.def"
+#undef FG_UNARY
+    }
+  });
+  check_launch("unary_backward");
+}
+
+void binary(cudaStream_t s, DType t, BinaryOp op, const ElementwiseParams& e, const void* a, const void* b, void* out) {
+  const int64_t n = e.numel();
+  if (n == 0) return;
+  dispatch_float(t, [&](auto z) {
+    using T = decltype(z);
+    switch (op) {
+#define FG_BINARY(Name, ...)                                                                          \
+  case BinaryOp::Name:                                                                                \
+    binary_kernel<T><<<grid_for(n), kThreads, 0, s>>>(e, cp<T>(a), cp<T>(b), mp<T>(out), Name##Fn{}); \
+    break;
+#define FG_COMPARE(Name, ...) FG_BINARY(Name)
+#include "tensor/elementwise.def"
+#undef FG_BINARY
+#undef FG_COMPARE
+    }
+  });
+  check_launch("binary");
+}
+
+void binary_backward(cudaStream_t s, DType t, BinaryOp op, const ElementwiseParams& e, const void* a, const void* b,
+                     const void* g, void* da, void* db) {
+  const int64_t n = e.numel();
+  if (n == 0 || (!da && !db)) return;
+  auto run = [&](auto fn) {
+    dispatch_float(t, [&](auto z) {
+      using T = decltype(z);
+      const unsigned grid = grid_for(n);
+      if (da && db)
+        binary_backward_kernel<T, true, true><<<grid, kThreads, 0, s>>>(e, cp<T>(a), cp<T>(b), cp<T>(g), mp<T>(da),
+                                                                        mp<T>(db), fn);
+      else if (da)
+        binary_backward_kernel<T, true, false><<<grid, kThreads, 0, s>>>(e, cp<T>(a), cp<T>(b), cp<T>(g), mp<T>(da),
+                                                                         nullptr, fn);
+      else
+        binary_backward_kernel<T, false, true><<<grid, kThreads, 0, s>>>(e, cp<T>(a), cp<T>(b), cp<T>(g), nullptr,
+                                                                         mp<T>(db), fn);
+    });
+  };
+  switch (op) {
+#define FG_BINARY(Name, ...) \
+  case BinaryOp::Name: run(Name##Fn{}); break;
+#include "tensor/elementwise.def"
+#undef FG_BINARY
+    default: break;  // comparisons: the ops layer never asks
+  }
+  check_launch("binary_backward");
+}
+
+void where(cudaStream_t s, DType t, DType cond_t, const ElementwiseParams& e, const void* cond, const void* a,
+           const void* b, void* out) {
+  const int64_t n = e.numel();
+  if (n == 0) return;
+  dispatch_float(t, [&](auto z) {
+    using T = decltype(z);
+    dispatch_all(cond_t, [&](auto zc) {
+      using C = decltype(zc);
+      where_kernel<T, C><<<grid_for(n), kThreads, 0, s>>>(e, cp<C>(cond), cp<T>(a), cp<T>(b), mp<T>(out));
+    });
+  });
+  check_launch("where");
+}
+
+void gather_rows(cudaStream_t s, const void* x, int64_t rows, int64_t row_bytes, const int32_t* index, int64_t n,
+                 void* out) {
+  if (n == 0 || row_bytes == 0) return;
+  if (row_bytes % 4 == 0) {
+    const int64_t w = row_bytes / 4;
+    gather_kernel<uint32_t><<<grid_for(n * w), kThreads, 0, s>>>(cp<uint32_t>(x), rows, w, index, n, mp<uint32_t>(out));
+  } else {
+    gather_kernel<uint8_t><<<grid_for(n * row_bytes), kThreads, 0, s>>>(cp<uint8_t>(x), rows, row_bytes, index, n,
+                                                                        mp<uint8_t>(out));
+  }
+  check_launch("gather_rows");
+}
+
+}  // namespace fg::cuda
