@@ -224,8 +224,9 @@ LoopResult TrainLoop::run() {
         fail(stop);
       }
       if (pos_.step % o_.log_every == 0) read_stats(false);
-      bar.update(pos_.step, epochs ? fmt::format("epoch {} {} {:.4f}", pos_.epoch, o_.loss_name, run_loss_)
-                                   : fmt::format("{} {:.4f}", o_.loss_name, run_loss_));
+      // run_loss_ is NaN until the first (rate-limited) read of a good step's loss: show none yet
+      const std::string shown = std::isnan(run_loss_) ? "" : fmt::format("{} {:.4f}", o_.loss_name, run_loss_);
+      bar.update(pos_.step, epochs ? fmt::format("epoch {} {}", pos_.epoch, shown) : shown);
       if (o_.val_every > 0 && pos_.step % o_.val_every == 0) {
         read_stats(false);
         validate();

@@ -63,7 +63,7 @@ template <class T>
 void layer_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* rstd, T* dx, T* dgamma,
                          T* dbeta, const LayerNormParams& p) {
   const int64_t C = p.C, inner = p.inner, nb = (inner + kBlock - 1) / kBlock, items = p.outer * nb;
-  if (C <= 0 || items <= 0) return;
+  if (C <= 0) return;  // (no positions, items == 0: dgamma and dbeta are still zeroed below)
   const bool big = p.outer * C * inner > kParallelWork;
   const double inv_c = 1.0 / static_cast<double>(C);
 #pragma omp parallel for schedule(static) if (big)

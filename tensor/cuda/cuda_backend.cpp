@@ -253,20 +253,20 @@ void CudaBackend::random_normal(Tensor& o, double mean, double std, uint64_t see
 }
 
 namespace {
-// one dtype per list: the kernels take one element type per launch
-DType list_dtype(const char* op, const std::vector<const Tensor*>& xs) {
-  const DType t = xs.empty() ? DType::F32 : xs[0]->dtype();
-  need_float(t, op);
-  for (const Tensor* x : xs)
-    FG_CHECK(x->dtype() == t, "{}: the cuda kernel takes one dtype per list, got {} and {}", op, dtype_name(t),
-             dtype_name(x->dtype()));
+// each tensor's dtype (f32 or f64): the launchers group consecutive tensors of one dtype
+std::vector<DType> list_dtypes(const char* op, const std::vector<const Tensor*>& xs) {
+  std::vector<DType> t;
+  for (const Tensor* x : xs) {
+    need_float(x->dtype(), op);
+    t.push_back(x->dtype());
+  }
   return t;
 }
 }  // namespace
 
 void CudaBackend::sum_of_squares(const std::vector<const Tensor*>& xs, Tensor& o) {
   FG_CHECK(o.dtype() == DType::F64, "sum_of_squares: the result must be f64");
-  const DType t = list_dtype("sum_of_squares", xs);
+  const std::vector<DType> t = list_dtypes("sum_of_squares", xs);
   activate();
   std::vector<const void*> ptrs;
   std::vector<int64_t> numel;
@@ -274,13 +274,13 @@ void CudaBackend::sum_of_squares(const std::vector<const Tensor*>& xs, Tensor& o
     ptrs.push_back(x->raw());
     numel.push_back(x->numel());
   }
-  Scratch s(*this, sum_of_squares_scratch(numel) * sizeof(double));
+  Scratch s(*this, sum_of_squares_scratch(t, numel) * sizeof(double));
   cuda::sum_of_squares(stream_, t, ptrs, numel, static_cast<double*>(s.get()), static_cast<double*>(o.raw()));
 }
 
 void CudaBackend::scale_all(const std::vector<const Tensor*>& xs, const Tensor& factor,
                             const std::vector<Tensor*>& outs) {
-  const DType t = list_dtype("scale_all", xs);
+  const std::vector<DType> t = list_dtypes("scale_all", xs);
   activate();
   std::vector<const void*> ptrs;
   std::vector<void*> optrs;
@@ -295,7 +295,7 @@ void CudaBackend::scale_all(const std::vector<const Tensor*>& xs, const Tensor& 
 
 void CudaBackend::adam_step(const AdamParams& p, const AdamTensors& t, Tensor& step, const Tensor* skip) {
   std::vector<const Tensor*> ps(t.params.begin(), t.params.end());
-  const DType dt = list_dtype("adam_step", ps);
+  const std::vector<DType> dt = list_dtypes("adam_step", ps);
   activate();
   std::vector<void*> w, m, v;
   std::vector<const void*> g;

@@ -64,16 +64,39 @@ struct ConvPlan {
 
 namespace {
 
-// The first algorithm of cuDNN's ranked list that reports success and fits the workspace limit.
+// The first algorithm of cuDNN's ranked list that reports success and fits the workspace limit,
+// preferring deterministic ones (no atomics: the same inputs give the same bits, so a resumed run
+// repeats the uninterrupted one exactly); a non-deterministic one only when no other exists.
 template <class Perf>
 bool pick(const Perf* perf, int count, decltype(Perf::algo)& algo, size_t& ws) {
-  for (int i = 0; i < count; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace) {
-      algo = perf[i].algo;
-      ws = perf[i].memory;
+  for (int pass = 0; pass < 2; ++pass)
+    for (int i = 0; i < count; ++i) {
+      const Perf& q = perf[i];
+      if (q.status != CUDNN_STATUS_SUCCESS || q.memory > kMaxWorkspace) continue;
+      if (pass == 0 && q.determinism != CUDNN_DETERMINISTIC) continue;
+      algo = q.algo;
+      ws = q.memory;
       return true;
     }
   return false;
+}
+
+// y += bias (per channel) with descriptors of its own: for an empty input, where cuDNN takes no
+// convolution descriptors (zero dimensions) and so no plan exists
+void add_bias_alone(cudnnHandle_t h, const Conv2dParams& p, DType t, const void* bias, void* y) {
+  const cudnnDataType_t dt = t == DType::F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+  cudnnTensorDescriptor_t yd = nullptr, bd = nullptr;
+  FG_CUDNN(cudnnCreateTensorDescriptor(&yd));
+  FG_CUDNN(cudnnCreateTensorDescriptor(&bd));
+  cudnnStatus_t st = cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, dt, int(p.N), int(p.O), int(p.OH), int(p.OW));
+  if (st == CUDNN_STATUS_SUCCESS) st = cudnnSetTensor4dDescriptor(bd, CUDNN_TENSOR_NCHW, dt, 1, int(p.O), 1, 1);
+  const double one64 = 1.0;
+  const float one32 = 1.0f;
+  const void* one = t == DType::F64 ? static_cast<const void*>(&one64) : static_cast<const void*>(&one32);
+  if (st == CUDNN_STATUS_SUCCESS) st = cudnnAddTensor(h, one, bd, bias, one, yd, y);
+  cudnnDestroyTensorDescriptor(yd);
+  cudnnDestroyTensorDescriptor(bd);
+  FG_CUDNN(st);
 }
 
 }  // namespace
@@ -141,14 +164,10 @@ void CudaBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const T
   if (y.numel() == 0) return;
   if (x.numel() == 0 || w.numel() == 0) {  // an empty sum: the bias alone
     cuda::fill(stream_, y.dtype(), y.raw(), y.numel(), 0.0);
-    if (!bias) return;
-  }
-  auto c = conv_plan(p, x.dtype());
-  if (x.numel() == 0 || w.numel() == 0) {
-    const Scalars s{.f64 = x.dtype() == DType::F64};
-    FG_CUDNN(cudnnAddTensor(cudnn_, s.one(), c->bias, bias->raw(), s.one(), c->y, y.raw()));
+    if (bias) add_bias_alone(cudnn_, p, y.dtype(), bias->raw(), y.raw());
     return;
   }
+  auto c = conv_plan(p, x.dtype());
   FG_CHECK(c->have_fwd, "conv2d on cuda: no cuDNN forward algorithm for this case");
   const Scalars s{.f64 = x.dtype() == DType::F64};
   void* ws = workspace(c->fwd_ws);

@@ -275,7 +275,9 @@ void where(cudaStream_t s, DType t, DType cond_t, const ElementwiseParams& e, co
 void gather_rows(cudaStream_t s, const void* x, int64_t rows, int64_t row_bytes, const int32_t* index, int64_t n,
                  void* out) {
   if (n == 0 || row_bytes == 0) return;
-  if (row_bytes % 4 == 0) {
+  // words when every row starts on a 4-byte boundary (a u8 view may start anywhere)
+  const bool aligned = reinterpret_cast<uintptr_t>(x) % 4 == 0 && reinterpret_cast<uintptr_t>(out) % 4 == 0;
+  if (row_bytes % 4 == 0 && aligned) {
     const int64_t w = row_bytes / 4;
     gather_kernel<uint32_t><<<grid_for(n * w), kThreads, 0, s>>>(cp<uint32_t>(x), rows, w, index, n, mp<uint32_t>(out));
   } else {

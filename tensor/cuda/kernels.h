@@ -55,15 +55,16 @@ void random_normal(cudaStream_t s, DType t, void* out, int64_t n, double mean, d
 
 // optim.cu: multi-tensor kernels; every list holds tensors of dtype t. The lists travel in the
 // kernels' arguments (no upload, no sync), a fixed number of tensors per launch.
-// sum_of_squares needs a scratch of sum_of_squares_scratch(numel) doubles.
-size_t sum_of_squares_scratch(const std::vector<int64_t>& numel);
-void sum_of_squares(cudaStream_t s, DType t, const std::vector<const void*>& xs, const std::vector<int64_t>& numel,
+// sum_of_squares needs a scratch of sum_of_squares_scratch(types, numel) doubles. The
+// lists take each tensor's dtype; consecutive tensors of one dtype share a launch.
+size_t sum_of_squares_scratch(const std::vector<DType>& types, const std::vector<int64_t>& numel);
+void sum_of_squares(cudaStream_t s, const std::vector<DType>& types, const std::vector<const void*>& xs, const std::vector<int64_t>& numel,
                     double* scratch, double* out);
-void scale_all(cudaStream_t s, DType t, const std::vector<const void*>& xs, const std::vector<int64_t>& numel,
+void scale_all(cudaStream_t s, const std::vector<DType>& types, const std::vector<const void*>& xs, const std::vector<int64_t>& numel,
                const void* factor, DType factor_t, const std::vector<void*>& out);
 // step: one f64 (the count before this step, incremented by the last launch); skip: one element of
 // skip_t, or null.
-void adam_step(cudaStream_t s, DType t, const AdamParams& p, const std::vector<void*>& params,
+void adam_step(cudaStream_t s, const std::vector<DType>& types, const AdamParams& p, const std::vector<void*>& params,
                const std::vector<const void*>& grads, const std::vector<void*>& exp_avg,
                const std::vector<void*>& exp_avg_sq, const std::vector<int64_t>& numel, double* step,
                const void* skip, DType skip_t);

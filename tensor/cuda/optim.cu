@@ -105,20 +105,27 @@ __global__ void adam_count_kernel(double* step, const void* skip, DType skip_t) 
 
 }  // namespace
 
-size_t sum_of_squares_scratch(const std::vector<int64_t>& numel) {
+// [from, end): at most kList consecutive tensors of one dtype, the tensors of one launch
+static size_t group_end(const std::vector<DType>& types, size_t from) {
+  size_t to = from + 1;
+  while (to < types.size() && to - from < static_cast<size_t>(kList) && types[to] == types[from]) ++to;
+  return to;
+}
+
+size_t sum_of_squares_scratch(const std::vector<DType>& types, const std::vector<int64_t>& numel) {
   size_t n = 0;
-  for (size_t from = 0; from < numel.size(); from += kList) {
-    const size_t to = std::min(numel.size(), from + kList);
+  for (size_t from = 0, to; from < numel.size(); from = to) {
+    to = group_end(types, from);
     n += static_cast<size_t>(max_chunks(numel, from, to)) * (to - from);
   }
   return n;
 }
 
-void sum_of_squares(cudaStream_t s, DType t, const std::vector<const void*>& xs, const std::vector<int64_t>& numel,
+void sum_of_squares(cudaStream_t s, const std::vector<DType>& types, const std::vector<const void*>& xs, const std::vector<int64_t>& numel,
                     double* scratch, double* out) {
   int64_t used = 0;
-  for (size_t from = 0; from < xs.size(); from += kList) {
-    const size_t to = std::min(xs.size(), from + kList);
+  for (size_t from = 0, to; from < xs.size(); from = to) {
+    to = group_end(types, from);
     List1 l{};
     for (size_t i = from; i < to; ++i) {
       l.x[i - from] = xs[i];
@@ -126,7 +133,7 @@ void sum_of_squares(cudaStream_t s, DType t, const std::vector<const void*>& xs,
     }
     const int64_t chunks = max_chunks(numel, from, to);
     dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(to - from));
-    dispatch_float(t, [&](auto z) {
+    dispatch_float(types[from], [&](auto z) {
       using T = decltype(z);
       sumsq_kernel<T><<<grid, kThreads, 0, s>>>(l, chunks, scratch + used);
     });
@@ -136,10 +143,10 @@ void sum_of_squares(cudaStream_t s, DType t, const std::vector<const void*>& xs,
   check_launch("sum_of_squares");
 }
 
-void scale_all(cudaStream_t s, DType t, const std::vector<const void*>& xs, const std::vector<int64_t>& numel,
+void scale_all(cudaStream_t s, const std::vector<DType>& types, const std::vector<const void*>& xs, const std::vector<int64_t>& numel,
                const void* factor, DType factor_t, const std::vector<void*>& out) {
-  for (size_t from = 0; from < xs.size(); from += kList) {
-    const size_t to = std::min(xs.size(), from + kList);
+  for (size_t from = 0, to; from < xs.size(); from = to) {
+    to = group_end(types, from);
     List2 l{};
     for (size_t i = from; i < to; ++i) {
       l.x[i - from] = xs[i];
@@ -147,7 +154,7 @@ void scale_all(cudaStream_t s, DType t, const std::vector<const void*>& xs, cons
       l.n[i - from] = numel[i];
     }
     dim3 grid(static_cast<unsigned>(max_chunks(numel, from, to)), static_cast<unsigned>(to - from));
-    dispatch_float(t, [&](auto z) {
+    dispatch_float(types[from], [&](auto z) {
       using T = decltype(z);
       scale_kernel<T><<<grid, kThreads, 0, s>>>(l, factor, factor_t);
     });
@@ -155,12 +162,12 @@ void scale_all(cudaStream_t s, DType t, const std::vector<const void*>& xs, cons
   check_launch("scale_all");
 }
 
-void adam_step(cudaStream_t s, DType t, const AdamParams& p, const std::vector<void*>& params,
+void adam_step(cudaStream_t s, const std::vector<DType>& types, const AdamParams& p, const std::vector<void*>& params,
                const std::vector<const void*>& grads, const std::vector<void*>& exp_avg,
                const std::vector<void*>& exp_avg_sq, const std::vector<int64_t>& numel, double* step,
                const void* skip, DType skip_t) {
-  for (size_t from = 0; from < params.size(); from += kList) {
-    const size_t to = std::min(params.size(), from + kList);
+  for (size_t from = 0, to; from < params.size(); from = to) {
+    to = group_end(types, from);
     List4 l{};
     for (size_t i = from; i < to; ++i) {
       l.w[i - from] = params[i];
@@ -170,7 +177,7 @@ void adam_step(cudaStream_t s, DType t, const AdamParams& p, const std::vector<v
       l.n[i - from] = numel[i];
     }
     dim3 grid(static_cast<unsigned>(max_chunks(numel, from, to)), static_cast<unsigned>(to - from));
-    dispatch_float(t, [&](auto z) {
+    dispatch_float(types[from], [&](auto z) {
       using T = decltype(z);
       adam_kernel<T><<<grid, kThreads, 0, s>>>(l, p, step, skip, skip_t);
     });
