@@ -149,6 +149,8 @@ SafetensorsFile load_safetensors(const std::string& path) {
     header = json::parse(text);
   } catch (const json::parse_error& e) {
     fail(fmt::format("{}: the header is not valid JSON (byte {} of {}): {}", path, e.byte, hlen, printable(e.what(), 160)));
+  } catch (const json::exception& e) {  // e.g. out_of_range for a number too large (found by fuzzing)
+    fail(fmt::format("{}: the header is not usable JSON: {}", path, printable(e.what(), 160)));
   }
   FG_CHECK(header.is_object(), "{}: the header must be a JSON object, found a JSON {}", path, header.type_name());
 

@@ -6,7 +6,7 @@
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/dispatch.h"
 #include "tensor/cpu/parallel.h"
-#include "tensor/random.h"
+#include "tensor/uniform_at.h"
 
 namespace fg::cpu {
 
@@ -15,18 +15,7 @@ namespace {
 template <class T>
 void uniform_typed(T* out, int64_t n, double lo, double hi, uint64_t seed, uint64_t offset) {
   parallel_for(n, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      double u;
-      if constexpr (sizeof(T) == 4) {
-        Philox4 r = philox(seed, offset + static_cast<uint64_t>(i / 4));
-        u = u01_f32(r.v[i % 4]);
-      } else {
-        Philox4 r = philox(seed, offset + static_cast<uint64_t>(i / 2));
-        u = u01_f64(r.v[2 * (i % 2)], r.v[2 * (i % 2) + 1]);
-      }
-      T v = static_cast<T>(lo + (hi - lo) * u);
-      out[i] = v < static_cast<T>(hi) ? v : static_cast<T>(lo);  // keep [lo, hi) after rounding
-    }
+    for (int64_t i = b; i < e; ++i) out[i] = uniform_at<T>(i, lo, hi, seed, offset);
   });
 }
 

@@ -3,7 +3,7 @@
 // device's log/sin/cos and agree to a few ulps.
 #include "tensor/cuda/device.cuh"
 #include "tensor/cuda/kernels.h"
-#include "tensor/random.h"
+#include "tensor/uniform_at.h"
 
 namespace fg::cuda {
 
@@ -11,19 +11,7 @@ namespace {
 
 template <class T>
 __global__ void uniform_kernel(T* out, int64_t n, double lo, double hi, uint64_t seed, uint64_t offset) {
-  FG_GRID_STRIDE(i, n) {
-    double u;
-    if constexpr (sizeof(T) == 4) {
-      Philox4 r = philox(seed, offset + static_cast<uint64_t>(i / 4));
-      u = u01_f32(r.v[i % 4]);
-    } else {
-      Philox4 r = philox(seed, offset + static_cast<uint64_t>(i / 2));
-      u = u01_f64(r.v[2 * (i % 2)], r.v[2 * (i % 2) + 1]);
-    }
-    // the CPU computes lo + (hi - lo) * u in double with no contraction: keep it so here
-    T v = static_cast<T>(__dadd_rn(lo, __dmul_rn(hi - lo, u)));
-    out[i] = v < static_cast<T>(hi) ? v : static_cast<T>(lo);
-  }
+  FG_GRID_STRIDE(i, n) out[i] = uniform_at<T>(i, lo, hi, seed, offset);
 }
 
 template <class T>

@@ -3,6 +3,7 @@
 // arguments. Parsing must return (help, an error code, or options) or throw fg::Error.
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  static bool quiet = [] {  // the parser prints help and errors: keep the fuzzer's output readable
+  // The parser prints help and errors. Under libFuzzer, tools/fuzz passes -close_fd_mask=3, which
+  // silences them and keeps libFuzzer's own output (its statistics); the smoke driver has no such
+  // option, so there the harness closes them itself.
+  static bool quiet = [] {
+    if (std::getenv("FG_FUZZ_LIBFUZZER")) return true;
     return std::freopen("/dev/null", "w", stderr) && std::freopen("/dev/null", "w", stdout);
   }();
   (void)quiet;
