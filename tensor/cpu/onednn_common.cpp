@@ -8,6 +8,8 @@
 
 #include <omp.h>
 
+#include <cstdlib>
+
 #include "tensor/cpu/cpu_backend.h"
 
 namespace fg::cpu::onednn {
@@ -25,6 +27,26 @@ dnnl::stream& stream() {
 std::mutex& exec_mutex() {
   static std::mutex m;
   return m;
+}
+
+void* scratch_slot(int slot, size_t bytes) {
+  struct Slot {
+    void* p = nullptr;
+    size_t n = 0;
+  };
+  static Slot slots[kScratchSlots];
+  FG_CHECK(slot >= 0 && slot < kScratchSlots, "onednn: scratch slot {} out of range", slot);
+  Slot& s = slots[slot];
+  if (bytes > s.n) {
+    std::free(s.p);
+    s.n = (bytes + 4095) / 4096 * 4096;
+    s.p = std::aligned_alloc(64, s.n);
+    if (!s.p) {
+      s.n = 0;
+      fail(fmt::format("onednn: out of memory allocating {} bytes of scratch", bytes));
+    }
+  }
+  return s.p;
 }
 
 int64_t max_threads() { return omp_get_max_threads(); }

@@ -52,21 +52,30 @@ using dims = dnnl::memory::dims;
 using fg::PlanCache;
 using fg::plan_key;
 
+// Plan-independent scratch for primitive-layout copies: slot k is one growable buffer shared by
+// every plan's k-th argument. Plans run one at a time (exec_mutex), so a slot is never in use by two
+// plans at once, and the memory held is a few copies of the largest activation instead of one per
+// argument per cached plan. Call with exec_mutex() held.
+void* scratch_slot(int slot, size_t bytes);
+constexpr int kScratchSlots = 4;
+
 // One primitive argument. `user` wraps the caller's buffer (handle set per call) in a plain
 // layout; `prim` is what the primitive reads/writes: the same memory when the layouts agree,
-// else a plan-owned buffer with a cached reorder (user->prim for inputs, prim->user for outputs).
+// else a view of scratch slot `slot` with a cached reorder (user->prim for inputs, prim->user for
+// outputs). Arguments of one plan must use distinct slots.
 struct Arg {
   dnnl::memory user, prim;
   dnnl::reorder reorder;
   bool reordered = false;
+  int slot = 0;
 
   Arg() = default;
-  Arg(const md& user_md, const md& prim_md, bool input) {
+  Arg(const md& user_md, const md& prim_md, bool input, int slot_) : slot(slot_) {
     user = dnnl::memory(user_md, engine(), DNNL_MEMORY_NONE);
     if (user_md == prim_md) {
       prim = user;
     } else {
-      prim = dnnl::memory(prim_md, engine());
+      prim = dnnl::memory(prim_md, engine(), DNNL_MEMORY_NONE);
       reorder = input ? dnnl::reorder(user, prim) : dnnl::reorder(prim, user);
       reordered = true;
     }
@@ -74,17 +83,24 @@ struct Arg {
   // Input: point at the caller's data and convert it into the primitive's layout.
   const dnnl::memory& in(const void* p) {
     user.set_data_handle(const_cast<void*>(p));
-    if (reordered) reorder.execute(stream(), user, prim);
+    if (reordered) {
+      bind();
+      reorder.execute(stream(), user, prim);
+    }
     return prim;
   }
   // Output: point at the caller's buffer; call finish() after the primitive ran.
   const dnnl::memory& out(void* p) {
     user.set_data_handle(p);
+    if (reordered) bind();
     return prim;
   }
   void finish() {
     if (reordered) reorder.execute(stream(), prim, user);
   }
+
+ private:
+  void bind() { prim.set_data_handle(scratch_slot(slot, prim.get_desc().get_size())); }
 };
 
 }  // namespace fg::cpu::onednn
