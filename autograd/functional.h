@@ -15,6 +15,7 @@ namespace fg::ag {
 #undef FG_BINARY
 Var where(const Tensor& cond, const Var& a, const Var& b);  // cond is not differentiated
 Var concat_elu(const Var& x);  // [elu(x), elu(-x)] along dim 1, fused
+Var gated_residual(const Var& x, const Var& h);  // x + a * sigmoid(b), [a, b] = chunk(h, 2, 1), fused
 
 Var sum(const Var& x, std::vector<int64_t> dims = {}, bool keepdim = false);
 Var mean(const Var& x, std::vector<int64_t> dims = {}, bool keepdim = false);

@@ -73,6 +73,19 @@ struct ConcatEluOp {
   Grads backward(const Tensor& g, const Needs&) { return {fg::concat_elu_backward(y, g)}; }
 };
 
+// Saves h only: the backward recomputes sigmoid(b) and passes the gradient straight to x.
+struct GatedResidualOp {
+  Tensor h;
+  OpId id() const { return OpId::gated_residual; }
+  Tensor forward(const std::vector<Tensor>& in) {
+    h = in[1];
+    return fg::gated_residual(in[0], h);
+  }
+  Grads backward(const Tensor& g, const Needs& n) {
+    return {n[0] ? g : Tensor{}, n[1] ? fg::gated_residual_backward(h, g) : Tensor{}};
+  }
+};
+
 Var unary_apply(UnaryOp op, const Var& x, UnaryParams p) {
   UnaryNode n;
   n.op = op;
@@ -103,6 +116,7 @@ Var where(const Tensor& cond, const Var& a, const Var& b) {
 }
 
 Var concat_elu(const Var& x) { return apply(ConcatEluOp{}, {x}); }
+Var gated_residual(const Var& x, const Var& h) { return apply(GatedResidualOp{}, {x, h}); }
 
 Var operator+(const Var& a, const Var& b) { return add(a, b); }
 Var operator-(const Var& a, const Var& b) { return sub(a, b); }

@@ -24,10 +24,8 @@ GatedConv::GatedConv(int64_t c_in, int64_t c_hidden, Arch arch) {
   net_->add(std::make_shared<nn::Conv2d>(2 * c_hidden, 2 * c_in, 1));
 }
 
-ag::Var GatedConv::forward(const ag::Var& x) {
-  auto parts = ag::chunk((*net_)(x), 2, 1);
-  return x + parts[0] * ag::sigmoid(parts[1]);
-}
+// x + a * sigmoid(b) for [a, b] = chunk(net(x), 2, 1), as one fused op
+ag::Var GatedConv::forward(const ag::Var& x) { return ag::gated_residual(x, (*net_)(x)); }
 
 GatedConvNet::GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch arch, int num_layers) {
   if (c_out <= 0) c_out = 2 * c_in;

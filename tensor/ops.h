@@ -54,6 +54,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond != 
 // [elu(x), elu(-x)] concatenated along dim 1 (channels); the backward takes that output.
 Tensor concat_elu(const Tensor& x);
 Tensor concat_elu_backward(const Tensor& y, const Tensor& grad_y);
+// GatedConv's output, fused: x + a * sigmoid(b) with [a, b] = chunk(h, 2, dim 1); h has twice x's
+// channels. The backward gives dh from h and the output's gradient (dx is that gradient itself).
+Tensor gated_residual(const Tensor& x, const Tensor& h);
+Tensor gated_residual_backward(const Tensor& h, const Tensor& grad_y);
 
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);

@@ -118,6 +118,30 @@ Tensor concat_elu_backward(const Tensor& y, const Tensor& g) {
   return dx;
 }
 
+Tensor gated_residual(const Tensor& x, const Tensor& h) {
+  detail::check_same("gated_residual", x, h);
+  detail::check_float("gated_residual", x);
+  Shape hs = x.shape();
+  if (hs.size() >= 2) hs[1] *= 2;
+  FG_CHECK(x.dim() >= 2 && h.shape() == hs, "gated_residual: needs x [N, C, ...] and h [N, 2C, ...], got {} and {}",
+           shape_str(x.shape()), shape_str(h.shape()));
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  launch(x.device()).gated_residual(concat_elu_dims(x.shape()), x.contiguous(), h.contiguous(), y);
+  return y;
+}
+
+Tensor gated_residual_backward(const Tensor& h, const Tensor& g) {
+  detail::check_same("gated_residual_backward", h, g);
+  Shape hs = g.shape();
+  if (hs.size() >= 2) hs[1] *= 2;
+  FG_CHECK(g.dim() >= 2 && h.shape() == hs,
+           "gated_residual_backward: needs h [N, 2C, ...] and gradient [N, C, ...], got {} and {}",
+           shape_str(h.shape()), shape_str(g.shape()));
+  Tensor dh = Tensor::empty(h.shape(), h.dtype(), h.device());
+  launch(h.device()).gated_residual_backward(concat_elu_dims(g.shape()), h.contiguous(), g.contiguous(), dh);
+  return dh;
+}
+
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }

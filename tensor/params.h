@@ -99,6 +99,8 @@ struct LayerNormParams {
 
 // ConcatELU, fused: x viewed as [outer, C, inner] -> y [outer, 2C, inner] = [elu(x), elu(-x)];
 // backward from the saved output: dx = g1 * elu'(x) - g2 * elu'(-x), elu'(v) = v > 0 ? 1 : elu(v) + 1.
+// The gated residual uses the same geometry: x [outer, C, inner], h = [a, b] [outer, 2C, inner],
+// y = x + a * sigmoid(b); backward from h alone: da = g s, db = g a s (1 - s), s = sigmoid(b).
 struct ConcatEluParams {
   int64_t outer, C, inner;
 };

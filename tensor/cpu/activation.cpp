@@ -1,5 +1,6 @@
-// Fused activation kernels: ConcatELU (alpha 1) forward and backward over [outer, C, inner]
-// blocks. The backward reads only the saved output: elu'(v) = 1 for v > 0, else elu(v) + 1.
+// Fused activation kernels over [outer, C, inner] blocks: ConcatELU (alpha 1) forward and
+// backward, whose backward reads only the saved output (elu'(v) = 1 for v > 0, else elu(v) + 1),
+// and GatedConv's gated residual x + a * sigmoid(b), whose backward reads only h = [a, b].
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/dispatch.h"
 #include "tensor/cpu/fast_math.h"
@@ -9,48 +10,100 @@ namespace fg::cpu {
 
 namespace {
 
+using std::log, std::sqrt, std::log1p, std::floor, std::pow, std::sin, std::cos;
+#define FG_HD __attribute__((always_inline))
+#include "tensor/elementwise_math.inc"
+#undef FG_HD
+
+// Runs f(o, ch) for each (outer, channel) row of [outer, C, inner], rows split across threads.
+template <class F>
+void for_rows(int64_t outer, int64_t c, int64_t inner, F f) {
+  parallel_for(outer * c, [&](int64_t b, int64_t e) {
+    for (int64_t oc = b; oc < e; ++oc) f(oc / c, oc % c);
+  }, std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1)));
+}
+
+template <class T>
+void gated_residual_typed(const T* x, const T* h, T* y, int64_t outer, int64_t c, int64_t inner) {
+  const int64_t plane = c * inner;
+  for_rows(outer, c, inner, [&](int64_t o, int64_t ch) {
+    const T* xs = x + o * plane + ch * inner;
+    const T* a = h + o * 2 * plane + ch * inner;
+    const T* b = a + plane;
+    T* ys = y + o * plane + ch * inner;
+#pragma omp simd
+    for (int64_t i = 0; i < inner; ++i) ys[i] = xs[i] + a[i] * sigmoid_of(b[i]);
+  });
+}
+
+template <class T>
+void gated_residual_backward_typed(const T* h, const T* g, T* dh, int64_t outer, int64_t c, int64_t inner) {
+  const int64_t plane = c * inner;
+  for_rows(outer, c, inner, [&](int64_t o, int64_t ch) {
+    const T* a = h + o * 2 * plane + ch * inner;
+    const T* b = a + plane;
+    const T* gs = g + o * plane + ch * inner;
+    T* da = dh + o * 2 * plane + ch * inner;
+    T* db = da + plane;
+#pragma omp simd
+    for (int64_t i = 0; i < inner; ++i) {
+      T s = sigmoid_of(b[i]);
+      da[i] = gs[i] * s;
+      db[i] = gs[i] * a[i] * (s * (T(1) - s));
+    }
+  });
+}
+
 template <class T>
 void concat_elu_typed(const T* x, T* y, int64_t outer, int64_t c, int64_t inner) {
-  int64_t plane = c * inner;
-  parallel_for(outer * c, [&](int64_t b, int64_t e) {
-    for (int64_t oc = b; oc < e; ++oc) {
-      int64_t o = oc / c, ch = oc % c;
-      const T* xs = x + o * plane + ch * inner;
-      T* y1 = y + o * 2 * plane + ch * inner;
-      T* y2 = y1 + plane;
+  const int64_t plane = c * inner;
+  for_rows(outer, c, inner, [&](int64_t o, int64_t ch) {
+    const T* xs = x + o * plane + ch * inner;
+    T* y1 = y + o * 2 * plane + ch * inner;
+    T* y2 = y1 + plane;
 #pragma omp simd
-      for (int64_t i = 0; i < inner; ++i) {
-        T v = xs[i];
-        T em = expm1(v < T(0) ? v : -v);  // e^{-|v|} - 1
-        y1[i] = v > T(0) ? v : em;
-        y2[i] = v > T(0) ? em : -v;
-      }
+    for (int64_t i = 0; i < inner; ++i) {
+      T v = xs[i];
+      T em = expm1(v < T(0) ? v : -v);  // e^{-|v|} - 1
+      y1[i] = v > T(0) ? v : em;
+      y2[i] = v > T(0) ? em : -v;
     }
-  }, std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1)));
+  });
 }
 
 template <class T>
 void concat_elu_backward_typed(const T* y, const T* g, T* dx, int64_t outer, int64_t c, int64_t inner) {
-  int64_t plane = c * inner;
-  parallel_for(outer * c, [&](int64_t b, int64_t e) {
-    for (int64_t oc = b; oc < e; ++oc) {
-      int64_t o = oc / c, ch = oc % c;
-      const T* y1 = y + o * 2 * plane + ch * inner;
-      const T* y2 = y1 + plane;
-      const T* g1 = g + o * 2 * plane + ch * inner;
-      const T* g2 = g1 + plane;
-      T* d = dx + o * plane + ch * inner;
+  const int64_t plane = c * inner;
+  for_rows(outer, c, inner, [&](int64_t o, int64_t ch) {
+    const T* y1 = y + o * 2 * plane + ch * inner;
+    const T* y2 = y1 + plane;
+    const T* g1 = g + o * 2 * plane + ch * inner;
+    const T* g2 = g1 + plane;
+    T* d = dx + o * plane + ch * inner;
 #pragma omp simd
-      for (int64_t i = 0; i < inner; ++i) {
-        T d1 = y1[i] > T(0) ? T(1) : y1[i] + T(1);
-        T d2 = y2[i] > T(0) ? T(1) : y2[i] + T(1);
-        d[i] = g1[i] * d1 - g2[i] * d2;
-      }
+    for (int64_t i = 0; i < inner; ++i) {
+      T d1 = y1[i] > T(0) ? T(1) : y1[i] + T(1);
+      T d2 = y2[i] > T(0) ? T(1) : y2[i] + T(1);
+      d[i] = g1[i] * d1 - g2[i] * d2;
     }
-  }, std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1)));
+  });
 }
 
 }  // namespace
+
+void CpuBackend::gated_residual(const ConcatEluParams& p, const Tensor& x, const Tensor& h, Tensor& y) {
+  dispatch_float(x.dtype(), "gated_residual", [&](auto z) {
+    using T = decltype(z);
+    gated_residual_typed(dense_in<T>(&x), dense_in<T>(&h), dense_out<T>(&y), p.outer, p.C, p.inner);
+  });
+}
+
+void CpuBackend::gated_residual_backward(const ConcatEluParams& p, const Tensor& h, const Tensor& g, Tensor& dh) {
+  dispatch_float(h.dtype(), "gated_residual_backward", [&](auto z) {
+    using T = decltype(z);
+    gated_residual_backward_typed(dense_in<T>(&h), dense_in<T>(&g), dense_out<T>(&dh), p.outer, p.C, p.inner);
+  });
+}
 
 void CpuBackend::concat_elu(const ConcatEluParams& p, const Tensor& x, Tensor& y) {
   dispatch_float(x.dtype(), "concat_elu", [&](auto z) {

@@ -204,6 +204,18 @@ void CudaBackend::concat_elu_backward(const ConcatEluParams& p, const Tensor& y,
   cuda::concat_elu_backward(stream_, y.dtype(), p, y.raw(), g.raw(), dx.raw());
 }
 
+void CudaBackend::gated_residual(const ConcatEluParams& p, const Tensor& x, const Tensor& h, Tensor& y) {
+  need_float(x.dtype(), "gated_residual");
+  activate();
+  cuda::gated_residual(stream_, x.dtype(), p, x.raw(), h.raw(), y.raw());
+}
+
+void CudaBackend::gated_residual_backward(const ConcatEluParams& p, const Tensor& h, const Tensor& g, Tensor& dh) {
+  need_float(h.dtype(), "gated_residual_backward");
+  activate();
+  cuda::gated_residual_backward(stream_, h.dtype(), p, h.raw(), g.raw(), dh.raw());
+}
+
 void CudaBackend::reduce(ReduceOp op, const ReduceParams& p, const Tensor& x, Tensor& o) {
   need_float(x.dtype(), "reduce");
   activate();

@@ -39,13 +39,17 @@ void gather_rows(cudaStream_t s, const void* x, int64_t rows, int64_t row_bytes,
 // reduce.cu: out (contiguous, p.outputs() elements) from strided x; sums accumulate in double.
 void reduce(cudaStream_t s, DType t, ReduceOp op, const ReduceParams& p, const void* x, void* out);
 
-// norm.cu: layer norm over C of [outer, C, inner] (sums in double), and the fused ConcatELU pair.
+// norm.cu: layer norm over C of [outer, C, inner] (sums in double), the fused ConcatELU pair and the
+// gated residual.
 void layer_norm_forward(cudaStream_t s, DType t, const LayerNormParams& p, const void* x, const void* gamma,
                         const void* beta, void* y, void* mean, void* rstd);
 void layer_norm_backward(cudaStream_t s, DType t, const LayerNormParams& p, const void* dy, const void* x,
                          const void* gamma, const void* mean, const void* rstd, void* dx, void* dgamma, void* dbeta);
 void concat_elu(cudaStream_t s, DType t, const ConcatEluParams& p, const void* x, void* y);
 void concat_elu_backward(cudaStream_t s, DType t, const ConcatEluParams& p, const void* y, const void* g, void* dx);
+void gated_residual(cudaStream_t s, DType t, const ConcatEluParams& p, const void* x, const void* h, void* y);
+void gated_residual_backward(cudaStream_t s, DType t, const ConcatEluParams& p, const void* h, const void* g,
+                             void* dh);
 
 // random.cu: the Philox streams of tensor/random.h, element for element as on the CPU.
 void random_uniform(cudaStream_t s, DType t, void* out, int64_t n, double lo, double hi, uint64_t seed,

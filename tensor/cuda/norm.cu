@@ -1,5 +1,5 @@
 // CUDA layer norm over C of x viewed as [outer, C, inner] (the formulas of
-// tensor/cpu/layer_norm_ref.cpp, sums in double), and the fused ConcatELU pair.
+// tensor/cpu/layer_norm_ref.cpp, sums in double), the fused ConcatELU pair and the gated residual.
 // Forward and dx: one thread per (outer, inner) position when inner > 1 (neighbouring threads read
 // neighbouring addresses at every c: the channel case), one warp per row when inner == 1 (the
 // last-dim case). dgamma/dbeta: one block per channel over all positions, in a fixed order.
@@ -9,6 +9,10 @@
 namespace fg::cuda {
 
 namespace {
+
+#define FG_HD __device__
+#include "tensor/elementwise_math.inc"
+#undef FG_HD
 
 template <class T>
 __device__ __forceinline__ double g_at(const T* gamma, int64_t c) { return gamma ? static_cast<double>(gamma[c]) : 1.0; }
@@ -156,6 +160,26 @@ __global__ void concat_elu_backward_kernel(ConcatEluParams p, const T* y, const 
   }
 }
 
+template <class T>
+__global__ void gated_residual_kernel(ConcatEluParams p, const T* x, const T* h, T* y) {
+  const int64_t plane = p.C * p.inner, n = p.outer * plane;
+  FG_GRID_STRIDE(i, n) {
+    const int64_t a = (i / plane) * 2 * plane + i % plane;
+    y[i] = x[i] + h[a] * sigmoid_of(h[a + plane]);
+  }
+}
+
+template <class T>
+__global__ void gated_residual_backward_kernel(ConcatEluParams p, const T* h, const T* g, T* dh) {
+  const int64_t plane = p.C * p.inner, n = p.outer * plane;
+  FG_GRID_STRIDE(i, n) {
+    const int64_t a = (i / plane) * 2 * plane + i % plane, b = a + plane;
+    const T s = sigmoid_of(h[b]);
+    dh[a] = g[i] * s;
+    dh[b] = g[i] * h[a] * (s * (T(1) - s));
+  }
+}
+
 template <class T> const T* cp(const void* p) { return static_cast<const T*>(p); }
 template <class T> T* mp(void* p) { return static_cast<T*>(p); }
 
@@ -216,6 +240,27 @@ void concat_elu_backward(cudaStream_t s, DType t, const ConcatEluParams& p, cons
     concat_elu_backward_kernel<T><<<grid_for(n), kThreads, 0, s>>>(p, cp<T>(y), cp<T>(g), mp<T>(dx));
   });
   check_launch("concat_elu_backward");
+}
+
+void gated_residual(cudaStream_t s, DType t, const ConcatEluParams& p, const void* x, const void* h, void* y) {
+  const int64_t n = p.outer * p.C * p.inner;
+  if (n == 0) return;
+  dispatch_float(t, [&](auto z) {
+    using T = decltype(z);
+    gated_residual_kernel<T><<<grid_for(n), kThreads, 0, s>>>(p, cp<T>(x), cp<T>(h), mp<T>(y));
+  });
+  check_launch("gated_residual");
+}
+
+void gated_residual_backward(cudaStream_t s, DType t, const ConcatEluParams& p, const void* h, const void* g,
+                             void* dh) {
+  const int64_t n = p.outer * p.C * p.inner;
+  if (n == 0) return;
+  dispatch_float(t, [&](auto z) {
+    using T = decltype(z);
+    gated_residual_backward_kernel<T><<<grid_for(n), kThreads, 0, s>>>(p, cp<T>(h), cp<T>(g), mp<T>(dh));
+  });
+  check_launch("gated_residual_backward");
 }
 
 }  // namespace fg::cuda

@@ -86,6 +86,12 @@ void gradcheck_concat_elu() {
   expect_ok("concat_elu 4d", [](auto& v) { return concat_elu(v[0]); }, {away_from_zero({2, 3, 2, 2}, 90)});
   expect_ok("concat_elu 2d", [](auto& v) { return concat_elu(v[0]); }, {away_from_zero({3, 4}, 91)});
 }
+void gradcheck_gated_residual() {
+  expect_ok("gated_residual 4d", [](auto& v) { return gated_residual(v[0], v[1]); },
+            {rnd({2, 3, 2, 2}, 92), rnd({2, 6, 2, 2}, 93, -3, 3)});
+  expect_ok("gated_residual 2d", [](auto& v) { return gated_residual(v[0], v[1]); },
+            {rnd({3, 2}, 94), rnd({3, 4}, 95, -3, 3)});
+}
 void gradcheck_sum() {
   expect_ok("sum all", [](auto& v) { return sum(v[0]); }, {rnd({2, 3, 4}, 25)});
   expect_ok("sum dims keepdim", [](auto& v) { return sum(v[0], {0, 2}, true); }, {rnd({2, 3, 4}, 26)});

@@ -319,6 +319,27 @@ void parity_concat_elu_backward() {
     });
 }
 
+void parity_gated_residual() {
+  for (DType t : kTypes)
+    for (int64_t n : {64, 128})
+      check("gated_residual batch " + std::to_string(n), kElementwise, [=](Backend& b, Device d) {
+        Tensor x = input({n, 32, 28, 28}, t, 19, d), h = input({n, 64, 28, 28}, t, 20, d, -4, 4);
+        Tensor y = out(x.shape(), t, d);
+        b.gated_residual({n, 32, 28 * 28}, x, h, y);
+        return std::vector<Tensor>{y};
+      });
+}
+
+void parity_gated_residual_backward() {
+  for (DType t : kTypes)
+    check("gated_residual backward", kElementwise, [t](Backend& b, Device d) {
+      Tensor h = input({64, 96, 14, 14}, t, 21, d, -4, 4), g = input({64, 48, 14, 14}, t, 22, d);
+      Tensor dh = out(h.shape(), t, d);
+      b.gated_residual_backward({64, 48, 14 * 14}, h, g, dh);
+      return std::vector<Tensor>{dh};
+    });
+}
+
 void parity_reduce() {
   const std::pair<const char*, std::vector<bool>> dims[] = {
       {"all", {true, true, true, true}},

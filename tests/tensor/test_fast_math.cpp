@@ -52,6 +52,21 @@ TEST_CASE("fast_expm1f keeps relative precision near 0") {
   CHECK(worst < 8 * 5.96e-8);
 }
 
+TEST_CASE("fused gated_residual equals x + a * sigmoid(b) and its backward the composite's") {
+  for (DType t : {DType::F32, DType::F64}) {
+    Tensor x = randn({2, 3, 4, 5}, t), h = randn({2, 6, 4, 5}, t) * scalar(3.0, t);
+    Tensor a = slice(h, 1, 0, 3), b = slice(h, 1, 3, 6);
+    CHECK(max_abs_diff(gated_residual(x, h), x + a * sigmoid(b)) < (t == DType::F32 ? 1e-6 : 1e-15));
+    Tensor g = randn(x.shape(), t);
+    Tensor dh = gated_residual_backward(h, g);
+    Tensor s = sigmoid(b);
+    Tensor expect = concat({g * s, g * a * s * (scalar(1.0, t) - s)}, 1);
+    CHECK(max_abs_diff(dh, expect) < (t == DType::F32 ? 1e-6 : 1e-15));
+  }
+  CHECK_THROWS_WITH(gated_residual(randn({2, 3, 4}), randn({2, 3, 4})),
+                    doctest::Contains("gated_residual: needs x [N, C, ...] and h [N, 2C, ...]"));
+}
+
 TEST_CASE("fused concat_elu equals concat(elu(x), elu(-x)) and its backward the composite's") {
   for (DType t : {DType::F32, DType::F64}) {
     Tensor x = randn({2, 3, 4, 5}, t);
