@@ -25,6 +25,7 @@ Var logsumexp(const Var& x, std::vector<int64_t> dims = {}, bool keepdim = false
 
 Var reshape(const Var& x, const Shape& shape);
 Var permute(const Var& x, const std::vector<int64_t>& perm);
+Var contiguous(const Var& x);  // a dense copy of a view (x itself when it is dense)
 Var concat(const std::vector<Var>& xs, int64_t dim);
 Var slice(const Var& x, int64_t dim, int64_t start, int64_t end);
 // views, one node for all pieces: its backward concatenates the pieces' gradients

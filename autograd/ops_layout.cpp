@@ -20,6 +20,14 @@ struct ReshapeOp {
   Grads backward(const Tensor& g, const Needs&) { return {g.reshape(from)}; }
 };
 
+// Materializes a view (a copy only when x is not contiguous), so that the ops that save it keep
+// the dense copy rather than copying it again at each use; the gradient passes through.
+struct ContiguousOp {
+  OpId id() const { return OpId::contiguous; }
+  Tensor forward(const std::vector<Tensor>& in) { return in[0].contiguous(); }
+  Grads backward(const Tensor& g, const Needs&) { return {g}; }
+};
+
 struct PermuteOp {
   OpId id() const { return OpId::permute; }
   std::vector<int64_t> perm;
@@ -120,6 +128,8 @@ Var reshape(const Var& x, const Shape& shape) {
   op.to = shape;
   return apply(std::move(op), {x});
 }
+
+Var contiguous(const Var& x) { return apply(ContiguousOp{}, {x}); }
 
 Var permute(const Var& x, const std::vector<int64_t>& perm) {
   PermuteOp op;

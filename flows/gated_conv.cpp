@@ -18,14 +18,33 @@ GatedConv::GatedConv(int64_t c_in, int64_t c_hidden, Arch arch) {
     net_->add(std::make_shared<nn::Conv2d>(c_in, c_hidden, 3, 1));
   } else {
     net_->add(nn::concat_elu());
-    net_->add(std::make_shared<nn::Conv2d>(2 * c_in, c_hidden, 3, 1));
+    conv1_ = std::make_shared<nn::Conv2d>(2 * c_in, c_hidden, 3, 1);
+    net_->add(conv1_);
   }
   net_->add(nn::concat_elu());
-  net_->add(std::make_shared<nn::Conv2d>(2 * c_hidden, 2 * c_in, 1));
+  conv2_ = std::make_shared<nn::Conv2d>(2 * c_hidden, 2 * c_in, 1);
+  net_->add(conv2_);
+  if (arch == Arch::V1) conv2_.reset();
+}
+
+// V2 where f32 convs run on oneDNN: the activations between the two convs stay in oneDNN's
+// channel-blocked layout, so neither conv reorders its input and the first does not reorder its
+// output: one layout copy of x in, one of dx out, and the blocked ConcatELU output is the only
+// copy saved. Same parameters and math as net_.
+ag::Var GatedConv::hidden(const ag::Var& x) {
+  const int64_t b = conv1_ ? conv_channel_block(x.value()) : 0;
+  if (b == 0 || x.shape().size() != 4 || x.shape()[1] % b != 0 || conv1_->cfg.out % b != 0) return (*net_)(x);
+  ConvOptions o1 = conv1_->options(), o2 = conv2_->options();
+  o1.src_block = o1.dst_block = o2.src_block = b;
+  const ag::Var* b1 = conv1_->bias.defined() ? &conv1_->bias : nullptr;
+  const ag::Var* b2 = conv2_->bias.defined() ? &conv2_->bias : nullptr;
+  // ConcatELU of a blocked [N, C/b, H, W, b] tensor is the blocked ConcatELU [N, 2C/b, H, W, b]
+  ag::Var u = ag::conv2d(ag::concat_elu(nn::to_channel_blocks(x, b)), conv1_->weight, b1, o1);
+  return ag::conv2d(ag::concat_elu(u), conv2_->weight, b2, o2);
 }
 
 // x + a * sigmoid(b) for [a, b] = chunk(net(x), 2, 1), as one fused op
-ag::Var GatedConv::forward(const ag::Var& x) { return ag::gated_residual(x, (*net_)(x)); }
+ag::Var GatedConv::forward(const ag::Var& x) { return ag::gated_residual(x, hidden(x)); }
 
 GatedConvNet::GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch arch, int num_layers) {
   if (c_out <= 0) c_out = 2 * c_in;

@@ -17,7 +17,9 @@ class GatedConv : public nn::Module {
   ag::Var forward(const ag::Var& x) override;  // x + a * sigmoid(g)
 
  private:
+  ag::Var hidden(const ag::Var& x);  // net_(x), channel-blocked inside where oneDNN runs it
   std::shared_ptr<nn::Sequential> net_;
+  std::shared_ptr<nn::Conv2d> conv1_, conv2_;  // V2's two convs (also in net_)
 };
 
 // conv3x3(c_in->h), num_layers x [GatedConv, LayerNormChannels], ConcatELU, conv3x3(2h->c_out)

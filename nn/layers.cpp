@@ -162,6 +162,19 @@ Var Sequential::forward(const Var& x) {
 
 Var concat_elu(const Var& x) { return ag::concat_elu(x); }
 
+Var to_channel_blocks(const Var& x, int64_t b) {
+  const Shape& s = x.shape();
+  FG_CHECK(s.size() == 4 && b > 0 && s[1] % b == 0, "to_channel_blocks: needs [N, C, H, W] with C divisible by {}, got {}",
+           b, shape_str(s));
+  return ag::contiguous(ag::permute(ag::reshape(x, {s[0], s[1] / b, b, s[2], s[3]}), {0, 1, 3, 4, 2}));
+}
+
+Var from_channel_blocks(const Var& x) {
+  const Shape& s = x.shape();
+  FG_CHECK(s.size() == 5, "from_channel_blocks: needs [N, C/b, H, W, b], got {}", shape_str(s));
+  return ag::reshape(ag::permute(x, {0, 1, 4, 2, 3}), {s[0], s[1] * s[4], s[2], s[3]});
+}
+
 ModulePtr silu() { return std::make_shared<Lambda>("SiLU", [](const Var& x) { return ag::silu(x); }); }
 ModulePtr selu() { return std::make_shared<Lambda>("SELU", [](const Var& x) { return ag::selu(x); }); }
 ModulePtr relu() { return std::make_shared<Lambda>("ReLU", [](const Var& x) { return ag::relu(x); }); }

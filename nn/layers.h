@@ -113,5 +113,9 @@ ModulePtr flatten(int64_t start_dim = 1);
 ModulePtr unflatten(Shape per_example);  // [N, prod] -> [N, per_example...]
 
 Var concat_elu(const Var& x);
+// NCHW <-> oneDNN's channel-blocked nChw{b}c as a dense [N, C/b, H, W, b] tensor (C divisible by b),
+// the layout ConvOptions::src_block/dst_block read and write (see flows::GatedConv).
+Var to_channel_blocks(const Var& x, int64_t b);
+Var from_channel_blocks(const Var& x);
 
 }  // namespace fg::nn

@@ -118,7 +118,15 @@ struct ConvOptions {
   Pair2 stride{1}, padding{0}, dilation{1};
   int64_t groups = 1;
   Pair2 output_padding{0};  // conv_transpose2d only
+  // Channel-blocked input and/or output (conv2d and its backward kernels only): 0 for NCHW, or
+  // b = conv_channel_block(x) for oneDNN's own nChw{b}c layout as a [N, C/b, H, W, b] tensor, so
+  // that conv -> elementwise -> conv chains skip the layout reorders around each conv.
+  int64_t src_block = 0, dst_block = 0;
 };
+// The channel block that f32 convs on x's device can take and give (8 on AVX2, 16 on AVX-512);
+// 0 where there is none (not the CPU, not f32, oneDNN off or absent, or FG_CONV_BLOCKS=0 in the
+// environment, which keeps every conv on NCHW: for comparisons).
+int64_t conv_channel_block(const Tensor& x);
 Conv2dParams conv2d_params(const Shape& x, const Shape& w, const ConvOptions& o, const char* op);
 // x [N,C,H,W], w [O, C/groups, KH, KW], bias [O] or null
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias = nullptr, const ConvOptions& o = {});

@@ -3,6 +3,10 @@
 // need dense memory, so each takes contiguous() of its inputs here (a no-op for dense tensors).
 #include <omp.h>
 
+#include <cstdlib>
+#include <string>
+
+#include "tensor/cpu/cpu_backend.h"
 #include "tensor/ops_check.h"
 
 namespace fg {
@@ -33,22 +37,54 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return c;
 }
 
-Conv2dParams conv2d_params(const Shape& x, const Shape& w, const ConvOptions& o, const char* op) {
-  FG_CHECK(x.size() == 4, "{}: input must be [N, C, H, W], got {}", op, shape_str(x));
+namespace {
+// NCHW or [N, C/b, H, W, b] -> {N, C, H, W}
+Shape logical_nchw(const Shape& s, int64_t block, const char* op, const char* what) {
+  if (block == 0) {
+    FG_CHECK(s.size() == 4, "{}: {} must be [N, C, H, W], got {}", op, what, shape_str(s));
+    return s;
+  }
+  FG_CHECK(s.size() == 5 && s[4] == block, "{}: channel-blocked {} must be [N, C/{}, H, W, {}], got {}", op, what,
+           block, block, shape_str(s));
+  return {s[0], s[1] * block, s[2], s[3]};
+}
+
+Shape conv2d_output_shape(const Conv2dParams& p) {
+  return p.dst_block ? Shape{p.N, p.O / p.dst_block, p.OH, p.OW, p.dst_block} : Shape{p.N, p.O, p.OH, p.OW};
+}
+}  // namespace
+
+int64_t conv_channel_block(const Tensor& x) {
+  static const bool off = [] {
+    const char* e = std::getenv("FG_CONV_BLOCKS");
+    return e && std::string(e) == "0";
+  }();
+  return !off && x.device().is_cpu() && x.dtype() == DType::F32 && cpu::onednn_enabled()
+             ? cpu::onednn::channel_block()
+             : 0;
+}
+
+Conv2dParams conv2d_params(const Shape& xs, const Shape& w, const ConvOptions& o, const char* op) {
+  FG_CHECK(o.src_block >= 0 && o.dst_block >= 0, "{}: negative channel block", op);
+  const Shape x = logical_nchw(xs, o.src_block, op, "input");
   FG_CHECK(w.size() == 4, "{}: weight must be [O, C/groups, KH, KW], got {}", op, shape_str(w));
   FG_CHECK(o.groups >= 1 && x[1] % o.groups == 0 && w[0] % o.groups == 0,
            "{}: groups={} must divide input channels ({}) and output channels ({})", op, o.groups, x[1], w[0]);
   FG_CHECK(w[1] * o.groups == x[1], "{}: weight {} expects {} input channels, input {} has {}", op, shape_str(w),
-           w[1] * o.groups, shape_str(x), x[1]);
+           w[1] * o.groups, shape_str(xs), x[1]);
   FG_CHECK(o.stride.h > 0 && o.stride.w > 0 && o.dilation.h > 0 && o.dilation.w > 0 && o.padding.h >= 0 &&
                o.padding.w >= 0,
            "{}: stride and dilation must be positive and padding non-negative", op);
+  FG_CHECK((o.src_block == 0 && o.dst_block == 0) || o.groups == 1, "{}: channel-blocked layouts need groups=1", op);
+  FG_CHECK(o.dst_block == 0 || w[0] % o.dst_block == 0, "{}: {} output channels do not split into blocks of {}", op,
+           w[0], o.dst_block);
   Conv2dParams p{x[0], x[1], x[2], x[3], w[0], w[2], w[3], 0, 0,
-                 o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h, o.dilation.w, o.groups};
+                 o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h, o.dilation.w, o.groups,
+                 o.src_block, o.dst_block};
   p.OH = (p.H + 2 * p.pad_h - p.dil_h * (p.KH - 1) - 1) / p.stride_h + 1;
   p.OW = (p.W + 2 * p.pad_w - p.dil_w * (p.KW - 1) - 1) / p.stride_w + 1;
   FG_CHECK(p.OH > 0 && p.OW > 0, "{}: kernel {}x{} does not fit input {} with padding {}x{}", op, p.KH, p.KW,
-           shape_str(x), p.pad_h, p.pad_w);
+           shape_str(xs), p.pad_h, p.pad_w);
   return p;
 }
 
@@ -60,7 +96,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const ConvOp
     detail::check_same("conv2d", x, *bias);
     FG_CHECK(bias->shape() == Shape{p.O}, "conv2d: bias must be [{}], got {}", p.O, shape_str(bias->shape()));
   }
-  Tensor y = Tensor::empty({p.N, p.O, p.OH, p.OW}, x.dtype(), x.device());
+  Tensor y = Tensor::empty(conv2d_output_shape(p), x.dtype(), x.device());
   Tensor bc = bias ? bias->contiguous() : Tensor();
   launch(x.device()).conv2d_forward(p, x.contiguous(), w.contiguous(), bias ? &bc : nullptr, y);
   return y;
@@ -69,8 +105,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const ConvOp
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const ConvOptions& o) {
   detail::check_same("conv2d_backward_data", dy, w);
   Conv2dParams p = conv2d_params(x_shape, w.shape(), o, "conv2d_backward_data");
-  FG_CHECK(dy.shape() == (Shape{p.N, p.O, p.OH, p.OW}), "conv2d_backward_data: grad {} does not match output {}",
-           shape_str(dy.shape()), shape_str({p.N, p.O, p.OH, p.OW}));
+  FG_CHECK(dy.shape() == conv2d_output_shape(p), "conv2d_backward_data: grad {} does not match output {}",
+           shape_str(dy.shape()), shape_str(conv2d_output_shape(p)));
   Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
   launch(dy.device()).conv2d_backward_data(p, dy.contiguous(), w.contiguous(), dx);
   return dx;
@@ -80,8 +116,8 @@ Tensor conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Shape& w
                                Tensor* dbias) {
   detail::check_same("conv2d_backward_weights", x, dy);
   Conv2dParams p = conv2d_params(x.shape(), w_shape, o, "conv2d_backward_weights");
-  FG_CHECK(dy.shape() == (Shape{p.N, p.O, p.OH, p.OW}), "conv2d_backward_weights: grad {} does not match output {}",
-           shape_str(dy.shape()), shape_str({p.N, p.O, p.OH, p.OW}));
+  FG_CHECK(dy.shape() == conv2d_output_shape(p), "conv2d_backward_weights: grad {} does not match output {}",
+           shape_str(dy.shape()), shape_str(conv2d_output_shape(p)));
   Tensor dw = Tensor::empty(w_shape, x.dtype(), x.device());
   if (dbias) *dbias = Tensor::empty({p.O}, x.dtype(), x.device());
   launch(x.device()).conv2d_backward_weights(p, x.contiguous(), dy.contiguous(), dw, dbias);
@@ -90,6 +126,7 @@ Tensor conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Shape& w
 
 Conv2dParams conv_transpose2d_params(const Shape& x, const Shape& w, const ConvOptions& o) {
   const char* op = "conv_transpose2d";
+  FG_CHECK(o.src_block == 0 && o.dst_block == 0, "{}: channel-blocked layouts are for conv2d only", op);
   FG_CHECK(x.size() == 4, "{}: input must be [N, C, H, W], got {}", op, shape_str(x));
   FG_CHECK(w.size() == 4, "{}: weight must be [Cin, Cout/groups, KH, KW], got {}", op, shape_str(w));
   FG_CHECK(w[0] == x[1], "{}: weight {} expects {} input channels, input {} has {}", op, shape_str(w), w[0],

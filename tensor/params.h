@@ -89,6 +89,9 @@ struct MatmulParams {
 struct Conv2dParams {
   int64_t N, C, H, W, O, KH, KW, OH, OW;
   int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+  // 0: x/dx (src) and y/dy (dst) are NCHW. b > 0: that side is channel-blocked, oneDNN's
+  // nChw{b}c, held as a contiguous [N, C/b, H, W, b] tensor (CPU oneDNN only; see ConvOptions).
+  int64_t src_block = 0, dst_block = 0;
 };
 
 // x viewed as [outer, C, inner], normalized over C; gamma/beta have C elements.

@@ -53,12 +53,21 @@ void CpuBackend::matmul(const MatmulParams& p, const Tensor& a, const Tensor& b,
         });
 }
 
+namespace {
+// The reference kernels take NCHW only; blocked layouts exist for oneDNN (which handles every case
+// conv2d_params lets through, so this fires only when oneDNN was switched off mid-graph).
+void plain_layouts(const Conv2dParams& p) {
+  FG_CHECK(p.src_block == 0 && p.dst_block == 0, "conv2d: channel-blocked layouts need oneDNN (f32 on the CPU)");
+}
+}  // namespace
+
 void CpuBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias,
                                 Tensor& y) {
   dense(use_onednn(), x.dtype(), "conv2d",
         [&] { return onednn::conv2d_forward(F32(&x), F32(&w), F32(bias), F32_OUT(&y), p); },
         [&](auto z) {
           using T = decltype(z);
+          plain_layouts(p);
           ref::conv2d_forward<T>(T_IN(&x), T_IN(&w), T_IN(bias), T_OUT(&y), p);
         });
 }
@@ -68,6 +77,7 @@ void CpuBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, c
         [&] { return onednn::conv2d_backward_data(F32(&dy), F32(&w), F32_OUT(&dx), p); },
         [&](auto z) {
           using T = decltype(z);
+          plain_layouts(p);
           ref::conv2d_backward_data<T>(T_IN(&dy), T_IN(&w), T_OUT(&dx), p);
         });
 }
@@ -78,6 +88,7 @@ void CpuBackend::conv2d_backward_weights(const Conv2dParams& p, const Tensor& x,
         [&] { return onednn::conv2d_backward_weights(F32(&x), F32(&dy), F32_OUT(&dw), F32_OUT(dbias), p); },
         [&](auto z) {
           using T = decltype(z);
+          plain_layouts(p);
           ref::conv2d_backward_weights<T>(T_IN(&x), T_IN(&dy), T_OUT(&dw), T_OUT(dbias), p);
         });
 }

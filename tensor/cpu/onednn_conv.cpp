@@ -3,6 +3,9 @@
 // y/dy NCHW. The primitives are created with format_tag::any, so oneDNN picks its blocked
 // layouts (nChw16c for these shapes); Arg reorders user<->primitive layouts with cached reorder
 // primitives (see kAnyLayout for the measurement behind this choice).
+// A side given as channel-blocked (Conv2dParams::src_block/dst_block: nChw8c or nChw16c) is used
+// as it is, with no reorder; the chains that pass blocked tensors between convs choose the block
+// channel_block() reports, the one the jit kernels of this CPU use.
 // Dilation is passed as dil-1; right padding is derived from OH/OW. Backward primitive descriptors
 // get a forward_training descriptor of the same shapes as hint. dw and dbias are overwritten.
 // Returns false (reference runs) for empty shapes and for cases oneDNN rejects.
@@ -27,23 +30,26 @@ struct Shapes {
   dims strides, dilates, pad_l, pad_r;
 };
 
+tag layout_tag(int64_t block) { return block == 16 ? tag::nChw16c : block == 8 ? tag::nChw8c : tag::nchw; }
+
 Shapes shapes(const Conv2dParams& p) {
   Shapes s;
   const dims src_d{p.N, p.C, p.H, p.W}, dst_d{p.N, p.O, p.OH, p.OW};
   const dims wei_d = p.groups > 1 ? dims{p.groups, p.O / p.groups, p.C / p.groups, p.KH, p.KW}
                                   : dims{p.O, p.C, p.KH, p.KW};
   const tag wei_tag = p.groups > 1 ? tag::goihw : tag::oihw;
-  s.src = md(src_d, dt::f32, tag::nchw);
+  s.src = md(src_d, dt::f32, layout_tag(p.src_block));
   s.wei = md(wei_d, dt::f32, wei_tag);
   s.bias = md({p.O}, dt::f32, tag::x);
-  s.dst = md(dst_d, dt::f32, tag::nchw);
+  s.dst = md(dst_d, dt::f32, layout_tag(p.dst_block));
   // Convs with few input channels (the flows' first convs: 1, 2 or 4 channels) would pad C to
   // 16 in the blocked layout; plain NCHW took 0.6-0.75 of the time for 1->32 and 4->48 (batch
   // 128), while 8->64 at 7x7 was faster blocked.
+  // A channel-blocked side is already in the primitive's layout: it is passed as it is.
   const bool any = kAnyLayout && p.C > 4;
-  s.src_any = any ? md(src_d, dt::f32, tag::any) : s.src;
-  s.wei_any = any ? md(wei_d, dt::f32, tag::any) : s.wei;
-  s.dst_any = any ? md(dst_d, dt::f32, tag::any) : s.dst;
+  s.src_any = any && !p.src_block ? md(src_d, dt::f32, tag::any) : s.src;
+  s.wei_any = any || p.src_block || p.dst_block ? md(wei_d, dt::f32, tag::any) : s.wei;
+  s.dst_any = any && !p.dst_block ? md(dst_d, dt::f32, tag::any) : s.dst;
   s.strides = {p.stride_h, p.stride_w};
   s.dilates = {p.dil_h - 1, p.dil_w - 1};
   s.pad_l = {p.pad_h, p.pad_w};
@@ -62,9 +68,14 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Shapes& s, bool with_
   return dnnl::convolution_forward::primitive_desc(d, engine());
 }
 
+bool blocked_ok(int64_t block, int64_t channels) {
+  return block == 0 || ((block == 8 || block == 16) && channels % block == 0);
+}
+
 bool usable(const Conv2dParams& p) {
   return p.N > 0 && p.C > 0 && p.O > 0 && p.OH > 0 && p.OW > 0 && p.groups > 0 && p.C % p.groups == 0 &&
-         p.O % p.groups == 0 && p.dil_h >= 1 && p.dil_w >= 1;
+         p.O % p.groups == 0 && p.dil_h >= 1 && p.dil_w >= 1 && blocked_ok(p.src_block, p.C) &&
+         blocked_ok(p.dst_block, p.O);
 }
 
 PlanKey key_of(const Conv2dParams& p, bool flag) { return plan_key(p, flag, max_threads()); }
@@ -83,6 +94,13 @@ struct BwdWeightsPlan {
 };
 
 }  // namespace
+
+int64_t channel_block() {
+  // each ISA's bit mask contains the masks of the ISAs it extends
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+  return (isa & avx512) == avx512 ? 16 : 8;
+}
 
 bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p) {
   if (!usable(p)) return false;

@@ -15,6 +15,7 @@ bool layer_norm_backward(const float*, const float*, const float*, const float*,
                          const LayerNormParams&) {
   return false;
 }
+int64_t channel_block() { return 0; }
 void set_num_threads(int) {}
 
 }  // namespace fg::cpu::onednn

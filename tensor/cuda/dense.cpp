@@ -159,6 +159,7 @@ struct Scalars {
 
 void CudaBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias,
                                  Tensor& y) {
+  FG_CHECK(p.src_block == 0 && p.dst_block == 0, "conv2d on cuda: channel-blocked layouts are CPU-only");
   FG_CHECK(is_floating(x.dtype()), "conv2d: dtype {} is not supported", dtype_name(x.dtype()));
   activate();
   if (y.numel() == 0) return;
@@ -177,6 +178,7 @@ void CudaBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const T
 }
 
 void CudaBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  FG_CHECK(p.src_block == 0 && p.dst_block == 0, "conv2d on cuda: channel-blocked layouts are CPU-only");
   FG_CHECK(is_floating(dy.dtype()), "conv2d_backward_data: dtype {} is not supported", dtype_name(dy.dtype()));
   activate();
   if (dx.numel() == 0) return;
@@ -191,6 +193,7 @@ void CudaBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, 
 
 void CudaBackend::conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw,
                                           Tensor* dbias) {
+  FG_CHECK(p.src_block == 0 && p.dst_block == 0, "conv2d on cuda: channel-blocked layouts are CPU-only");
   FG_CHECK(is_floating(x.dtype()), "conv2d_backward_weights: dtype {} is not supported", dtype_name(x.dtype()));
   activate();
   if (dy.numel() == 0 || x.numel() == 0) {  // nothing flowed back: zero gradients

@@ -106,6 +106,10 @@ void gradcheck_logsumexp() {
 void gradcheck_reshape() {
   expect_ok("reshape", [](auto& v) { return reshape(v[0], {3, -1}) * v[1]; }, {rnd({2, 6}, 32), rnd({3, 4}, 33)});
 }
+void gradcheck_contiguous() {
+  expect_ok("contiguous of a permuted view", [](auto& v) { return contiguous(permute(v[0], {0, 2, 1})) * v[1]; },
+            {rnd({2, 3, 4}, 96), rnd({2, 4, 3}, 97)});
+}
 void gradcheck_permute() {
   expect_ok("permute", [](auto& v) { return permute(v[0], {0, 2, 3, 1}); }, {rnd({2, 3, 2, 4}, 34)});
 }

@@ -130,6 +130,51 @@ TEST_CASE("conv2d geometry and a known answer") {
   CHECK(conv_transpose2d(y, randn({8, 3, 4, 4}), nullptr, down).shape() == Shape{2, 3, 28, 28});
 }
 
+TEST_CASE("channel-blocked conv2d (oneDNN's nChw{b}c as [N, C/b, H, W, b]) equals NCHW conv2d") {
+  const Tensor probe = zeros({1}, DType::F32);
+  const int64_t b = conv_channel_block(probe);
+  CHECK(conv_channel_block(zeros({1}, DType::F64)) == 0);
+  if (b == 0) {
+    MESSAGE("no oneDNN in this build: nothing to compare");
+    return;
+  }
+  auto to_blocks = [b](const Tensor& t) {
+    const Shape& s = t.shape();
+    return permute(t.reshape({s[0], s[1] / b, b, s[2], s[3]}), {0, 1, 3, 4, 2}).contiguous();
+  };
+  auto from_blocks = [](const Tensor& t) {
+    const Shape& s = t.shape();
+    return permute(t, {0, 1, 4, 2, 3}).reshape({s[0], s[1] * s[4], s[2], s[3]});
+  };
+  for (int64_t k : {3, 1}) {
+    CAPTURE(k);
+    const int64_t C = 2 * b, O = b;
+    Tensor x = randn({3, C, 7, 6}), w = randn({O, C, k, k}), bias = randn({O});
+    ConvOptions o;
+    o.padding = Pair2{k / 2};
+    ConvOptions ob = o;
+    ob.src_block = ob.dst_block = b;
+    Tensor y = conv2d(x, w, &bias, o), yb = conv2d(to_blocks(x), w, &bias, ob);
+    REQUIRE(yb.shape() == Shape{3, O / b, 7, 6, b});
+    CHECK(max_abs_diff(from_blocks(yb), y) < 1e-4);
+    Tensor dy = randn(y.shape());
+    CHECK(max_abs_diff(from_blocks(conv2d_backward_data(to_blocks(dy), w, to_blocks(x).shape(), ob)),
+                       conv2d_backward_data(dy, w, x.shape(), o)) < 1e-4);
+    Tensor db, db_b;
+    Tensor dw = conv2d_backward_weights(x, dy, w.shape(), o, &db);
+    Tensor dw_b = conv2d_backward_weights(to_blocks(x), to_blocks(dy), w.shape(), ob, &db_b);
+    CHECK(max_abs_diff(dw_b, dw) < 1e-3);
+    CHECK(max_abs_diff(db_b, db) < 1e-4);
+    ConvOptions src_only = o;  // blocked input, NCHW output
+    src_only.src_block = b;
+    CHECK(max_abs_diff(conv2d(to_blocks(x), w, &bias, src_only), y) < 1e-4);
+  }
+  ConvOptions ob;
+  ob.src_block = b;
+  CHECK_THROWS_WITH(conv2d(randn({1, 2 * b, 4, 4}), randn({b, 2 * b, 1, 1}), nullptr, ob),
+                    doctest::Contains("channel-blocked input must be [N, C/"));
+}
+
 TEST_CASE("conv_transpose2d is the adjoint of conv2d") {
   // <conv(x), y> == <x, conv_transpose(y)> for the same weights
   ConvOptions o;
