@@ -22,9 +22,9 @@ GatedConv::GatedConv(int64_t c_in, int64_t c_hidden, Arch arch) {
     net_->add(conv1_);
   }
   net_->add(nn::concat_elu());
-  conv2_ = std::make_shared<nn::Conv2d>(2 * c_hidden, 2 * c_in, 1);
-  net_->add(conv2_);
-  if (arch == Arch::V1) conv2_.reset();
+  auto conv2 = std::make_shared<nn::Conv2d>(2 * c_hidden, 2 * c_in, 1);
+  net_->add(conv2);
+  if (arch == Arch::V2) conv2_ = conv2;
 }
 
 // V2 where f32 convs run on oneDNN: the activations between the two convs stay in oneDNN's

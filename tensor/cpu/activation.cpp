@@ -15,22 +15,24 @@ using std::log, std::sqrt, std::log1p, std::floor, std::pow, std::sin, std::cos;
 #include "tensor/elementwise_math.inc"
 #undef FG_HD
 
-// Runs f(o, ch) for each (outer, channel) row of [outer, C, inner], rows split across threads.
+// Runs f(n, w) for each (outer, channel) row of [outer, C, inner], rows split across threads: n is
+// the row's offset in a [outer, C, inner] tensor, w its offset in the first half of the
+// [outer, 2C, inner] one (the second half's row is at w + C * inner).
 template <class F>
 void for_rows(int64_t outer, int64_t c, int64_t inner, F f) {
   parallel_for(outer * c, [&](int64_t b, int64_t e) {
-    for (int64_t oc = b; oc < e; ++oc) f(oc / c, oc % c);
+    for (int64_t oc = b; oc < e; ++oc) f(oc * inner, (oc / c) * c * inner + oc * inner);
   }, std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1)));
 }
 
 template <class T>
 void gated_residual_typed(const T* x, const T* h, T* y, int64_t outer, int64_t c, int64_t inner) {
-  const int64_t plane = c * inner;
-  for_rows(outer, c, inner, [&](int64_t o, int64_t ch) {
-    const T* xs = x + o * plane + ch * inner;
-    const T* a = h + o * 2 * plane + ch * inner;
-    const T* b = a + plane;
-    T* ys = y + o * plane + ch * inner;
+  const int64_t half = c * inner;
+  for_rows(outer, c, inner, [&](int64_t n, int64_t w) {
+    const T* xs = x + n;
+    const T* a = h + w;
+    const T* b = a + half;
+    T* ys = y + n;
 #pragma omp simd
     for (int64_t i = 0; i < inner; ++i) ys[i] = xs[i] + a[i] * sigmoid_of(b[i]);
   });
@@ -38,13 +40,13 @@ void gated_residual_typed(const T* x, const T* h, T* y, int64_t outer, int64_t c
 
 template <class T>
 void gated_residual_backward_typed(const T* h, const T* g, T* dh, int64_t outer, int64_t c, int64_t inner) {
-  const int64_t plane = c * inner;
-  for_rows(outer, c, inner, [&](int64_t o, int64_t ch) {
-    const T* a = h + o * 2 * plane + ch * inner;
-    const T* b = a + plane;
-    const T* gs = g + o * plane + ch * inner;
-    T* da = dh + o * 2 * plane + ch * inner;
-    T* db = da + plane;
+  const int64_t half = c * inner;
+  for_rows(outer, c, inner, [&](int64_t n, int64_t w) {
+    const T* a = h + w;
+    const T* b = a + half;
+    const T* gs = g + n;
+    T* da = dh + w;
+    T* db = da + half;
 #pragma omp simd
     for (int64_t i = 0; i < inner; ++i) {
       T s = sigmoid_of(b[i]);
@@ -56,11 +58,11 @@ void gated_residual_backward_typed(const T* h, const T* g, T* dh, int64_t outer,
 
 template <class T>
 void concat_elu_typed(const T* x, T* y, int64_t outer, int64_t c, int64_t inner) {
-  const int64_t plane = c * inner;
-  for_rows(outer, c, inner, [&](int64_t o, int64_t ch) {
-    const T* xs = x + o * plane + ch * inner;
-    T* y1 = y + o * 2 * plane + ch * inner;
-    T* y2 = y1 + plane;
+  const int64_t half = c * inner;
+  for_rows(outer, c, inner, [&](int64_t n, int64_t w) {
+    const T* xs = x + n;
+    T* y1 = y + w;
+    T* y2 = y1 + half;
 #pragma omp simd
     for (int64_t i = 0; i < inner; ++i) {
       T v = xs[i];
@@ -73,13 +75,13 @@ void concat_elu_typed(const T* x, T* y, int64_t outer, int64_t c, int64_t inner)
 
 template <class T>
 void concat_elu_backward_typed(const T* y, const T* g, T* dx, int64_t outer, int64_t c, int64_t inner) {
-  const int64_t plane = c * inner;
-  for_rows(outer, c, inner, [&](int64_t o, int64_t ch) {
-    const T* y1 = y + o * 2 * plane + ch * inner;
-    const T* y2 = y1 + plane;
-    const T* g1 = g + o * 2 * plane + ch * inner;
-    const T* g2 = g1 + plane;
-    T* d = dx + o * plane + ch * inner;
+  const int64_t half = c * inner;
+  for_rows(outer, c, inner, [&](int64_t n, int64_t w) {
+    const T* y1 = y + w;
+    const T* y2 = y1 + half;
+    const T* g1 = g + w;
+    const T* g2 = g1 + half;
+    T* d = dx + n;
 #pragma omp simd
     for (int64_t i = 0; i < inner; ++i) {
       T d1 = y1[i] > T(0) ? T(1) : y1[i] + T(1);

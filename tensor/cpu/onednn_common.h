@@ -68,6 +68,7 @@ struct Arg {
   dnnl::reorder reorder;
   bool reordered = false;
   int slot = 0;
+  size_t bytes = 0;  // of the primitive-layout copy
 
   Arg() = default;
   Arg(const md& user_md, const md& prim_md, bool input, int slot_) : slot(slot_) {
@@ -76,6 +77,7 @@ struct Arg {
       prim = user;
     } else {
       prim = dnnl::memory(prim_md, engine(), DNNL_MEMORY_NONE);
+      bytes = prim_md.get_size();
       reorder = input ? dnnl::reorder(user, prim) : dnnl::reorder(prim, user);
       reordered = true;
     }
@@ -100,7 +102,7 @@ struct Arg {
   }
 
  private:
-  void bind() { prim.set_data_handle(scratch_slot(slot, prim.get_desc().get_size())); }
+  void bind() { prim.set_data_handle(scratch_slot(slot, bytes)); }
 };
 
 }  // namespace fg::cpu::onednn

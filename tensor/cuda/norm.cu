@@ -222,45 +222,44 @@ void layer_norm_backward(cudaStream_t s, DType t, const LayerNormParams& p, cons
   check_launch("layer_norm_backward");
 }
 
-void concat_elu(cudaStream_t s, DType t, const ConcatEluParams& p, const void* x, void* y) {
+namespace {
+// One thread per element of the [outer, C, inner] half: launch(T{}, grid) for the dtype t.
+template <class F>
+void launch_rows(DType t, const ConcatEluParams& p, const char* what, F launch) {
   const int64_t n = p.outer * p.C * p.inner;
   if (n == 0) return;
-  dispatch_float(t, [&](auto z) {
+  dispatch_float(t, [&](auto z) { launch(z, grid_for(n)); });
+  check_launch(what);
+}
+}  // namespace
+
+void concat_elu(cudaStream_t s, DType t, const ConcatEluParams& p, const void* x, void* y) {
+  launch_rows(t, p, "concat_elu", [&](auto z, unsigned grid) {
     using T = decltype(z);
-    concat_elu_kernel<T><<<grid_for(n), kThreads, 0, s>>>(p, cp<T>(x), mp<T>(y));
+    concat_elu_kernel<T><<<grid, kThreads, 0, s>>>(p, cp<T>(x), mp<T>(y));
   });
-  check_launch("concat_elu");
 }
 
 void concat_elu_backward(cudaStream_t s, DType t, const ConcatEluParams& p, const void* y, const void* g, void* dx) {
-  const int64_t n = p.outer * p.C * p.inner;
-  if (n == 0) return;
-  dispatch_float(t, [&](auto z) {
+  launch_rows(t, p, "concat_elu_backward", [&](auto z, unsigned grid) {
     using T = decltype(z);
-    concat_elu_backward_kernel<T><<<grid_for(n), kThreads, 0, s>>>(p, cp<T>(y), cp<T>(g), mp<T>(dx));
+    concat_elu_backward_kernel<T><<<grid, kThreads, 0, s>>>(p, cp<T>(y), cp<T>(g), mp<T>(dx));
   });
-  check_launch("concat_elu_backward");
 }
 
 void gated_residual(cudaStream_t s, DType t, const ConcatEluParams& p, const void* x, const void* h, void* y) {
-  const int64_t n = p.outer * p.C * p.inner;
-  if (n == 0) return;
-  dispatch_float(t, [&](auto z) {
+  launch_rows(t, p, "gated_residual", [&](auto z, unsigned grid) {
     using T = decltype(z);
-    gated_residual_kernel<T><<<grid_for(n), kThreads, 0, s>>>(p, cp<T>(x), cp<T>(h), mp<T>(y));
+    gated_residual_kernel<T><<<grid, kThreads, 0, s>>>(p, cp<T>(x), cp<T>(h), mp<T>(y));
   });
-  check_launch("gated_residual");
 }
 
 void gated_residual_backward(cudaStream_t s, DType t, const ConcatEluParams& p, const void* h, const void* g,
                              void* dh) {
-  const int64_t n = p.outer * p.C * p.inner;
-  if (n == 0) return;
-  dispatch_float(t, [&](auto z) {
+  launch_rows(t, p, "gated_residual_backward", [&](auto z, unsigned grid) {
     using T = decltype(z);
-    gated_residual_backward_kernel<T><<<grid_for(n), kThreads, 0, s>>>(p, cp<T>(h), cp<T>(g), mp<T>(dh));
+    gated_residual_backward_kernel<T><<<grid, kThreads, 0, s>>>(p, cp<T>(h), cp<T>(g), mp<T>(dh));
   });
-  check_launch("gated_residual_backward");
 }
 
 }  // namespace fg::cuda
