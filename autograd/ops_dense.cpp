@@ -76,7 +76,7 @@ struct ConvTranspose2dOp {
 
 struct LayerNormOp {
   OpId id() const { return OpId::layer_norm; }
-  int64_t dim = -1;
+  int64_t dim = -1, block = 0;
   double eps = 1e-5;
   bool affine = false;
   Tensor x, gamma;
@@ -85,7 +85,7 @@ struct LayerNormOp {
     x = in[0];
     affine = in.size() == 3;
     if (affine) gamma = in[1];
-    fwd = fg::layer_norm(x, dim, affine ? &in[1] : nullptr, affine ? &in[2] : nullptr, eps);
+    fwd = fg::layer_norm(x, dim, affine ? &in[1] : nullptr, affine ? &in[2] : nullptr, eps, block);
     Tensor y = fwd.y;
     fwd.y = Tensor();  // not needed by backward
     return y;
@@ -143,11 +143,12 @@ Var conv_transpose2d(const Var& x, const Var& w, const Var* bias, const ConvOpti
   return bias ? apply(std::move(op), {x, w, *bias}) : apply(std::move(op), {x, w});
 }
 
-Var layer_norm(const Var& x, int64_t dim, const Var* gamma, const Var* beta, double eps) {
+Var layer_norm(const Var& x, int64_t dim, const Var* gamma, const Var* beta, double eps, int64_t block) {
   FG_CHECK((gamma == nullptr) == (beta == nullptr), "layer_norm: give both weight and bias, or neither");
   LayerNormOp op;
   op.dim = dim;
   op.eps = eps;
+  op.block = block;
   return gamma ? apply(std::move(op), {x, *gamma, *beta}) : apply(std::move(op), {x});
 }
 

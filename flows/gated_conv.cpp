@@ -12,41 +12,44 @@ Arch parse_arch(const std::string& s) {
 
 const char* arch_name(Arch a) { return a == Arch::V1 ? "v1" : "v2"; }
 
+namespace {
+
+// One layer of a GatedConv or GatedConvNet on channel-blocked activations: a conv reads src and
+// writes dst (block sizes, 0: NCHW); norms and GatedConvs stay blocked; ConcatELU works per sample,
+// so on a blocked [N, C/b, H, W, b] tensor it gives the blocked [N, 2C/b, H, W, b] result as is.
+ag::Var blocked_layer(nn::Module& m, const ag::Var& x, int64_t b, int64_t src, int64_t dst) {
+  if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) return conv->forward_blocked(x, src, dst);
+  if (auto* norm = dynamic_cast<nn::LayerNorm*>(&m)) return norm->forward_blocked(x, b);
+  if (auto* gated = dynamic_cast<GatedConv*>(&m)) return gated->forward_blocked(x, b);
+  return m(x);
+}
+
+}  // namespace
+
 GatedConv::GatedConv(int64_t c_in, int64_t c_hidden, Arch arch) {
   net_ = register_module("net", std::make_shared<nn::Sequential>());
   if (arch == Arch::V1) {
     net_->add(std::make_shared<nn::Conv2d>(c_in, c_hidden, 3, 1));
   } else {
     net_->add(nn::concat_elu());
-    conv1_ = std::make_shared<nn::Conv2d>(2 * c_in, c_hidden, 3, 1);
-    net_->add(conv1_);
+    net_->add(std::make_shared<nn::Conv2d>(2 * c_in, c_hidden, 3, 1));
   }
   net_->add(nn::concat_elu());
-  auto conv2 = std::make_shared<nn::Conv2d>(2 * c_hidden, 2 * c_in, 1);
-  net_->add(conv2);
-  if (arch == Arch::V2) conv2_ = conv2;
+  net_->add(std::make_shared<nn::Conv2d>(2 * c_hidden, 2 * c_in, 1));
 }
 
-// V2 where f32 convs run on oneDNN: the activations between the two convs stay in oneDNN's
-// channel-blocked layout, so neither conv reorders its input and the first does not reorder its
-// output: one layout copy of x in, one of dx out, and the blocked ConcatELU output is the only
-// copy saved. Same parameters and math as net_.
-ag::Var GatedConv::hidden(const ag::Var& x) {
-  const int64_t b = conv1_ ? conv_channel_block(x.value()) : 0;
-  if (b == 0 || x.shape().size() != 4 || x.shape()[1] % b != 0 || conv1_->cfg.out % b != 0) return (*net_)(x);
-  ConvOptions o1 = conv1_->options(), o2 = conv2_->options();
-  o1.src_block = o1.dst_block = o2.src_block = b;
-  const ag::Var* b1 = conv1_->bias.defined() ? &conv1_->bias : nullptr;
-  const ag::Var* b2 = conv2_->bias.defined() ? &conv2_->bias : nullptr;
-  // ConcatELU of a blocked [N, C/b, H, W, b] tensor is the blocked ConcatELU [N, 2C/b, H, W, b]
-  ag::Var u = ag::conv2d(ag::concat_elu(nn::to_channel_blocks(x, b)), conv1_->weight, b1, o1);
-  return ag::conv2d(ag::concat_elu(u), conv2_->weight, b2, o2);
+// x + a * sigmoid(b) for [a, b] = chunk(net(x), 2, 1), as one fused op (on blocked tensors too:
+// the first C channels of a blocked 2C tensor are its first C/b blocks)
+ag::Var GatedConv::forward(const ag::Var& x) { return ag::gated_residual(x, (*net_)(x)); }
+
+ag::Var GatedConv::forward_blocked(const ag::Var& x, int64_t b) {
+  ag::Var h = x;
+  for (size_t i = 0; i < net_->size(); ++i) h = blocked_layer((*net_)[i], h, b, b, b);
+  return ag::gated_residual(x, h);
 }
 
-// x + a * sigmoid(b) for [a, b] = chunk(net(x), 2, 1), as one fused op
-ag::Var GatedConv::forward(const ag::Var& x) { return ag::gated_residual(x, hidden(x)); }
-
-GatedConvNet::GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch arch, int num_layers) {
+GatedConvNet::GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch arch, int num_layers)
+    : c_hidden_(c_hidden) {
   if (c_out <= 0) c_out = 2 * c_in;
   net_ = register_module("nn", std::make_shared<nn::Sequential>());
   net_->add(std::make_shared<nn::Conv2d>(c_in, c_hidden, 3, 1));
@@ -59,6 +62,17 @@ GatedConvNet::GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch a
   nn::zeros_(last->weight);
   nn::zeros_(last->bias);
   net_->add(last);
+}
+
+ag::Var GatedConvNet::forward(const ag::Var& x) {
+  const int64_t b = conv_channel_block(x.value());
+  if (b == 0 || x.dim() != 4 || c_hidden_ % b != 0) return (*net_)(x);
+  // The first conv writes NCHW and its output is blocked by one copy: with few input channels
+  // oneDNN 2.6 has only its reference kernels for the backward passes of an NCHW -> blocked conv.
+  ag::Var h = nn::to_channel_blocks((*net_)[0](x), b);
+  const size_t last = net_->size() - 1;
+  for (size_t i = 1; i <= last; ++i) h = blocked_layer((*net_)[i], h, b, b, i == last ? 0 : b);
+  return h;
 }
 
 }  // namespace fg::flows

@@ -15,22 +15,27 @@ class GatedConv : public nn::Module {
   GatedConv(int64_t c_in, int64_t c_hidden, Arch arch);
   std::string type_name() const override { return "GatedConv"; }
   ag::Var forward(const ag::Var& x) override;  // x + a * sigmoid(g)
+  // the same on channel-blocked x [N, C/b, H, W, b] (see GatedConvNet), blocked all through
+  ag::Var forward_blocked(const ag::Var& x, int64_t b);
 
  private:
-  ag::Var hidden(const ag::Var& x);  // net_(x), channel-blocked inside where oneDNN runs it
   std::shared_ptr<nn::Sequential> net_;
-  std::shared_ptr<nn::Conv2d> conv1_, conv2_;  // V2's two convs (also in net_)
 };
 
 // conv3x3(c_in->h), num_layers x [GatedConv, LayerNormChannels], ConcatELU, conv3x3(2h->c_out)
 // with the last conv zero-initialized (so a coupling layer starts as the identity).
+// Where f32 convs run on oneDNN (conv_channel_block), everything from the first conv's output to
+// the last conv's input stays in oneDNN's channel-blocked layout: no conv reorders its activations
+// or their gradients there, and one layout copy is made (of the first conv's output). Same
+// parameters and math.
 class GatedConvNet : public nn::Module {
  public:
   GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch arch, int num_layers = 3);
   std::string type_name() const override { return "GatedConvNet"; }
-  ag::Var forward(const ag::Var& x) override { return (*net_)(x); }
+  ag::Var forward(const ag::Var& x) override;
 
  private:
+  int64_t c_hidden_;
   std::shared_ptr<nn::Sequential> net_;
 };
 

@@ -141,9 +141,13 @@ Conv2dParams conv_transpose2d_params(const Shape& x, const Shape& w, const ConvO
 struct LayerNormResult {
   Tensor y, mean, rstd;
   double eps = 1e-5;
+  int64_t block = 0;
 };
 // Normalizes over `dim` (biased variance, as PyTorch); gamma/beta [size(dim)] or null.
-LayerNormResult layer_norm(const Tensor& x, int64_t dim, const Tensor* gamma, const Tensor* beta, double eps = 1e-5);
+// block b > 0: x is channel-blocked, [N, C/b, ..., b] as from a conv with dst_block = b (CPU only),
+// and is normalized over its C channels (dim must be 1); gamma/beta are [C].
+LayerNormResult layer_norm(const Tensor& x, int64_t dim, const Tensor* gamma, const Tensor* beta, double eps = 1e-5,
+                           int64_t block = 0);
 struct LayerNormGrads {
   Tensor dx, dgamma, dbeta;
 };

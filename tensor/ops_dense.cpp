@@ -160,19 +160,28 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor* bias, co
 }
 
 namespace {
-LayerNormParams ln_params(const Tensor& x, int64_t dim, double eps, int* d_out) {
-  int d = normalize_dim(dim, x.shape().size(), "layer_norm");
-  LayerNormParams p{1, x.shape()[d], 1, eps};
-  for (int i = 0; i < d; ++i) p.outer *= x.shape()[i];
-  for (size_t i = d + 1; i < x.shape().size(); ++i) p.inner *= x.shape()[i];
-  if (d_out) *d_out = d;
+LayerNormParams ln_params(const Tensor& x, int64_t dim, double eps, int64_t block) {
+  const Shape& s = x.shape();
+  int d = normalize_dim(dim, s.size(), "layer_norm");
+  if (block > 0) {  // [N, C/b, ..., b], normalized over the C channels of dim 1 and the last dim
+    FG_CHECK(d == 1 && s.size() >= 3 && s.back() == block,
+             "layer_norm: a channel-blocked input is [N, C/{0}, ..., {0}] normalized over dim 1, got {1} over dim {2}",
+             block, shape_str(s), dim);
+    LayerNormParams p{s[0], s[1] * block, 1, eps, block};
+    for (size_t i = 2; i + 1 < s.size(); ++i) p.inner *= s[i];
+    return p;
+  }
+  LayerNormParams p{1, s[d], 1, eps};
+  for (int i = 0; i < d; ++i) p.outer *= s[i];
+  for (size_t i = d + 1; i < s.size(); ++i) p.inner *= s[i];
   return p;
 }
 }  // namespace
 
-LayerNormResult layer_norm(const Tensor& x, int64_t dim, const Tensor* gamma, const Tensor* beta, double eps) {
+LayerNormResult layer_norm(const Tensor& x, int64_t dim, const Tensor* gamma, const Tensor* beta, double eps,
+                           int64_t block) {
   detail::check_float("layer_norm", x);
-  LayerNormParams p = ln_params(x, dim, eps, nullptr);
+  LayerNormParams p = ln_params(x, dim, eps, block);
   for (const Tensor* t : {gamma, beta})
     if (t) {
       detail::check_same("layer_norm", x, *t);
@@ -181,7 +190,7 @@ LayerNormResult layer_norm(const Tensor& x, int64_t dim, const Tensor* gamma, co
     }
   LayerNormResult r{Tensor::empty(x.shape(), x.dtype(), x.device()),
                     Tensor::empty({p.outer * p.inner}, x.dtype(), x.device()),
-                    Tensor::empty({p.outer * p.inner}, x.dtype(), x.device()), eps};
+                    Tensor::empty({p.outer * p.inner}, x.dtype(), x.device()), eps, block};
   Tensor gc = gamma ? gamma->contiguous() : Tensor(), bc = beta ? beta->contiguous() : Tensor();
   launch(x.device()).layer_norm_forward(p, x.contiguous(), gamma ? &gc : nullptr, beta ? &bc : nullptr, r.y, r.mean,
                                         r.rstd);
@@ -191,7 +200,7 @@ LayerNormResult layer_norm(const Tensor& x, int64_t dim, const Tensor* gamma, co
 LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, int64_t dim, const Tensor* gamma,
                                    const LayerNormResult& fwd, bool need_affine_grads) {
   detail::check_same("layer_norm_backward", dy, x);
-  LayerNormParams p = ln_params(x, dim, fwd.eps, nullptr);
+  LayerNormParams p = ln_params(x, dim, fwd.eps, fwd.block);
   LayerNormGrads g{Tensor::empty(x.shape(), x.dtype(), x.device()), {}, {}};
   if (need_affine_grads) {
     g.dgamma = Tensor::empty({p.C}, x.dtype(), x.device());

@@ -94,10 +94,12 @@ struct Conv2dParams {
   int64_t src_block = 0, dst_block = 0;
 };
 
-// x viewed as [outer, C, inner], normalized over C; gamma/beta have C elements.
+// x viewed as [outer, C, inner], normalized over C; gamma/beta have C elements. block b > 0: the
+// channels are blocked, x is [outer, C/b, inner, b] (oneDNN's nChw{b}c; CPU only, b = 8 or 16).
 struct LayerNormParams {
   int64_t outer, C, inner;
   double eps;
+  int64_t block = 0;
 };
 
 // ConcatELU, fused: x viewed as [outer, C, inner] -> y [outer, 2C, inner] = [elu(x), elu(-x)];

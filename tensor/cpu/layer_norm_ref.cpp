@@ -6,7 +6,11 @@
 // Backward, with xhat = (x - mean) * rstd and g = dy * gamma:
 //   dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)),
 //   dgamma[c] = sum_{o,i} dy * xhat,  dbeta[c] = sum_{o,i} dy   (overwritten, if non-null).
-// All sums accumulate in double. Work items are (outer, block of inner); dgamma/dbeta are reduced
+// Channel-blocked x (p.block = B > 0) is [outer, C/B, inner, B]: one kernel serves both layouts by
+// seeing x as [outer, C/B, inner*B] rows, where element q of row g is channel g*B + q%B at position
+// q/B (B = 1 is the plain layout). Sums over the C/B rows are taken per element, then over each
+// run of B elements, so the inner loops stay unit-stride in both layouts.
+// All sums accumulate in double. Work items are (outer, tile of a row); dgamma/dbeta are reduced
 // over fixed chunks of `outer` and then summed in chunk order, so results do not depend on the
 // thread count and no two threads write the same element.
 #include <algorithm>
@@ -14,96 +18,118 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/error.h"
 
 namespace fg::cpu::ref {
 namespace {
-constexpr int64_t kBlock = 64;          // inner positions handled together
+constexpr int64_t kTile = 64;           // row elements handled together (a multiple of every B)
 constexpr int64_t kParallelWork = 1 << 14;
 constexpr int64_t kMaxChunks = 64;      // outer chunks for the dgamma/dbeta reduction
-}  // namespace
 
-template <class T>
-void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd,
-                        const LayerNormParams& p) {
-  const int64_t C = p.C, inner = p.inner, nb = (inner + kBlock - 1) / kBlock, items = p.outer * nb;
-  if (C <= 0 || items <= 0) return;
-#pragma omp parallel for schedule(static) if (p.outer * C * inner > kParallelWork)
+// per-position sums of a tile's per-element sums (runs of B), scaled, then spread back per element
+template <int B>
+void per_position(const double* acc, double* out, int64_t len, double scale) {
+  for (int64_t q = 0; q < len; q += B) {
+    double t = 0;
+    for (int j = 0; j < B; ++j) t += acc[q + j];
+    for (int j = 0; j < B; ++j) out[q + j] = t * scale;
+  }
+}
+
+template <class T, int B>
+void affine_row(const T* gamma, const T* beta, int64_t g, double* gm, double* bt) {
+  for (int j = 0; j < B; ++j) {
+    gm[j] = gamma ? static_cast<double>(gamma[g * B + j]) : 1.0;
+    bt[j] = beta ? static_cast<double>(beta[g * B + j]) : 0.0;
+  }
+}
+
+template <class T, int B>
+void forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const LayerNormParams& p) {
+  const int64_t G = p.C / B, row = p.inner * B, nt = (row + kTile - 1) / kTile, items = p.outer * nt;
+  const double inv_c = 1.0 / static_cast<double>(p.C);
+#pragma omp parallel for schedule(static) if (p.outer * p.C * p.inner > kParallelWork)
   for (int64_t it = 0; it < items; ++it) {
-    const int64_t o = it / nb, i0 = (it % nb) * kBlock, len = std::min(kBlock, inner - i0);
-    const int64_t base = o * C * inner + i0;
-    double mu[kBlock] = {}, var[kBlock] = {}, rs[kBlock];
-    for (int64_t c = 0; c < C; ++c) {
-      const T* xr = x + base + c * inner;
-      for (int64_t i = 0; i < len; ++i) mu[i] += static_cast<double>(xr[i]);
+    const int64_t o = it / nt, q0 = (it % nt) * kTile, len = std::min(kTile, row - q0);
+    const int64_t base = o * G * row + q0;
+    double acc[kTile] = {}, mu[kTile], rs[kTile];
+    for (int64_t g = 0; g < G; ++g) {
+      const T* xr = x + base + g * row;
+      for (int64_t q = 0; q < len; ++q) acc[q] += static_cast<double>(xr[q]);
     }
-    for (int64_t i = 0; i < len; ++i) mu[i] /= static_cast<double>(C);
-    for (int64_t c = 0; c < C; ++c) {
-      const T* xr = x + base + c * inner;
-      for (int64_t i = 0; i < len; ++i) {
-        const double d = static_cast<double>(xr[i]) - mu[i];
-        var[i] += d * d;
+    per_position<B>(acc, mu, len, inv_c);
+    std::fill(acc, acc + kTile, 0.0);
+    for (int64_t g = 0; g < G; ++g) {
+      const T* xr = x + base + g * row;
+      for (int64_t q = 0; q < len; ++q) {
+        const double d = static_cast<double>(xr[q]) - mu[q];
+        acc[q] += d * d;
       }
     }
-    for (int64_t i = 0; i < len; ++i) rs[i] = 1.0 / std::sqrt(var[i] / static_cast<double>(C) + p.eps);
-    for (int64_t c = 0; c < C; ++c) {
-      const T* xr = x + base + c * inner;
-      T* yr = y + base + c * inner;
-      const double g = gamma ? static_cast<double>(gamma[c]) : 1.0;
-      const double b = beta ? static_cast<double>(beta[c]) : 0.0;
-      for (int64_t i = 0; i < len; ++i) yr[i] = static_cast<T>((static_cast<double>(xr[i]) - mu[i]) * rs[i] * g + b);
+    per_position<B>(acc, rs, len, inv_c);
+    for (int64_t q = 0; q < len; ++q) rs[q] = 1.0 / std::sqrt(rs[q] + p.eps);
+    for (int64_t g = 0; g < G; ++g) {
+      const T* xr = x + base + g * row;
+      T* yr = y + base + g * row;
+      double gm[B], bt[B];
+      affine_row<T, B>(gamma, beta, g, gm, bt);
+      for (int64_t q = 0; q < len; q += B)
+        for (int j = 0; j < B; ++j)
+          yr[q + j] = static_cast<T>((static_cast<double>(xr[q + j]) - mu[q + j]) * rs[q + j] * gm[j] + bt[j]);
     }
-    for (int64_t i = 0; i < len; ++i) {
-      mean[o * inner + i0 + i] = static_cast<T>(mu[i]);
-      rstd[o * inner + i0 + i] = static_cast<T>(rs[i]);
+    for (int64_t q = 0; q < len; q += B) {
+      mean[o * p.inner + (q0 + q) / B] = static_cast<T>(mu[q]);
+      rstd[o * p.inner + (q0 + q) / B] = static_cast<T>(rs[q]);
     }
   }
 }
 
-template <class T>
-void layer_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* rstd, T* dx, T* dgamma,
-                         T* dbeta, const LayerNormParams& p) {
-  const int64_t C = p.C, inner = p.inner, nb = (inner + kBlock - 1) / kBlock, items = p.outer * nb;
-  if (C <= 0) return;  // (no positions, items == 0: dgamma and dbeta are still zeroed below)
-  const bool big = p.outer * C * inner > kParallelWork;
-  const double inv_c = 1.0 / static_cast<double>(C);
+template <class T, int B>
+void backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* rstd, T* dx, T* dgamma, T* dbeta,
+              const LayerNormParams& p) {
+  const int64_t G = p.C / B, row = p.inner * B, nt = (row + kTile - 1) / kTile, items = p.outer * nt;
+  const bool big = p.outer * p.C * p.inner > kParallelWork;
+  const double inv_c = 1.0 / static_cast<double>(p.C);
 #pragma omp parallel for schedule(static) if (big)
   for (int64_t it = 0; it < items; ++it) {
-    const int64_t o = it / nb, i0 = (it % nb) * kBlock, len = std::min(kBlock, inner - i0);
-    const int64_t base = o * C * inner + i0;
-    double mu[kBlock], rs[kBlock], s1[kBlock] = {}, s2[kBlock] = {};
-    for (int64_t i = 0; i < len; ++i) {
-      mu[i] = static_cast<double>(mean[o * inner + i0 + i]);
-      rs[i] = static_cast<double>(rstd[o * inner + i0 + i]);
+    const int64_t o = it / nt, q0 = (it % nt) * kTile, len = std::min(kTile, row - q0);
+    const int64_t base = o * G * row + q0;
+    double mu[kTile], rs[kTile], s1[kTile] = {}, s2[kTile] = {};
+    for (int64_t q = 0; q < len; ++q) {
+      mu[q] = static_cast<double>(mean[o * p.inner + (q0 + q) / B]);
+      rs[q] = static_cast<double>(rstd[o * p.inner + (q0 + q) / B]);
     }
-    for (int64_t c = 0; c < C; ++c) {
-      const T* xr = x + base + c * inner;
-      const T* dr = dy + base + c * inner;
-      const double gm = gamma ? static_cast<double>(gamma[c]) : 1.0;
-      for (int64_t i = 0; i < len; ++i) {
-        const double g = static_cast<double>(dr[i]) * gm;
-        s1[i] += g;
-        s2[i] += g * (static_cast<double>(xr[i]) - mu[i]) * rs[i];
-      }
+    for (int64_t g = 0; g < G; ++g) {
+      const T* xr = x + base + g * row;
+      const T* dr = dy + base + g * row;
+      double gm[B], unused[B];
+      affine_row<T, B>(gamma, nullptr, g, gm, unused);
+      for (int64_t q = 0; q < len; q += B)
+        for (int j = 0; j < B; ++j) {
+          const double gv = static_cast<double>(dr[q + j]) * gm[j];
+          s1[q + j] += gv;
+          s2[q + j] += gv * (static_cast<double>(xr[q + j]) - mu[q + j]) * rs[q + j];
+        }
     }
-    for (int64_t i = 0; i < len; ++i) {
-      s1[i] *= inv_c;
-      s2[i] *= inv_c;
-    }
-    for (int64_t c = 0; c < C; ++c) {
-      const T* xr = x + base + c * inner;
-      const T* dr = dy + base + c * inner;
-      T* dxr = dx + base + c * inner;
-      const double gm = gamma ? static_cast<double>(gamma[c]) : 1.0;
-      for (int64_t i = 0; i < len; ++i) {
-        const double xhat = (static_cast<double>(xr[i]) - mu[i]) * rs[i];
-        dxr[i] = static_cast<T>(rs[i] * (static_cast<double>(dr[i]) * gm - s1[i] - xhat * s2[i]));
-      }
+    per_position<B>(s1, s1, len, inv_c);
+    per_position<B>(s2, s2, len, inv_c);
+    for (int64_t g = 0; g < G; ++g) {
+      const T* xr = x + base + g * row;
+      const T* dr = dy + base + g * row;
+      T* dxr = dx + base + g * row;
+      double gm[B], unused[B];
+      affine_row<T, B>(gamma, nullptr, g, gm, unused);
+      for (int64_t q = 0; q < len; q += B)
+        for (int j = 0; j < B; ++j) {
+          const double xhat = (static_cast<double>(xr[q + j]) - mu[q + j]) * rs[q + j];
+          dxr[q + j] = static_cast<T>(rs[q + j] * (static_cast<double>(dr[q + j]) * gm[j] - s1[q + j] - xhat * s2[q + j]));
+        }
     }
   }
   if (!dgamma && !dbeta) return;
 
   // Partial sums per chunk of `outer`, then summed in chunk order per channel.
-  const int64_t chunks = std::min<int64_t>(p.outer, kMaxChunks);
+  const int64_t C = p.C, chunks = std::min<int64_t>(p.outer, kMaxChunks);
   if (chunks <= 0) {
     for (int64_t c = 0; c < C; ++c) {
       if (dgamma) dgamma[c] = T(0);
@@ -118,19 +144,24 @@ void layer_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean,
     double* pb = pg + C;
     const int64_t o_lo = p.outer * ch / chunks, o_hi = p.outer * (ch + 1) / chunks;
     for (int64_t o = o_lo; o < o_hi; ++o) {
-      const T* mo = mean + o * inner;
-      const T* ro = rstd + o * inner;
-      for (int64_t c = 0; c < C; ++c) {
-        const T* xr = x + (o * C + c) * inner;
-        const T* dr = dy + (o * C + c) * inner;
-        double sg = 0, sb = 0;
-        for (int64_t i = 0; i < inner; ++i) {
-          const double d = static_cast<double>(dr[i]);
-          sg += d * (static_cast<double>(xr[i]) - static_cast<double>(mo[i])) * static_cast<double>(ro[i]);
-          sb += d;
+      const T* mo = mean + o * p.inner;
+      const T* ro = rstd + o * p.inner;
+      for (int64_t g = 0; g < G; ++g) {
+        const T* xr = x + (o * G + g) * row;
+        const T* dr = dy + (o * G + g) * row;
+        double sg[B] = {}, sb[B] = {};
+        for (int64_t i = 0; i < p.inner; ++i) {
+          const double m = static_cast<double>(mo[i]), r = static_cast<double>(ro[i]);
+          for (int j = 0; j < B; ++j) {
+            const double d = static_cast<double>(dr[i * B + j]);
+            sg[j] += d * (static_cast<double>(xr[i * B + j]) - m) * r;
+            sb[j] += d;
+          }
         }
-        pg[c] += sg;
-        pb[c] += sb;
+        for (int j = 0; j < B; ++j) {
+          pg[g * B + j] += sg[j];
+          pb[g * B + j] += sb[j];
+        }
       }
     }
   }
@@ -143,6 +174,38 @@ void layer_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean,
     }
     if (dgamma) dgamma[c] = static_cast<T>(sg);
     if (dbeta) dbeta[c] = static_cast<T>(sb);
+  }
+}
+
+// the kernels' B for p (1: plain layout)
+int block_of(const LayerNormParams& p) {
+  const int64_t b = std::max<int64_t>(p.block, 1);
+  FG_CHECK(b == 1 || b == 8 || b == 16, "layer_norm: channel block {} is not supported (8 or 16)", p.block);
+  FG_CHECK(p.C % b == 0, "layer_norm: {} channels do not split into blocks of {}", p.C, b);
+  return static_cast<int>(b);
+}
+
+}  // namespace
+
+template <class T>
+void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd,
+                        const LayerNormParams& p) {
+  if (p.C <= 0 || p.outer * p.inner <= 0) return;
+  switch (block_of(p)) {
+    case 8: return forward<T, 8>(x, gamma, beta, y, mean, rstd, p);
+    case 16: return forward<T, 16>(x, gamma, beta, y, mean, rstd, p);
+    default: return forward<T, 1>(x, gamma, beta, y, mean, rstd, p);
+  }
+}
+
+template <class T>
+void layer_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* rstd, T* dx, T* dgamma,
+                         T* dbeta, const LayerNormParams& p) {
+  if (p.C <= 0) return;  // (no positions: dgamma and dbeta are still zeroed)
+  switch (block_of(p)) {
+    case 8: return backward<T, 8>(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, p);
+    case 16: return backward<T, 16>(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, p);
+    default: return backward<T, 1>(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, p);
   }
 }
 

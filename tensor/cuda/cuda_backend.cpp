@@ -225,6 +225,7 @@ void CudaBackend::reduce(ReduceOp op, const ReduceParams& p, const Tensor& x, Te
 void CudaBackend::layer_norm_forward(const LayerNormParams& p, const Tensor& x, const Tensor* gamma,
                                      const Tensor* beta, Tensor& y, Tensor& mean, Tensor& rstd) {
   need_float(x.dtype(), "layer_norm");
+  FG_CHECK(p.block == 0, "layer_norm on cuda: channel-blocked layouts are CPU-only");
   activate();
   cuda::layer_norm_forward(stream_, x.dtype(), p, x.raw(), in(gamma), in(beta), y.raw(), mean.raw(), rstd.raw());
 }
@@ -233,6 +234,7 @@ void CudaBackend::layer_norm_backward(const LayerNormParams& p, const Tensor& dy
                                       const Tensor* gamma, const Tensor& mean, const Tensor& rstd, Tensor& dx,
                                       Tensor* dgamma, Tensor* dbeta) {
   need_float(x.dtype(), "layer_norm_backward");
+  FG_CHECK(p.block == 0, "layer_norm on cuda: channel-blocked layouts are CPU-only");
   activate();
   cuda::layer_norm_backward(stream_, x.dtype(), p, dy.raw(), x.raw(), in(gamma), mean.raw(), rstd.raw(), dx.raw(),
                             out(dgamma), out(dbeta));

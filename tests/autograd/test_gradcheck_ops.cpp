@@ -182,6 +182,9 @@ void gradcheck_layer_norm() {
             {rnd({2, 4, 3, 3}, 56), rnd({4}, 57, 0.5, 1.5), rnd({4}, 58)});
   expect_ok("layer_norm last dim, no affine", [](auto& v) { return layer_norm(v[0], -1, nullptr, nullptr); },
             {rnd({3, 6}, 59)});
+  expect_ok("layer_norm channel-blocked [N, C/8, H, W, 8] + affine",
+            [](auto& v) { return layer_norm(v[0], 1, &v[1], &v[2], 1e-5, 8); },
+            {rnd({2, 2, 2, 3, 8}, 60), rnd({16}, 61, 0.5, 1.5), rnd({16}, 62)});
 }
 void gradcheck_slogdet() {
   Tensor a = rnd({4, 4}, 60) + from_vector<double>({2, 0, 0, 0, 0, 2, 0, 0, 0, 0, -2, 0, 0, 0, 0, 2}, {4, 4});

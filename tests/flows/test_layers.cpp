@@ -31,31 +31,34 @@ std::shared_ptr<CouplingLayer> random_coupling(int64_t c, Tensor mask, Arch arch
 
 }  // namespace
 
-TEST_CASE("GatedConv's channel-blocked oneDNN path gives the reference kernels' output and gradients") {
+TEST_CASE("GatedConvNet's channel-blocked oneDNN path gives the reference kernels' output and gradients") {
   const int64_t b = conv_channel_block(zeros({1}, DType::F32));
   if (b == 0) {
     MESSAGE("no oneDNN in this build: the blocked path does not exist");
     return;
   }
-  GatedConv layer(b, 2 * b, Arch::V2);  // C = b channels: x splits into blocks
-  randomize(layer, 0.3, 7);
-  Tensor x0 = randn({2, b, 6, 5}), r = randn({2, b, 6, 5});
-  auto run = [&](bool onednn) {
-    cpu::set_onednn_enabled(onednn);
-    layer.zero_grad();
-    ag::Var x(x0, true);
-    ag::Var y = layer.forward(x);
-    ag::sum(y * ag::Var(r)).backward();
-    std::vector<Tensor> out{y.value(), x.grad()};
-    for (auto& p : layer.parameters()) out.push_back(p.grad());
-    cpu::set_onednn_enabled(true);
-    return out;
-  };
-  const auto fast = run(true), ref = run(false);
-  REQUIRE(fast.size() == ref.size());
-  for (size_t i = 0; i < fast.size(); ++i) {
-    CAPTURE(i);
-    CHECK(max_abs_diff(fast[i], ref[i]) < 1e-4 * (1 + max_abs_diff(ref[i], zeros_like(ref[i]))));
+  for (Arch arch : {Arch::V1, Arch::V2}) {
+    INFO("arch ", arch_name(arch));
+    GatedConvNet net(3, 2 * b, 5, arch, 2);  // hidden = 2b channels: two blocks
+    randomize(net, 0.3, 7);
+    Tensor x0 = randn({2, 3, 6, 5}), r = randn({2, 5, 6, 5});
+    auto run = [&](bool onednn) {
+      cpu::set_onednn_enabled(onednn);
+      net.zero_grad();
+      ag::Var x(x0, true);
+      ag::Var y = net.forward(x);
+      ag::sum(y * ag::Var(r)).backward();
+      std::vector<Tensor> out{y.value(), x.grad()};
+      for (auto& p : net.parameters()) out.push_back(p.grad());
+      cpu::set_onednn_enabled(true);
+      return out;
+    };
+    const auto fast = run(true), ref = run(false);
+    REQUIRE(fast.size() == ref.size());
+    for (size_t i = 0; i < fast.size(); ++i) {
+      CAPTURE(i);
+      CHECK(max_abs_diff(fast[i], ref[i]) < 1e-4 * (1 + max_abs_diff(ref[i], zeros_like(ref[i]))));
+    }
   }
 }
 

@@ -175,6 +175,35 @@ TEST_CASE("channel-blocked conv2d (oneDNN's nChw{b}c as [N, C/b, H, W, b]) equal
                     doctest::Contains("channel-blocked input must be [N, C/"));
 }
 
+TEST_CASE("channel-blocked layer norm ([N, C/b, H, W, b], over C) equals NCHW layer norm over dim 1") {
+  for (DType dt : {DType::F32, DType::F64}) {
+    for (int64_t b : {8, 16}) {
+      CAPTURE(b);
+      auto to_blocks = [b](const Tensor& t) {
+        const Shape& s = t.shape();
+        return permute(t.reshape({s[0], s[1] / b, b, s[2], s[3]}), {0, 1, 3, 4, 2}).contiguous();
+      };
+      const int64_t C = 3 * b;
+      const double tol = dt == DType::F32 ? 1e-5 : 1e-12;
+      Tensor x = randn({2, C, 5, 3}, dt) * 2.0 + 0.5, gamma = randn({C}, dt), beta = randn({C}, dt);
+      Tensor dy = randn(x.shape(), dt);
+      const LayerNormResult f = layer_norm(x, 1, &gamma, &beta), fb = layer_norm(to_blocks(x), 1, &gamma, &beta, 1e-5, b);
+      CHECK(max_abs_diff(fb.y, to_blocks(f.y)) < tol);
+      CHECK(max_abs_diff(fb.mean, f.mean) < tol);
+      CHECK(max_abs_diff(fb.rstd, f.rstd) < tol);
+      const LayerNormGrads g = layer_norm_backward(dy, x, 1, &gamma, f, true);
+      const LayerNormGrads gb = layer_norm_backward(to_blocks(dy), to_blocks(x), 1, &gamma, fb, true);
+      CHECK(max_abs_diff(gb.dx, to_blocks(g.dx)) < tol);
+      CHECK(max_abs_diff(gb.dgamma, g.dgamma) < 10 * tol);
+      CHECK(max_abs_diff(gb.dbeta, g.dbeta) < 10 * tol);
+    }
+  }
+  CHECK_THROWS_WITH(layer_norm(randn({2, 3, 4, 4, 8}), 1, nullptr, nullptr, 1e-5, 16),
+                    doctest::Contains("channel-blocked input is [N, C/16, ..., 16]"));
+  CHECK_THROWS_WITH(layer_norm(randn({2, 3, 4, 4, 4}), 1, nullptr, nullptr, 1e-5, 4),
+                    doctest::Contains("channel block 4 is not supported"));
+}
+
 TEST_CASE("conv_transpose2d is the adjoint of conv2d") {
   // <conv(x), y> == <x, conv_transpose(y)> for the same weights
   ConvOptions o;
