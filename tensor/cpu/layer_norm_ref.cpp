@@ -36,12 +36,10 @@ void per_position(const double* acc, double* out, int64_t len, double scale) {
   }
 }
 
+// the B per-channel values of row g (gamma or beta), or `missing` where there are none
 template <class T, int B>
-void affine_row(const T* gamma, const T* beta, int64_t g, double* gm, double* bt) {
-  for (int j = 0; j < B; ++j) {
-    gm[j] = gamma ? static_cast<double>(gamma[g * B + j]) : 1.0;
-    bt[j] = beta ? static_cast<double>(beta[g * B + j]) : 0.0;
-  }
+void channel_row(const T* v, int64_t g, double missing, double* out) {
+  for (int j = 0; j < B; ++j) out[j] = v ? static_cast<double>(v[g * B + j]) : missing;
 }
 
 template <class T, int B>
@@ -72,7 +70,8 @@ void forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, 
       const T* xr = x + base + g * row;
       T* yr = y + base + g * row;
       double gm[B], bt[B];
-      affine_row<T, B>(gamma, beta, g, gm, bt);
+      channel_row<T, B>(gamma, g, 1.0, gm);
+      channel_row<T, B>(beta, g, 0.0, bt);
       for (int64_t q = 0; q < len; q += B)
         for (int j = 0; j < B; ++j)
           yr[q + j] = static_cast<T>((static_cast<double>(xr[q + j]) - mu[q + j]) * rs[q + j] * gm[j] + bt[j]);
@@ -102,8 +101,8 @@ void backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* r
     for (int64_t g = 0; g < G; ++g) {
       const T* xr = x + base + g * row;
       const T* dr = dy + base + g * row;
-      double gm[B], unused[B];
-      affine_row<T, B>(gamma, nullptr, g, gm, unused);
+      double gm[B];
+      channel_row<T, B>(gamma, g, 1.0, gm);
       for (int64_t q = 0; q < len; q += B)
         for (int j = 0; j < B; ++j) {
           const double gv = static_cast<double>(dr[q + j]) * gm[j];
@@ -117,8 +116,8 @@ void backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* r
       const T* xr = x + base + g * row;
       const T* dr = dy + base + g * row;
       T* dxr = dx + base + g * row;
-      double gm[B], unused[B];
-      affine_row<T, B>(gamma, nullptr, g, gm, unused);
+      double gm[B];
+      channel_row<T, B>(gamma, g, 1.0, gm);
       for (int64_t q = 0; q < len; q += B)
         for (int j = 0; j < B; ++j) {
           const double xhat = (static_cast<double>(xr[q + j]) - mu[q + j]) * rs[q + j];
