@@ -64,15 +64,17 @@ GatedConvNet::GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch a
   net_->add(last);
 }
 
-ag::Var GatedConvNet::forward(const ag::Var& x) {
+ag::Var forward_channel_blocked(nn::Sequential& net, const ag::Var& x, int64_t hidden) {
   const int64_t b = conv_channel_block(x.value());
-  if (b == 0 || x.dim() != 4 || c_hidden_ % b != 0) return (*net_)(x);
+  if (b == 0 || x.dim() != 4 || hidden % b != 0) return net(x);
   // The first conv writes NCHW and its output is blocked by one copy: with few input channels
   // oneDNN 2.6 has only its reference kernels for the backward passes of an NCHW -> blocked conv.
-  ag::Var h = nn::to_channel_blocks((*net_)[0](x), b);
-  const size_t last = net_->size() - 1;
-  for (size_t i = 1; i <= last; ++i) h = blocked_layer((*net_)[i], h, b, b, i == last ? 0 : b);
+  ag::Var h = nn::to_channel_blocks(net[0](x), b);
+  const size_t last = net.size() - 1;
+  for (size_t i = 1; i <= last; ++i) h = blocked_layer(net[i], h, b, b, i == last ? 0 : b);
   return h;
 }
+
+ag::Var GatedConvNet::forward(const ag::Var& x) { return forward_channel_blocked(*net_, x, c_hidden_); }
 
 }  // namespace fg::flows

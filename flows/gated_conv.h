@@ -22,6 +22,12 @@ class GatedConv : public nn::Module {
   std::shared_ptr<nn::Sequential> net_;
 };
 
+// Runs a conv net whose first and last layers are Conv2d and whose first conv writes `hidden`
+// channels, with its activations in oneDNN's channel-blocked layout from the first conv's output to
+// the last conv's input (convs, ReLUs, ConcatELUs, channel norms and GatedConvs in between all take
+// blocked tensors); as net(x) where f32 convs of x do not run on oneDNN (conv_channel_block).
+ag::Var forward_channel_blocked(nn::Sequential& net, const ag::Var& x, int64_t hidden);
+
 // conv3x3(c_in->h), num_layers x [GatedConv, LayerNormChannels], ConcatELU, conv3x3(2h->c_out)
 // with the last conv zero-initialized (so a coupling layer starts as the identity).
 // Where f32 convs run on oneDNN (conv_channel_block), everything from the first conv's output to

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "flows/gated_conv.h"
 #include "tensor/linalg.h"
 
 namespace fg::flows {
@@ -176,7 +177,7 @@ GlowCoupling::GlowCoupling(int64_t c, int64_t hidden) : c_(c), ca_(c / 2), hidde
 std::string GlowCoupling::extra_repr() const { return fmt::format("c={}, hidden={}", c_, hidden_); }
 
 void GlowCoupling::shift_scale(const Var& za, Var& t, Var& r) {
-  Var h = (*net_)(za);
+  Var h = forward_channel_blocked(*net_, za, hidden_);
   const Shape& s = h.shape();
   int64_t cb = c_ - ca_;
   // h[:, 0::2] and h[:, 1::2]

@@ -17,6 +17,7 @@
 
 using namespace fg;
 using namespace fg::flows;
+using fg::flows::testing::check_onednn_matches_reference;
 using fg::flows::testing::brute_force_logdet;
 using fg::flows::testing::forward_ldj;
 using fg::flows::testing::round_trip;
@@ -103,6 +104,21 @@ TEST_CASE("Glow layers (f32): inverse to f32 precision") {
     CHECK(rt.max_err < 2e-5);
     CHECK(rt.ldj_rev == doctest::Approx(-rt.ldj_fwd).epsilon(1e-5));
   }
+}
+
+TEST_CASE("GlowCoupling's channel-blocked oneDNN net gives the reference kernels' output, log-det and gradients") {
+  const int64_t b = conv_channel_block(zeros({1}, DType::F32));
+  if (b == 0) {
+    MESSAGE("no oneDNN in this build: the blocked path does not exist");
+    return;
+  }
+  GlowCoupling layer(4, 2 * b);  // hidden = 2b channels: two blocks
+  randomize(layer, 0.3, 5);
+  check_onednn_matches_reference(layer, randn({2, 4, 6, 5}), [&](const Var& x) {
+    Var z = x, ldj(zeros({2}));
+    layer.forward(z, ldj);
+    return ag::concat({ag::reshape(z, {2, 4 * 6 * 5}), ag::reshape(ldj, {2, 1})}, 1);
+  });
 }
 
 TEST_CASE("LU and plain 1x1 convolutions agree for the same matrix; LU init reconstructs an orthogonal matrix") {

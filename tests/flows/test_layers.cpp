@@ -41,24 +41,7 @@ TEST_CASE("GatedConvNet's channel-blocked oneDNN path gives the reference kernel
     INFO("arch ", arch_name(arch));
     GatedConvNet net(3, 2 * b, 5, arch, 2);  // hidden = 2b channels: two blocks
     randomize(net, 0.3, 7);
-    Tensor x0 = randn({2, 3, 6, 5}), r = randn({2, 5, 6, 5});
-    auto run = [&](bool onednn) {
-      cpu::set_onednn_enabled(onednn);
-      net.zero_grad();
-      ag::Var x(x0, true);
-      ag::Var y = net.forward(x);
-      ag::sum(y * ag::Var(r)).backward();
-      std::vector<Tensor> out{y.value(), x.grad()};
-      for (auto& p : net.parameters()) out.push_back(p.grad());
-      cpu::set_onednn_enabled(true);
-      return out;
-    };
-    const auto fast = run(true), ref = run(false);
-    REQUIRE(fast.size() == ref.size());
-    for (size_t i = 0; i < fast.size(); ++i) {
-      CAPTURE(i);
-      CHECK(max_abs_diff(fast[i], ref[i]) < 1e-4 * (1 + max_abs_diff(ref[i], zeros_like(ref[i]))));
-    }
+    fg::flows::testing::check_onednn_matches_reference(net, randn({2, 3, 6, 5}), [&](const ag::Var& x) { return net.forward(x); });
   }
 }
 
