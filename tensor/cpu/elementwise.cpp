@@ -168,8 +168,37 @@ void binary_backward_kernel(const ElementwiseParams& e, const Tensor& a, const T
   });
 }
 
+// A copy whose last two dims swap roles (dst's last dim and src's second-to-last have stride 1:
+// NCHW <-> channel-blocked, a transpose) in 16 x 16 tiles, so that both sides touch whole cache
+// lines; walk() would read one element per source row. Returns false for other copies.
+template <class E>
+bool copy_transposed(const ElementwiseParams& e, const E* s, E* d) {
+  const int64_t r = e.rank;
+  if (r < 2 || e.strides[0][r - 1] != 1 || e.strides[1][r - 2] != 1) return false;
+  constexpr int64_t kTile = 16;
+  const int64_t na = e.shape[r - 2], nb = e.shape[r - 1], da = e.strides[0][r - 2], sb = e.strides[1][r - 1];
+  const int64_t ta = (na + kTile - 1) / kTile, tb = (nb + kTile - 1) / kTile, tiles = ta * tb;
+  parallel_for(e.numel() / (na * nb) * tiles, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      int64_t rem = item / tiles, od = 0, os = 0;
+      for (int64_t k = r - 2; k-- > 0;) {
+        const int64_t i = rem % e.shape[k];
+        rem /= e.shape[k];
+        od += i * e.strides[0][k];
+        os += i * e.strides[1][k];
+      }
+      const int64_t a0 = (item % tiles) / tb * kTile, b0 = (item % tiles) % tb * kTile;
+      const int64_t a1 = std::min(na, a0 + kTile), b1 = std::min(nb, b0 + kTile);
+      for (int64_t a = a0; a < a1; ++a)
+        for (int64_t b = b0; b < b1; ++b) d[od + a * da + b] = s[os + a + b * sb];
+    }
+  }, std::max<int64_t>(1, kGrain / (kTile * kTile)));
+  return true;
+}
+
 template <class E>
 void copy_typed(const ElementwiseParams& e, const E* s, E* d) {
+  if (copy_transposed(e, s, d)) return;
   walk<2>(e, [&](const Offsets<2>& off, int64_t n, const Offsets<2>& st) {
     if (st[0] == 1 && st[1] == 1) {
       std::memcpy(d + off[0], s + off[1], n * sizeof(E));

@@ -62,6 +62,32 @@ TEST_CASE("contiguous() copies a view once and returns a dense tensor as is") {
   CHECK(c.to_vector<double>() == std::vector<double>{0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11});
 }
 
+TEST_CASE("contiguous() of transposing views (the CPU's tiled copy) puts every element where it belongs") {
+  // sizes that are not multiples of the 16 x 16 tiles, with outer dims, in 1, 4 and 8 bytes
+  for (DType t : {DType::U8, DType::F32, DType::F64}) {
+    Tensor x = arange(0, 3 * 37 * 2 * 19, 1, DType::F64).reshape({3, 37, 2, 19}).to(t);
+    for (const std::vector<int64_t>& perm : std::vector<std::vector<int64_t>>{{0, 2, 3, 1}, {0, 3, 1, 2}, {3, 0, 2, 1}}) {
+      CAPTURE(perm);
+      Tensor c = permute(x, perm).contiguous();
+      const Shape& s = c.shape();
+      auto got = c.to_vector<double>(), src = x.to_vector<double>();
+      const int64_t xs[4] = {37 * 2 * 19, 2 * 19, 19, 1};
+      bool ok = true;
+      int64_t at = 0;
+      for (int64_t i = 0; i < s[0]; ++i)
+        for (int64_t j = 0; j < s[1]; ++j)
+          for (int64_t k = 0; k < s[2]; ++k)
+            for (int64_t l = 0; l < s[3]; ++l) {
+              const int64_t idx[4] = {i, j, k, l};
+              int64_t off = 0;
+              for (int d = 0; d < 4; ++d) off += idx[d] * xs[perm[d]];
+              ok = ok && got[at++] == src[off];
+            }
+      CHECK(ok);
+    }
+  }
+}
+
 TEST_CASE("element access needs a dense tensor; to_vector and clone take any view") {
   Tensor x = seq({3, 4});
   Tensor t = transpose(x, 0, 1);
