@@ -38,6 +38,15 @@ bool device_available(int index, std::string* why) {
 
 Backend* create_backend(int index) { return new CudaBackend(index); }
 
+}  // namespace fg::cuda
+
+// The module's entry points: tensor/backend.cpp looks them up by name after loading
+// libflowgrad_cuda.so.
+extern "C" bool fg_cuda_device_available(int index, std::string* why) { return fg::cuda::device_available(index, why); }
+extern "C" fg::Backend* fg_cuda_create_backend(int index) { return fg::cuda::create_backend(index); }
+
+namespace fg::cuda {
+
 namespace {
 
 void need_float(DType t, const char* op) {

@@ -341,6 +341,11 @@ TEST_CASE("bad options, missing data and corrupt checkpoints: one-line errors an
   r = run("--device cuda:9 --data " + t.path.string());
   CHECK(r.code == 1);
   CHECK(r.output.find("cuda:9") != std::string::npos);
+  // a CUDA build whose backend module is missing says so (a build without CUDA ignores the variable)
+  r = run("--device cuda --data " + t.path.string(), "FG_CUDA_MODULE=" + (t.path / "nowhere.so").string());
+  CHECK(r.code == 1);
+  CHECK(count_lines(r.output) == 1);
+  if (r.output.find("module") != std::string::npos) CHECK(r.output.find("nowhere.so") != std::string::npos);
   r = run("--help");
   CHECK(r.code == 0);
   CHECK(r.output.find("--resume") != std::string::npos);
