@@ -64,6 +64,11 @@ int64_t conv_channel_block(const Tensor& x) {
              : 0;
 }
 
+bool conv_runs_jit(const Tensor& x, const Shape& w, const ConvOptions& o) {
+  return x.device().is_cpu() && x.dtype() == DType::F32 && cpu::onednn_enabled() &&
+         cpu::onednn::conv2d_jit(conv2d_params(x.shape(), w, o, "conv_runs_jit"));
+}
+
 Conv2dParams conv2d_params(const Shape& xs, const Shape& w, const ConvOptions& o, const char* op) {
   FG_CHECK(o.src_block >= 0 && o.dst_block >= 0, "{}: negative channel block", op);
   const Shape x = logical_nchw(xs, o.src_block, op, "input");

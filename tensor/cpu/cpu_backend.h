@@ -53,6 +53,9 @@ namespace onednn {
 bool matmul(const float* a, const float* b, float* c, const MatmulParams& p);
 // The channel block of oneDNN's nChw{b}c for this CPU (16 with AVX-512, 8 otherwise); 0 without oneDNN.
 int64_t channel_block();
+// Whether oneDNN runs p (its channel blocks included) on JIT kernels in all three directions; false
+// where it would fall back to its own reference kernels (slow) or not take p at all.
+bool conv2d_jit(const Conv2dParams& p);
 bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p);
 bool conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv2dParams& p);
 bool conv2d_backward_weights(const float* x, const float* dy, float* dw, float* dbias, const Conv2dParams& p);

@@ -67,8 +67,10 @@ Shapes shapes(const Conv2dParams& p) {
   // 16 in the blocked layout; plain NCHW took 0.6-0.75 of the time for 1->32 and 4->48 (batch
   // 128), while 8->64 at 7x7 was faster blocked.
   // A channel-blocked side is already in the primitive's layout: it is passed as it is.
+  // An NCHW input of a conv writing channel-blocked output is left to oneDNN as well, whatever C:
+  // with a plain input oneDNN 2.6 has only reference kernels for that conv's backward passes.
   const bool any = kAnyLayout && p.C > 4;
-  s.src_any = any && !p.src_block ? md(src_d, dt::f32, tag::any) : s.src;
+  s.src_any = (any || p.dst_block) && !p.src_block ? md(src_d, dt::f32, tag::any) : s.src;
   s.wei_any = any || p.src_block || p.dst_block ? md(wei_d, dt::f32, tag::any) : s.wei;
   s.dst_any = any && !p.dst_block ? md(dst_d, dt::f32, tag::any) : s.dst;
   s.algo = conv_algorithm(p);
@@ -88,6 +90,22 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Shapes& s, bool with_
                                                        s.algo, s.src_any, s.wei_any,
                                                        s.dst_any, s.strides, s.dilates, s.pad_l, s.pad_r);
   return dnnl::convolution_forward::primitive_desc(d, engine());
+}
+
+dnnl::convolution_backward_data::primitive_desc backward_data_pd(
+    const Shapes& s, const dnnl::convolution_forward::primitive_desc& hint) {
+  dnnl::convolution_backward_data::desc d(s.algo, s.src_any, s.wei_any, s.dst_any, s.strides, s.dilates, s.pad_l,
+                                          s.pad_r);
+  return dnnl::convolution_backward_data::primitive_desc(d, engine(), hint);
+}
+
+dnnl::convolution_backward_weights::primitive_desc backward_weights_pd(
+    const Shapes& s, bool with_bias, const dnnl::convolution_forward::primitive_desc& hint) {
+  auto d = with_bias ? dnnl::convolution_backward_weights::desc(s.algo, s.src_any, s.wei_any, s.bias, s.dst_any,
+                                                                s.strides, s.dilates, s.pad_l, s.pad_r)
+                     : dnnl::convolution_backward_weights::desc(s.algo, s.src_any, s.wei_any, s.dst_any, s.strides,
+                                                                s.dilates, s.pad_l, s.pad_r);
+  return dnnl::convolution_backward_weights::primitive_desc(d, engine(), hint);
 }
 
 bool blocked_ok(int64_t block, int64_t channels) {
@@ -124,6 +142,20 @@ int64_t channel_block() {
   return (isa & avx512) == avx512 ? 16 : 8;
 }
 
+bool conv2d_jit(const Conv2dParams& p) {
+  if (!usable(p)) return false;
+  static PlanCache<bool> cache;
+  auto jit = cache.get(key_of(p, true), [&] {
+    const Shapes s = shapes(p);
+    auto fwd = forward_pd(s, true);
+    auto not_ref = [](const std::string& impl) { return impl.rfind("ref", 0) != 0; };
+    return std::make_shared<bool>(not_ref(fwd.impl_info_str()) &&
+                                  not_ref(backward_data_pd(s, fwd).impl_info_str()) &&
+                                  not_ref(backward_weights_pd(s, true, fwd).impl_info_str()));
+  });
+  return jit && *jit;
+}
+
 bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p) {
   if (!usable(p)) return false;
   static PlanCache<FwdPlan> cache;
@@ -157,10 +189,7 @@ bool conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv
   static PlanCache<BwdDataPlan> cache;
   auto plan = cache.get(key_of(p, false), [&] {
     const Shapes s = shapes(p);
-    auto hint = forward_pd(s, false);
-    dnnl::convolution_backward_data::desc d(s.algo, s.src_any, s.wei_any, s.dst_any,
-                                            s.strides, s.dilates, s.pad_l, s.pad_r);
-    dnnl::convolution_backward_data::primitive_desc pd(d, engine(), hint);
+    auto pd = backward_data_pd(s, forward_pd(s, false));
     auto pl = std::make_shared<BwdDataPlan>();
     pl->prim = dnnl::convolution_backward_data(pd);
     pl->ddst = Arg(s.dst, pd.diff_dst_desc(), true, 0);
@@ -185,14 +214,7 @@ bool conv2d_backward_weights(const float* x, const float* dy, float* dw, float* 
   static PlanCache<BwdWeightsPlan> cache;
   auto plan = cache.get(key_of(p, dbias != nullptr), [&] {
     const Shapes s = shapes(p);
-    auto hint = forward_pd(s, dbias != nullptr);
-    auto d = dbias ? dnnl::convolution_backward_weights::desc(s.algo, s.src_any,
-                                                              s.wei_any, s.bias, s.dst_any, s.strides, s.dilates,
-                                                              s.pad_l, s.pad_r)
-                   : dnnl::convolution_backward_weights::desc(s.algo, s.src_any,
-                                                              s.wei_any, s.dst_any, s.strides, s.dilates, s.pad_l,
-                                                              s.pad_r);
-    dnnl::convolution_backward_weights::primitive_desc pd(d, engine(), hint);
+    auto pd = backward_weights_pd(s, dbias != nullptr, forward_pd(s, dbias != nullptr));
     auto pl = std::make_shared<BwdWeightsPlan>();
     pl->prim = dnnl::convolution_backward_weights(pd);
     pl->src = Arg(s.src, pd.src_desc(), true, 0);

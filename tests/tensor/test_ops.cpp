@@ -168,6 +168,24 @@ TEST_CASE("channel-blocked conv2d (oneDNN's nChw{b}c as [N, C/b, H, W, b]) equal
     ConvOptions src_only = o;  // blocked input, NCHW output
     src_only.src_block = b;
     CHECK(max_abs_diff(conv2d(to_blocks(x), w, &bias, src_only), y) < 1e-4);
+    CHECK(conv_runs_jit(to_blocks(x), w.shape(), ob));
+    CHECK_FALSE(conv_runs_jit(to_blocks(x).to(DType::F64), w.shape(), ob));
+  }
+  {  // NCHW input with few channels, blocked output (the first conv of a blocked net)
+    Tensor x = randn({3, 2, 7, 6}), w = randn({2 * b, 2, 3, 3}), bias = randn({2 * b});
+    ConvOptions o;
+    o.padding = Pair2{1};
+    ConvOptions dst_only = o;
+    dst_only.dst_block = b;
+    Tensor y = conv2d(x, w, &bias, o), yb = conv2d(x, w, &bias, dst_only);
+    REQUIRE(yb.shape() == Shape{3, 2, 7, 6, b});
+    CHECK(max_abs_diff(from_blocks(yb), y) < 1e-4);
+    Tensor dy = randn(y.shape()), db, db_b;
+    CHECK(max_abs_diff(conv2d_backward_data(to_blocks(dy), w, x.shape(), dst_only),
+                       conv2d_backward_data(dy, w, x.shape(), o)) < 1e-4);
+    Tensor dw = conv2d_backward_weights(x, dy, w.shape(), o, &db);
+    CHECK(max_abs_diff(conv2d_backward_weights(x, to_blocks(dy), w.shape(), dst_only, &db_b), dw) < 1e-3);
+    CHECK(max_abs_diff(db_b, db) < 1e-4);
   }
   ConvOptions ob;
   ob.src_block = b;
