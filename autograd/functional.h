@@ -38,6 +38,8 @@ Var unsqueeze(const Var& x, int64_t dim);
 
 Var matmul(const Var& a, const Var& b, bool trans_a = false, bool trans_b = false);
 Var conv2d(const Var& x, const Var& w, const Var* bias = nullptr, const ConvOptions& o = {});
+// conv2d(concat_elu(x), w, bias, o), keeping x instead of concat_elu(x) for backward (half the memory)
+Var concat_elu_conv2d(const Var& x, const Var& w, const Var* bias = nullptr, const ConvOptions& o = {});
 Var conv_transpose2d(const Var& x, const Var& w, const Var* bias = nullptr, const ConvOptions& o = {});
 // block > 0: x is channel-blocked [N, C/b, ..., b] (fg::layer_norm)
 Var layer_norm(const Var& x, int64_t dim, const Var* gamma, const Var* beta, double eps = 1e-5, int64_t block = 0);

@@ -52,6 +52,32 @@ struct Conv2dOp {
   }
 };
 
+// conv2d(concat_elu(x), w, bias) as one node: it keeps x, half the size of concat_elu(x), and
+// recomputes concat_elu(x) in backward (one elementwise pass) instead of keeping it alive.
+struct ConcatEluConv2dOp {
+  OpId id() const { return OpId::concat_elu_conv2d; }
+  ConvOptions o;
+  bool has_bias = false;
+  Tensor x, w;
+  Tensor forward(const std::vector<Tensor>& in) {
+    x = in[0];
+    w = in[1];
+    has_bias = in.size() > 2;
+    return fg::conv2d(fg::concat_elu(x), w, has_bias ? &in[2] : nullptr, o);
+  }
+  Grads backward(const Tensor& g, const Needs& n) {
+    const Tensor y = fg::concat_elu(x);
+    Grads out(has_bias ? 3 : 2);
+    if (n[0]) out[0] = fg::concat_elu_backward(y, fg::conv2d_backward_data(g, w, y.shape(), o));
+    if (n[1] || (has_bias && n[2])) {
+      Tensor db;
+      out[1] = fg::conv2d_backward_weights(y, g, w.shape(), o, has_bias ? &db : nullptr);
+      if (has_bias) out[2] = db;
+    }
+    return out;
+  }
+};
+
 struct ConvTranspose2dOp {
   OpId id() const { return OpId::conv_transpose2d; }
   ConvOptions o;
@@ -133,6 +159,12 @@ Var matmul(const Var& a, const Var& b, bool ta, bool tb) {
 
 Var conv2d(const Var& x, const Var& w, const Var* bias, const ConvOptions& o) {
   Conv2dOp op;
+  op.o = o;
+  return bias ? apply(std::move(op), {x, w, *bias}) : apply(std::move(op), {x, w});
+}
+
+Var concat_elu_conv2d(const Var& x, const Var& w, const Var* bias, const ConvOptions& o) {
+  ConcatEluConv2dOp op;
   op.o = o;
   return bias ? apply(std::move(op), {x, w, *bias}) : apply(std::move(op), {x, w});
 }

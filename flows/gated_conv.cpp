@@ -14,14 +14,37 @@ const char* arch_name(Arch a) { return a == Arch::V1 ? "v1" : "v2"; }
 
 namespace {
 
-// One layer of a GatedConv or GatedConvNet on channel-blocked activations: a conv reads src and
-// writes dst (block sizes, 0: NCHW); norms and GatedConvs stay blocked; ConcatELU works per sample,
-// so on a blocked [N, C/b, H, W, b] tensor it gives the blocked [N, 2C/b, H, W, b] result as is.
-ag::Var blocked_layer(nn::Module& m, const ag::Var& x, int64_t b, int64_t src, int64_t dst) {
-  if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) return conv->forward_blocked(x, src, dst);
-  if (auto* norm = dynamic_cast<nn::LayerNorm*>(&m)) return norm->forward_blocked(x, b);
-  if (auto* gated = dynamic_cast<GatedConv*>(&m)) return gated->forward_blocked(x, b);
-  return m(x);
+// Runs layers [from, end) of net on h. With b > 0 the activations are channel-blocked: convs read
+// blocked input and write blocked output, except the net's last conv when last_nchw; norms and
+// GatedConvs stay blocked; ConcatELU works per sample, so on a blocked [N, C/b, H, W, b] tensor it
+// gives the blocked [N, 2C/b, H, W, b] result as it is. A ConcatELU followed by a Conv2d runs as
+// one op (ag::concat_elu_conv2d), which keeps the ConcatELU's input for backward instead of its
+// output, twice as large.
+ag::Var run_layers(nn::Sequential& net, size_t from, ag::Var h, int64_t b, bool last_nchw) {
+  const size_t end = net.size();
+  auto conv_options = [&](const nn::Conv2d& conv, size_t i) {
+    ConvOptions o = conv.options();
+    o.src_block = b;
+    o.dst_block = last_nchw && i + 1 == end ? 0 : b;
+    return o;
+  };
+  for (size_t i = from; i < end; ++i) {
+    nn::Module& m = net[i];
+    auto* next = i + 1 < end ? dynamic_cast<nn::Conv2d*>(&net[i + 1]) : nullptr;
+    if (next && m.type_name() == "ConcatELU") {
+      ++i;
+      h = ag::concat_elu_conv2d(h, next->weight, next->bias.defined() ? &next->bias : nullptr, conv_options(*next, i));
+    } else if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) {
+      h = ag::conv2d(h, conv->weight, conv->bias.defined() ? &conv->bias : nullptr, conv_options(*conv, i));
+    } else if (auto* norm = dynamic_cast<nn::LayerNorm*>(&m); norm && b) {
+      h = norm->forward_blocked(h, b);
+    } else if (auto* gated = dynamic_cast<GatedConv*>(&m)) {
+      h = gated->forward_blocked(h, b);
+    } else {
+      h = m(h);
+    }
+  }
+  return h;
 }
 
 }  // namespace
@@ -40,12 +63,10 @@ GatedConv::GatedConv(int64_t c_in, int64_t c_hidden, Arch arch) {
 
 // x + a * sigmoid(b) for [a, b] = chunk(net(x), 2, 1), as one fused op (on blocked tensors too:
 // the first C channels of a blocked 2C tensor are its first C/b blocks)
-ag::Var GatedConv::forward(const ag::Var& x) { return ag::gated_residual(x, (*net_)(x)); }
+ag::Var GatedConv::forward(const ag::Var& x) { return forward_blocked(x, 0); }
 
 ag::Var GatedConv::forward_blocked(const ag::Var& x, int64_t b) {
-  ag::Var h = x;
-  for (size_t i = 0; i < net_->size(); ++i) h = blocked_layer((*net_)[i], h, b, b, b);
-  return ag::gated_residual(x, h);
+  return ag::gated_residual(x, run_layers(*net_, 0, x, b, false));
 }
 
 GatedConvNet::GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch arch, int num_layers)
@@ -66,7 +87,7 @@ GatedConvNet::GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch a
 
 ag::Var forward_channel_blocked(nn::Sequential& net, const ag::Var& x, int64_t hidden) {
   const int64_t b = conv_channel_block(x.value());
-  if (b == 0 || x.dim() != 4 || hidden % b != 0) return net(x);
+  if (b == 0 || x.dim() != 4 || hidden % b != 0) return run_layers(net, 0, x, 0, true);
   // The first conv writes blocked output where oneDNN has JIT kernels for that in every direction
   // (glow's 2->128 at 14x14, AVX-512: forward 2.8 instead of 16 ms per step and no layout copy);
   // otherwise it writes NCHW and one copy blocks its output (oneDNN 2.6 has only reference
@@ -77,9 +98,7 @@ ag::Var forward_channel_blocked(nn::Sequential& net, const ag::Var& x, int64_t h
   o.dst_block = b;
   ag::Var h = conv_runs_jit(x.value(), first->weight.shape(), o) ? first->forward_blocked(x, 0, b)
                                                                  : nn::to_channel_blocks((*first)(x), b);
-  const size_t last = net.size() - 1;
-  for (size_t i = 1; i <= last; ++i) h = blocked_layer(net[i], h, b, b, i == last ? 0 : b);
-  return h;
+  return run_layers(net, 1, h, b, true);
 }
 
 ag::Var GatedConvNet::forward(const ag::Var& x) { return forward_channel_blocked(*net_, x, c_hidden_); }

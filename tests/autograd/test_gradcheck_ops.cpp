@@ -158,6 +158,14 @@ void gradcheck_conv2d() {
   check("conv 4x4 stride 2 pad 1", {1, 2, 6, 6}, {3, 2, 4, 4}, down, false);
   check("conv groups 2 dilation 2", {1, 4, 5, 5}, {2, 2, 3, 3}, grouped, true);
 }
+void gradcheck_concat_elu_conv2d() {
+  ConvOptions pad1;
+  pad1.padding = 1;
+  expect_ok("concat_elu -> conv 3x3 pad 1 + bias", [pad1](auto& v) { return concat_elu_conv2d(v[0], v[1], &v[2], pad1); },
+            {rnd({2, 3, 4, 4}, 56), rnd({4, 6, 3, 3}, 57), rnd({4}, 58)});
+  expect_ok("concat_elu -> conv 1x1", [](auto& v) { return concat_elu_conv2d(v[0], v[1]); },
+            {rnd({2, 2, 3, 3}, 59), rnd({3, 4, 1, 1}, 60)});
+}
 void gradcheck_conv_transpose2d() {
   auto check = [](const char* what, Shape x, Shape w, ConvOptions o, bool bias) {
     std::vector<Tensor> in{rnd(x, 53), rnd(w, 54)};
