@@ -10,7 +10,8 @@
 // seeing x as [outer, C/B, inner*B] rows, where element q of row g is channel g*B + q%B at position
 // q/B (B = 1 is the plain layout). Sums over the C/B rows are taken per element, then over each
 // run of B elements, so the inner loops stay unit-stride in both layouts.
-// All sums accumulate in double. Work items are (outer, tile of a row); dgamma/dbeta are reduced
+// Per-position sums over the C channels accumulate in T (C is at most a few hundred here);
+// dgamma/dbeta, sums over every position, in double. Work items are (outer, tile of a row); dgamma/dbeta are reduced
 // over fixed chunks of `outer` and then summed in chunk order, so results do not depend on the
 // thread count and no two threads write the same element.
 #include <algorithm>
@@ -27,10 +28,10 @@ constexpr int64_t kParallelWork = 1 << 14;
 constexpr int64_t kMaxChunks = 64;      // outer chunks for the dgamma/dbeta reduction
 
 // per-position sums of a tile's per-element sums (runs of B), scaled, then spread back per element
-template <int B>
-void per_position(const double* acc, double* out, int64_t len, double scale) {
+template <int B, class A>
+void per_position(const A* acc, A* out, int64_t len, A scale) {
   for (int64_t q = 0; q < len; q += B) {
-    double t = 0;
+    A t = 0;
     for (int j = 0; j < B; ++j) t += acc[q + j];
     for (int j = 0; j < B; ++j) out[q + j] = t * scale;
   }
@@ -38,47 +39,47 @@ void per_position(const double* acc, double* out, int64_t len, double scale) {
 
 // the B per-channel values of row g (gamma or beta), or `missing` where there are none
 template <class T, int B>
-void channel_row(const T* v, int64_t g, double missing, double* out) {
-  for (int j = 0; j < B; ++j) out[j] = v ? static_cast<double>(v[g * B + j]) : missing;
+void channel_row(const T* v, int64_t g, T missing, T* out) {
+  for (int j = 0; j < B; ++j) out[j] = v ? v[g * B + j] : missing;
 }
 
 template <class T, int B>
 void forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const LayerNormParams& p) {
   const int64_t G = p.C / B, row = p.inner * B, nt = (row + kTile - 1) / kTile, items = p.outer * nt;
-  const double inv_c = 1.0 / static_cast<double>(p.C);
+  const T inv_c = T(1) / static_cast<T>(p.C);
 #pragma omp parallel for schedule(static) if (p.outer * p.C * p.inner > kParallelWork)
   for (int64_t it = 0; it < items; ++it) {
     const int64_t o = it / nt, q0 = (it % nt) * kTile, len = std::min(kTile, row - q0);
     const int64_t base = o * G * row + q0;
-    double acc[kTile] = {}, mu[kTile], rs[kTile];
+    T acc[kTile] = {}, mu[kTile], rs[kTile];
     for (int64_t g = 0; g < G; ++g) {
       const T* xr = x + base + g * row;
-      for (int64_t q = 0; q < len; ++q) acc[q] += static_cast<double>(xr[q]);
+      for (int64_t q = 0; q < len; ++q) acc[q] += xr[q];
     }
     per_position<B>(acc, mu, len, inv_c);
-    std::fill(acc, acc + kTile, 0.0);
+    std::fill(acc, acc + kTile, T(0));
     for (int64_t g = 0; g < G; ++g) {
       const T* xr = x + base + g * row;
       for (int64_t q = 0; q < len; ++q) {
-        const double d = static_cast<double>(xr[q]) - mu[q];
+        const T d = xr[q] - mu[q];
         acc[q] += d * d;
       }
     }
     per_position<B>(acc, rs, len, inv_c);
-    for (int64_t q = 0; q < len; ++q) rs[q] = 1.0 / std::sqrt(rs[q] + p.eps);
+    for (int64_t q = 0; q < len; ++q) rs[q] = T(1) / std::sqrt(rs[q] + static_cast<T>(p.eps));
     for (int64_t g = 0; g < G; ++g) {
       const T* xr = x + base + g * row;
       T* yr = y + base + g * row;
-      double gm[B], bt[B];
-      channel_row<T, B>(gamma, g, 1.0, gm);
-      channel_row<T, B>(beta, g, 0.0, bt);
+      T gm[B], bt[B];
+      channel_row<T, B>(gamma, g, T(1), gm);
+      channel_row<T, B>(beta, g, T(0), bt);
       for (int64_t q = 0; q < len; q += B)
         for (int j = 0; j < B; ++j)
-          yr[q + j] = static_cast<T>((static_cast<double>(xr[q + j]) - mu[q + j]) * rs[q + j] * gm[j] + bt[j]);
+          yr[q + j] = (xr[q + j] - mu[q + j]) * rs[q + j] * gm[j] + bt[j];
     }
     for (int64_t q = 0; q < len; q += B) {
-      mean[o * p.inner + (q0 + q) / B] = static_cast<T>(mu[q]);
-      rstd[o * p.inner + (q0 + q) / B] = static_cast<T>(rs[q]);
+      mean[o * p.inner + (q0 + q) / B] = mu[q];
+      rstd[o * p.inner + (q0 + q) / B] = rs[q];
     }
   }
 }
@@ -88,26 +89,26 @@ void backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* r
               const LayerNormParams& p) {
   const int64_t G = p.C / B, row = p.inner * B, nt = (row + kTile - 1) / kTile, items = p.outer * nt;
   const bool big = p.outer * p.C * p.inner > kParallelWork;
-  const double inv_c = 1.0 / static_cast<double>(p.C);
+  const T inv_c = T(1) / static_cast<T>(p.C);
 #pragma omp parallel for schedule(static) if (big)
   for (int64_t it = 0; it < items; ++it) {
     const int64_t o = it / nt, q0 = (it % nt) * kTile, len = std::min(kTile, row - q0);
     const int64_t base = o * G * row + q0;
-    double mu[kTile], rs[kTile], s1[kTile] = {}, s2[kTile] = {};
+    T mu[kTile], rs[kTile], s1[kTile] = {}, s2[kTile] = {};
     for (int64_t q = 0; q < len; ++q) {
-      mu[q] = static_cast<double>(mean[o * p.inner + (q0 + q) / B]);
-      rs[q] = static_cast<double>(rstd[o * p.inner + (q0 + q) / B]);
+      mu[q] = mean[o * p.inner + (q0 + q) / B];
+      rs[q] = rstd[o * p.inner + (q0 + q) / B];
     }
     for (int64_t g = 0; g < G; ++g) {
       const T* xr = x + base + g * row;
       const T* dr = dy + base + g * row;
-      double gm[B];
-      channel_row<T, B>(gamma, g, 1.0, gm);
+      T gm[B];
+      channel_row<T, B>(gamma, g, T(1), gm);
       for (int64_t q = 0; q < len; q += B)
         for (int j = 0; j < B; ++j) {
-          const double gv = static_cast<double>(dr[q + j]) * gm[j];
+          const T gv = dr[q + j] * gm[j];
           s1[q + j] += gv;
-          s2[q + j] += gv * (static_cast<double>(xr[q + j]) - mu[q + j]) * rs[q + j];
+          s2[q + j] += gv * (xr[q + j] - mu[q + j]) * rs[q + j];
         }
     }
     per_position<B>(s1, s1, len, inv_c);
@@ -116,12 +117,12 @@ void backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* r
       const T* xr = x + base + g * row;
       const T* dr = dy + base + g * row;
       T* dxr = dx + base + g * row;
-      double gm[B];
-      channel_row<T, B>(gamma, g, 1.0, gm);
+      T gm[B];
+      channel_row<T, B>(gamma, g, T(1), gm);
       for (int64_t q = 0; q < len; q += B)
         for (int j = 0; j < B; ++j) {
-          const double xhat = (static_cast<double>(xr[q + j]) - mu[q + j]) * rs[q + j];
-          dxr[q + j] = static_cast<T>(rs[q + j] * (static_cast<double>(dr[q + j]) * gm[j] - s1[q + j] - xhat * s2[q + j]));
+          const T xhat = (xr[q + j] - mu[q + j]) * rs[q + j];
+          dxr[q + j] = rs[q + j] * (dr[q + j] * gm[j] - s1[q + j] - xhat * s2[q + j]);
         }
     }
   }
