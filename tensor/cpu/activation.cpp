@@ -10,7 +10,7 @@ namespace fg::cpu {
 
 namespace {
 
-using std::log, std::sqrt, std::log1p, std::floor, std::pow, std::sin, std::cos;
+using std::sqrt, std::floor, std::pow, std::sin, std::cos;
 #define FG_HD __attribute__((always_inline))
 #include "tensor/elementwise_math.inc"
 #undef FG_HD

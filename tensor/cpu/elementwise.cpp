@@ -15,37 +15,37 @@ namespace fg::cpu {
 
 namespace {
 
-using std::log, std::sqrt, std::log1p, std::floor, std::pow, std::sin, std::cos;
+using std::sqrt, std::floor, std::pow, std::sin, std::cos;
 #define FG_HD __attribute__((always_inline))  // a helper left as a call stops the loop vectorizing
 #include "tensor/elementwise_math.inc"
 #undef FG_HD
 
 #define FG_UNARY(Name, fn, np, saves, fwd, bwd, ...)                         \
   struct Name##Fn {                                                          \
-    template <class T> T operator()(T x, const UnaryParams& p) const {       \
+    template <class T> FG_ALWAYS_INLINE T operator()(T x, const UnaryParams& p) const { \
       (void)p;                                                               \
       return fwd;                                                            \
     }                                                                        \
-    template <class T> T backward(T g, T x, T y, const UnaryParams& p) const { \
+    template <class T> FG_ALWAYS_INLINE T backward(T g, T x, T y, const UnaryParams& p) const { \
       (void)g, (void)x, (void)y, (void)p;                                    \
       return bwd;                                                            \
     }                                                                        \
   };
 #define FG_BINARY(Name, fn, saves, fwd, ga, gb, ...)                                \
   struct Name##Fn {                                                          \
-    template <class T> T operator()(T a, T b) const { return fwd; }          \
-    template <class T> T grad_a(T g, T a, T b) const {                       \
+    template <class T> FG_ALWAYS_INLINE T operator()(T a, T b) const { return fwd; } \
+    template <class T> FG_ALWAYS_INLINE T grad_a(T g, T a, T b) const {      \
       (void)g, (void)a, (void)b;                                             \
       return ga;                                                             \
     }                                                                        \
-    template <class T> T grad_b(T g, T a, T b) const {                       \
+    template <class T> FG_ALWAYS_INLINE T grad_b(T g, T a, T b) const {      \
       (void)g, (void)a, (void)b;                                             \
       return gb;                                                             \
     }                                                                        \
   };
 #define FG_COMPARE(Name, fn, fwd)                                            \
   struct Name##Fn {                                                          \
-    template <class T> T operator()(T a, T b) const { return fwd; }          \
+    template <class T> FG_ALWAYS_INLINE T operator()(T a, T b) const { return fwd; } \
   };
 #include "tensor/elementwise.def"
 #undef FG_UNARY

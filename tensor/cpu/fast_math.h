@@ -1,4 +1,4 @@
-// Vectorizable f32 exp/expm1/tanh for the CPU kernels (glibc's expf is not vectorized without
+// Vectorizable f32 exp/expm1/tanh/log/log1p for the CPU kernels (glibc's expf is not vectorized without
 // -ffast-math). exp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, degree-7 Taylor for e^r
 // (truncation < 6e-9 relative), scaled by 2^n through the exponent bits; within a few ulp of
 // std::exp (tests/tensor/test_fast_math.cpp). Overflow gives +inf, underflow 0, NaN stays NaN.
@@ -53,6 +53,35 @@ FG_ALWAYS_INLINE float fast_tanhf(float x) {
   return x != x ? x : y;
 }
 
+// log: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s) for s = (m - 1) / (m + 1),
+// |s| <= 0.1716, as the odd series to s^9 (the next term is below 4e-10), plus e ln2 in two
+// parts. Subnormals are scaled by 2^23 first. log(0) = -inf, log(x < 0) = NaN, log(inf) = inf.
+FG_ALWAYS_INLINE float fast_logf(float x) {
+  const bool tiny = x < 1.17549435e-38f;
+  const float xs = tiny ? x * 8388608.0f : x;
+  const int32_t bits = std::bit_cast<int32_t>(xs);
+  float e = static_cast<float>(((bits >> 23) & 0xff) - 127) - (tiny ? 23.0f : 0.0f);
+  float m = std::bit_cast<float>((bits & 0x007fffff) | 0x3f800000);  // [1, 2)
+  const bool high = m > 1.41421356f;
+  m = high ? 0.5f * m : m;
+  e = high ? e + 1.0f : e;
+  const float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+  const float series = 2.0f * s + 2.0f * s * s2 * (1.0f / 3 + s2 * (1.0f / 5 + s2 * (1.0f / 7 + s2 * (1.0f / 9))));
+  float y = e * 0.693145751953125f + (series + e * 1.42860682030941723e-6f);
+  y = x == 0.0f ? -std::numeric_limits<float>::infinity() : y;
+  y = x == std::numeric_limits<float>::infinity() ? x : y;
+  return x < 0.0f || x != x ? std::numeric_limits<float>::quiet_NaN() : y;
+}
+
+// log(1 + u) with relative precision for small u: log(w) u / (w - 1) for w = 1 + u rounded,
+// which cancels the rounding of w (Goldberg's trick); u itself where w rounds to 1.
+FG_ALWAYS_INLINE float fast_log1pf(float u) {
+  const float w = 1.0f + u;
+  const float d = w - 1.0f;
+  const float y = fast_logf(w) * (u / (d == 0.0f ? 1.0f : d));
+  return d == 0.0f ? u : (w == std::numeric_limits<float>::infinity() ? w : y);
+}
+
 // Overloads the elementwise functors pick up by unqualified lookup.
 FG_ALWAYS_INLINE float exp(float x) { return fast_expf(x); }
 FG_ALWAYS_INLINE double exp(double x) { return std::exp(x); }
@@ -60,5 +89,9 @@ FG_ALWAYS_INLINE float expm1(float x) { return fast_expm1f(x); }
 FG_ALWAYS_INLINE double expm1(double x) { return std::expm1(x); }
 FG_ALWAYS_INLINE float tanh(float x) { return fast_tanhf(x); }
 FG_ALWAYS_INLINE double tanh(double x) { return std::tanh(x); }
+FG_ALWAYS_INLINE float log(float x) { return fast_logf(x); }
+FG_ALWAYS_INLINE double log(double x) { return std::log(x); }
+FG_ALWAYS_INLINE float log1p(float x) { return fast_log1pf(x); }
+FG_ALWAYS_INLINE double log1p(double x) { return std::log1p(x); }
 
 }  // namespace fg::cpu

@@ -52,6 +52,38 @@ TEST_CASE("fast_expm1f keeps relative precision near 0") {
   CHECK(worst < 8 * 5.96e-8);
 }
 
+TEST_CASE("fast_logf and fast_log1pf are within a few ulp of std:: over the f32 range; edge cases") {
+  double worst = 0, worst1p = 0;
+  for (double t = -100; t <= 88; t += 0.0011) {  // x = e^t: every binade from 4e-44 (subnormal) to 1.6e38
+    const float xf = static_cast<float>(std::exp(t));
+    if (xf == 0.0f) continue;
+    const double ref = std::log(static_cast<double>(xf));
+    worst = std::max(worst, std::abs(cpu::fast_logf(xf) - ref) / std::max(std::abs(ref), 1e-30));
+  }
+  for (double u = -0.999; u <= 50; u += 0.00031) {
+    const float uf = static_cast<float>(u);
+    const double ref = std::log1p(static_cast<double>(uf));
+    if (ref == 0) continue;
+    worst1p = std::max(worst1p, std::abs(cpu::fast_log1pf(uf) - ref) / std::abs(ref));
+  }
+  for (float uf : {1e-30f, 1e-10f, -3e-8f, 5e-6f}) {
+    const double ref = std::log1p(static_cast<double>(uf));
+    worst1p = std::max(worst1p, std::abs(cpu::fast_log1pf(uf) - ref) / std::abs(ref));
+  }
+  INFO("log max relative error ", worst, ", log1p ", worst1p);
+  CHECK(worst < 4 * 5.96e-8);
+  CHECK(worst1p < 8 * 5.96e-8);
+  CHECK(cpu::fast_logf(1.0f) == 0.0f);
+  CHECK(std::isinf(cpu::fast_logf(0.0f)));
+  CHECK(cpu::fast_logf(0.0f) < 0);
+  CHECK(std::isnan(cpu::fast_logf(-1.0f)));
+  CHECK(std::isnan(cpu::fast_logf(NAN)));
+  CHECK(std::isinf(cpu::fast_logf(INFINITY)));
+  CHECK(std::isinf(cpu::fast_log1pf(-1.0f)));
+  CHECK(std::isnan(cpu::fast_log1pf(-2.0f)));
+  CHECK(std::isinf(cpu::fast_log1pf(INFINITY)));
+}
+
 TEST_CASE("fused gated_residual equals x + a * sigmoid(b) and its backward the composite's") {
   for (DType t : {DType::F32, DType::F64}) {
     Tensor x = randn({2, 3, 4, 5}, t), h = randn({2, 6, 4, 5}, t) * scalar(3.0, t);
