@@ -29,23 +29,29 @@ struct MatmulOp {
   }
 };
 
+// With o.relu the output is relu(conv + bias): it is kept, and its mask is ReLU's derivative.
 struct Conv2dOp {
   OpId id() const { return OpId::conv2d; }
   ConvOptions o;
   bool has_bias = false;
-  Tensor x, w;
+  Tensor x, w, y;
   Tensor forward(const std::vector<Tensor>& in) {
     x = in[0];
     w = in[1];
     has_bias = in.size() > 2;
-    return fg::conv2d(x, w, has_bias ? &in[2] : nullptr, o);
+    Tensor out = fg::conv2d(x, w, has_bias ? &in[2] : nullptr, o);
+    if (o.relu) y = out;
+    return out;
   }
-  Grads backward(const Tensor& g, const Needs& n) {
+  Grads backward(const Tensor& g_out, const Needs& n) {
+    const Tensor g = o.relu ? fg::unary_backward(UnaryOp::Relu, Tensor{}, y, g_out) : g_out;
+    ConvOptions plain = o;
+    plain.relu = false;
     Grads out(has_bias ? 3 : 2);
-    if (n[0]) out[0] = fg::conv2d_backward_data(g, w, x.shape(), o);
+    if (n[0]) out[0] = fg::conv2d_backward_data(g, w, x.shape(), plain);
     if (n[1] || (has_bias && n[2])) {
       Tensor db;
-      out[1] = fg::conv2d_backward_weights(x, g, w.shape(), o, has_bias ? &db : nullptr);
+      out[1] = fg::conv2d_backward_weights(x, g, w.shape(), plain, has_bias ? &db : nullptr);
       if (has_bias) out[2] = db;
     }
     return out;

@@ -19,7 +19,7 @@ namespace {
 // GatedConvs stay blocked; ConcatELU works per sample, so on a blocked [N, C/b, H, W, b] tensor it
 // gives the blocked [N, 2C/b, H, W, b] result as it is. A ConcatELU followed by a Conv2d runs as
 // one op (ag::concat_elu_conv2d), which keeps the ConcatELU's input for backward instead of its
-// output, twice as large.
+// output, twice as large; a Conv2d followed by a ReLU writes relu(conv + bias) in one pass.
 ag::Var run_layers(nn::Sequential& net, size_t from, ag::Var h, int64_t b, bool last_nchw) {
   const size_t end = net.size();
   auto conv_options = [&](const nn::Conv2d& conv, size_t i) {
@@ -35,7 +35,13 @@ ag::Var run_layers(nn::Sequential& net, size_t from, ag::Var h, int64_t b, bool 
       ++i;
       h = ag::concat_elu_conv2d(h, next->weight, next->bias.defined() ? &next->bias : nullptr, conv_options(*next, i));
     } else if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) {
-      h = ag::conv2d(h, conv->weight, conv->bias.defined() ? &conv->bias : nullptr, conv_options(*conv, i));
+      ConvOptions o = conv_options(*conv, i);
+      if (i + 1 < end && net[i + 1].type_name() == "ReLU") {  // fused: the conv writes relu(conv + bias)
+        o.relu = true;
+        o.dst_block = last_nchw && i + 2 == end ? 0 : b;
+        ++i;
+      }
+      h = ag::conv2d(h, conv->weight, conv->bias.defined() ? &conv->bias : nullptr, o);
     } else if (auto* norm = dynamic_cast<nn::LayerNorm*>(&m); norm && b) {
       h = norm->forward_blocked(h, b);
     } else if (auto* gated = dynamic_cast<GatedConv*>(&m)) {

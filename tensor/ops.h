@@ -122,6 +122,8 @@ struct ConvOptions {
   // b = conv_channel_block(x) for oneDNN's own nChw{b}c layout as a [N, C/b, H, W, b] tensor, so
   // that conv -> elementwise -> conv chains skip the layout reorders around each conv.
   int64_t src_block = 0, dst_block = 0;
+  // conv2d only: y = relu(conv + bias) in one pass (a oneDNN post-op on the CPU)
+  bool relu = false;
 };
 // The channel block that f32 convs on x's device can take and give (8 on AVX2, 16 on AVX-512);
 // 0 where there is none (not the CPU, not f32, oneDNN off or absent, or FG_CONV_BLOCKS=0 in the

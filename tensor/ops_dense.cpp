@@ -85,7 +85,7 @@ Conv2dParams conv2d_params(const Shape& xs, const Shape& w, const ConvOptions& o
            w[0], o.dst_block);
   Conv2dParams p{x[0], x[1], x[2], x[3], w[0], w[2], w[3], 0, 0,
                  o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h, o.dilation.w, o.groups,
-                 o.src_block, o.dst_block};
+                 o.src_block, o.dst_block, o.relu ? 1 : 0};
   p.OH = (p.H + 2 * p.pad_h - p.dil_h * (p.KH - 1) - 1) / p.stride_h + 1;
   p.OW = (p.W + 2 * p.pad_w - p.dil_w * (p.KW - 1) - 1) / p.stride_w + 1;
   FG_CHECK(p.OH > 0 && p.OW > 0, "{}: kernel {}x{} does not fit input {} with padding {}x{}", op, p.KH, p.KW,

@@ -92,6 +92,7 @@ struct Conv2dParams {
   // 0: x/dx (src) and y/dy (dst) are NCHW. b > 0: that side is channel-blocked, oneDNN's
   // nChw{b}c, held as a contiguous [N, C/b, H, W, b] tensor (CPU oneDNN only; see ConvOptions).
   int64_t src_block = 0, dst_block = 0;
+  int64_t relu = 0;  // 1: the forward writes relu(conv + bias) (the backward kernels ignore it)
 };
 
 // x viewed as [outer, C, inner], normalized over C; gamma/beta have C elements. block b > 0: the

@@ -69,6 +69,10 @@ void CpuBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Te
           using T = decltype(z);
           plain_layouts(p);
           ref::conv2d_forward<T>(T_IN(&x), T_IN(&w), T_IN(bias), T_OUT(&y), p);
+          if (p.relu) {
+            T* out = T_OUT(&y);
+            for (int64_t i = 0, n = y.numel(); i < n; ++i) out[i] = out[i] > T(0) ? out[i] : T(0);
+          }
         });
 }
 

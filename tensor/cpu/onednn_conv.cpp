@@ -82,14 +82,19 @@ Shapes shapes(const Conv2dParams& p) {
   return s;
 }
 
-dnnl::convolution_forward::primitive_desc forward_pd(const Shapes& s, bool with_bias) {
+dnnl::convolution_forward::primitive_desc forward_pd(const Shapes& s, bool with_bias, bool relu = false) {
   auto d = with_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
                                                        s.algo, s.src_any, s.wei_any,
                                                        s.bias, s.dst_any, s.strides, s.dilates, s.pad_l, s.pad_r)
                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
                                                        s.algo, s.src_any, s.wei_any,
                                                        s.dst_any, s.strides, s.dilates, s.pad_l, s.pad_r);
-  return dnnl::convolution_forward::primitive_desc(d, engine());
+  if (!relu) return dnnl::convolution_forward::primitive_desc(d, engine());
+  dnnl::post_ops ops;
+  ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  return dnnl::convolution_forward::primitive_desc(d, attr, engine());
 }
 
 dnnl::convolution_backward_data::primitive_desc backward_data_pd(
@@ -161,7 +166,7 @@ bool conv2d_forward(const float* x, const float* w, const float* bias, float* y,
   static PlanCache<FwdPlan> cache;
   auto plan = cache.get(key_of(p, bias != nullptr), [&] {
     const Shapes s = shapes(p);
-    auto pd = forward_pd(s, bias != nullptr);
+    auto pd = forward_pd(s, bias != nullptr, p.relu != 0);
     auto pl = std::make_shared<FwdPlan>();
     pl->prim = dnnl::convolution_forward(pd);
     pl->src = Arg(s.src, pd.src_desc(), true, 0);

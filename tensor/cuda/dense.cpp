@@ -9,6 +9,7 @@
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/kernels.h"
+#include "tensor/geometry.h"
 
 namespace fg::cuda {
 
@@ -79,6 +80,11 @@ bool pick(const Perf* perf, int count, decltype(Perf::algo)& algo, size_t& ws) {
       return true;
     }
   return false;
+}
+
+// y = relu(y), for a conv with the ReLU fused (Conv2dParams::relu): our elementwise kernel in place
+void relu_in_place(cudaStream_t s, Tensor& y) {
+  cuda::unary(s, y.dtype(), UnaryOp::Relu, {}, elementwise_params("conv2d relu", y, {&y}), y.raw(), y.raw());
 }
 
 // y += bias (per channel) with descriptors of its own: for an empty input, where cuDNN takes no
@@ -166,6 +172,7 @@ void CudaBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const T
   if (x.numel() == 0 || w.numel() == 0) {  // an empty sum: the bias alone
     cuda::fill(stream_, y.dtype(), y.raw(), y.numel(), 0.0);
     if (bias) add_bias_alone(cudnn_, p, y.dtype(), bias->raw(), y.raw());
+    if (p.relu) relu_in_place(stream_, y);
     return;
   }
   auto c = conv_plan(p, x.dtype());
@@ -175,6 +182,7 @@ void CudaBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const T
   FG_CUDNN(cudnnConvolutionForward(cudnn_, s.one(), c->x, x.raw(), c->w, w.raw(), c->conv, c->fwd, ws, c->fwd_ws,
                                    s.zero(), c->y, y.raw()));
   if (bias) FG_CUDNN(cudnnAddTensor(cudnn_, s.one(), c->bias, bias->raw(), s.one(), c->y, y.raw()));
+  if (p.relu) relu_in_place(stream_, y);
 }
 
 void CudaBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {

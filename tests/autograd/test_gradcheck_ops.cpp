@@ -157,6 +157,9 @@ void gradcheck_conv2d() {
   check("conv 1x1", {2, 4, 3, 3}, {2, 4, 1, 1}, {}, true);
   check("conv 4x4 stride 2 pad 1", {1, 2, 6, 6}, {3, 2, 4, 4}, down, false);
   check("conv groups 2 dilation 2", {1, 4, 5, 5}, {2, 2, 3, 3}, grouped, true);
+  ConvOptions relu = pad1;
+  relu.relu = true;
+  check("conv 3x3 pad 1 + bias, relu fused", {2, 3, 5, 5}, {4, 3, 3, 3}, relu, true);
 }
 void gradcheck_concat_elu_conv2d() {
   ConvOptions pad1;

@@ -402,7 +402,8 @@ Conv2dParams conv_params(const ConvCase& c, int64_t stride = 1, int64_t groups =
   return conv2d_params({c.n, c.cin, c.hw, c.hw}, {c.cout, c.cin / groups, c.k, c.k}, o, "parity");
 }
 std::string conv_name(const char* what, const Conv2dParams& p) {
-  return fmt::format("{} N{} {}->{} {}x{} k{} s{} g{}", what, p.N, p.C, p.O, p.H, p.W, p.KH, p.stride_h, p.groups);
+  return fmt::format("{} N{} {}->{} {}x{} k{} s{} g{}{}", what, p.N, p.C, p.O, p.H, p.W, p.KH, p.stride_h, p.groups,
+                     p.relu ? " relu" : "");
 }
 std::vector<Conv2dParams> all_convs() {
   std::vector<Conv2dParams> v;
@@ -414,7 +415,12 @@ std::vector<Conv2dParams> all_convs() {
 }  // namespace
 
 void parity_conv2d_forward() {
-  for (auto& p : all_convs())
+  std::vector<Conv2dParams> convs = all_convs();
+  for (ConvCase c : {ConvCase{64, 14, 2, 128, 3}, ConvCase{4, 9, 8, 12, 1}}) {  // ReLU fused (glow's net)
+    convs.push_back(conv_params(c));
+    convs.back().relu = 1;
+  }
+  for (auto& p : convs)
     for (DType t : kTypes) {
       if (t == DType::F64 && p.N > 4) continue;  // f64 runs the reference on both sides of the CPU
       check(conv_name("conv2d forward", p), kDense, [=](Backend& b, Device d) {
