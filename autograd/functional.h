@@ -43,6 +43,9 @@ Var concat_elu_conv2d(const Var& x, const Var& w, const Var* bias = nullptr, con
 Var conv_transpose2d(const Var& x, const Var& w, const Var* bias = nullptr, const ConvOptions& o = {});
 // block > 0: x is channel-blocked [N, C/b, ..., b] (fg::layer_norm)
 Var layer_norm(const Var& x, int64_t dim, const Var* gamma, const Var* beta, double eps = 1e-5, int64_t block = 0);
+// layer_norm(gated_residual(x, h), 1, gamma, beta) as one op that never writes the residual
+Var gated_residual_layer_norm(const Var& x, const Var& h, const Var* gamma, const Var* beta, double eps = 1e-5,
+                              int64_t block = 0);
 Var slogdet(const Var& a);   // log|det a| as a 0-d Var
 Var inverse(const Var& a);
 

@@ -130,6 +130,39 @@ struct LayerNormOp {
   }
 };
 
+// layer_norm(gated_residual(x, h)) over the channels: the forward never writes the residual r; the
+// backward recomputes it (one elementwise pass) for the norm's backward, then passes dr to x and
+// through gated_residual's backward to h. Keeps x and h (the norm alone kept r, x's size).
+struct GatedResidualLayerNormOp {
+  OpId id() const { return OpId::gated_residual_layer_norm; }
+  int64_t block = 0;
+  double eps = 1e-5;
+  bool affine = false;
+  Tensor x, h, gamma;
+  LayerNormResult fwd;
+  Tensor forward(const std::vector<Tensor>& in) {
+    x = in[0];
+    h = in[1];
+    affine = in.size() == 4;
+    if (affine) gamma = in[2];
+    fwd = fg::gated_residual_layer_norm(x, h, affine ? &in[2] : nullptr, affine ? &in[3] : nullptr, eps, block);
+    Tensor y = fwd.y;
+    fwd.y = Tensor();  // not needed by backward
+    return y;
+  }
+  Grads backward(const Tensor& g, const Needs& n) {
+    const bool need_affine = affine && (n[2] || n[3]);
+    LayerNormGrads lg = fg::layer_norm_backward(g, fg::gated_residual(x, h), 1, affine ? &gamma : nullptr, fwd,
+                                                need_affine);
+    Grads out{n[0] ? lg.dx : Tensor{}, n[1] ? fg::gated_residual_backward(h, lg.dx) : Tensor{}};
+    if (affine) {
+      out.push_back(lg.dgamma);
+      out.push_back(lg.dbeta);
+    }
+    return out;
+  }
+};
+
 struct SlogdetOp {
   OpId id() const { return OpId::slogdet; }
   Tensor a;
@@ -188,6 +221,14 @@ Var layer_norm(const Var& x, int64_t dim, const Var* gamma, const Var* beta, dou
   op.eps = eps;
   op.block = block;
   return gamma ? apply(std::move(op), {x, *gamma, *beta}) : apply(std::move(op), {x});
+}
+
+Var gated_residual_layer_norm(const Var& x, const Var& h, const Var* gamma, const Var* beta, double eps, int64_t block) {
+  FG_CHECK((gamma == nullptr) == (beta == nullptr), "gated_residual_layer_norm: give both weight and bias, or neither");
+  GatedResidualLayerNormOp op;
+  op.eps = eps;
+  op.block = block;
+  return gamma ? apply(std::move(op), {x, h, *gamma, *beta}) : apply(std::move(op), {x, h});
 }
 
 Var slogdet(const Var& a) { return apply(SlogdetOp{}, {a}); }

@@ -19,7 +19,8 @@ namespace {
 // GatedConvs stay blocked; ConcatELU works per sample, so on a blocked [N, C/b, H, W, b] tensor it
 // gives the blocked [N, 2C/b, H, W, b] result as it is. A ConcatELU followed by a Conv2d runs as
 // one op (ag::concat_elu_conv2d), which keeps the ConcatELU's input for backward instead of its
-// output, twice as large; a Conv2d followed by a ReLU writes relu(conv + bias) in one pass.
+// output, twice as large; a Conv2d followed by a ReLU writes relu(conv + bias) in one pass; a
+// GatedConv followed by a channel LayerNorm normalizes its residual without writing it out.
 ag::Var run_layers(nn::Sequential& net, size_t from, ag::Var h, int64_t b, bool last_nchw) {
   const size_t end = net.size();
   auto conv_options = [&](const nn::Conv2d& conv, size_t i) {
@@ -45,7 +46,13 @@ ag::Var run_layers(nn::Sequential& net, size_t from, ag::Var h, int64_t b, bool 
     } else if (auto* norm = dynamic_cast<nn::LayerNorm*>(&m); norm && b) {
       h = norm->forward_blocked(h, b);
     } else if (auto* gated = dynamic_cast<GatedConv*>(&m)) {
-      h = gated->forward_blocked(h, b);
+      auto* norm = i + 1 < end ? dynamic_cast<nn::LayerNorm*>(&net[i + 1]) : nullptr;
+      if (norm && norm->dim == 1) {  // fused: the residual is normalized without being written out
+        ++i;
+        h = gated->forward_norm(h, b, *norm);
+      } else {
+        h = gated->forward_blocked(h, b);
+      }
     } else {
       h = m(h);
     }
@@ -73,6 +80,12 @@ ag::Var GatedConv::forward(const ag::Var& x) { return forward_blocked(x, 0); }
 
 ag::Var GatedConv::forward_blocked(const ag::Var& x, int64_t b) {
   return ag::gated_residual(x, run_layers(*net_, 0, x, b, false));
+}
+
+ag::Var GatedConv::forward_norm(const ag::Var& x, int64_t b, nn::LayerNorm& norm) {
+  const bool affine = norm.weight.defined();
+  return ag::gated_residual_layer_norm(x, run_layers(*net_, 0, x, b, false), affine ? &norm.weight : nullptr,
+                                       affine ? &norm.bias : nullptr, norm.eps, b);
 }
 
 GatedConvNet::GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch arch, int num_layers)

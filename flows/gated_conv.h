@@ -17,6 +17,8 @@ class GatedConv : public nn::Module {
   ag::Var forward(const ag::Var& x) override;  // x + a * sigmoid(g)
   // the same on channel-blocked x [N, C/b, H, W, b] (see GatedConvNet), blocked all through
   ag::Var forward_blocked(const ag::Var& x, int64_t b);
+  // norm(forward_blocked(x, b)) for a LayerNorm over the channels, the residual never written out
+  ag::Var forward_norm(const ag::Var& x, int64_t b, nn::LayerNorm& norm);
 
  private:
   std::shared_ptr<nn::Sequential> net_;

@@ -154,6 +154,10 @@ struct LayerNormResult {
 // and is normalized over its C channels (dim must be 1); gamma/beta are [C].
 LayerNormResult layer_norm(const Tensor& x, int64_t dim, const Tensor* gamma, const Tensor* beta, double eps = 1e-5,
                            int64_t block = 0);
+// layer_norm(gated_residual(x, h), 1, ...) in one pass: GatedConv's residual x + a * sigmoid(b),
+// [a, b] = chunk(h, 2, 1), is normalized over its channels without being written out (blocked too)
+LayerNormResult gated_residual_layer_norm(const Tensor& x, const Tensor& h, const Tensor* gamma, const Tensor* beta,
+                                          double eps = 1e-5, int64_t block = 0);
 struct LayerNormGrads {
   Tensor dx, dgamma, dbeta;
 };

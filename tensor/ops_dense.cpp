@@ -183,8 +183,9 @@ LayerNormParams ln_params(const Tensor& x, int64_t dim, double eps, int64_t bloc
 }
 }  // namespace
 
-LayerNormResult layer_norm(const Tensor& x, int64_t dim, const Tensor* gamma, const Tensor* beta, double eps,
-                           int64_t block) {
+namespace {
+LayerNormResult layer_norm_of(const Tensor& x, const Tensor* gate, int64_t dim, const Tensor* gamma, const Tensor* beta,
+                              double eps, int64_t block) {
   detail::check_float("layer_norm", x);
   LayerNormParams p = ln_params(x, dim, eps, block);
   for (const Tensor* t : {gamma, beta})
@@ -197,9 +198,27 @@ LayerNormResult layer_norm(const Tensor& x, int64_t dim, const Tensor* gamma, co
                     Tensor::empty({p.outer * p.inner}, x.dtype(), x.device()),
                     Tensor::empty({p.outer * p.inner}, x.dtype(), x.device()), eps, block};
   Tensor gc = gamma ? gamma->contiguous() : Tensor(), bc = beta ? beta->contiguous() : Tensor();
-  launch(x.device()).layer_norm_forward(p, x.contiguous(), gamma ? &gc : nullptr, beta ? &bc : nullptr, r.y, r.mean,
-                                        r.rstd);
+  Tensor hc = gate ? gate->contiguous() : Tensor();
+  launch(x.device()).layer_norm_forward(p, x.contiguous(), gate ? &hc : nullptr, gamma ? &gc : nullptr,
+                                        beta ? &bc : nullptr, r.y, r.mean, r.rstd);
   return r;
+}
+}  // namespace
+
+LayerNormResult layer_norm(const Tensor& x, int64_t dim, const Tensor* gamma, const Tensor* beta, double eps,
+                           int64_t block) {
+  return layer_norm_of(x, nullptr, dim, gamma, beta, eps, block);
+}
+
+LayerNormResult gated_residual_layer_norm(const Tensor& x, const Tensor& h, const Tensor* gamma, const Tensor* beta,
+                                          double eps, int64_t block) {
+  detail::check_same("gated_residual_layer_norm", x, h);
+  Shape hs = x.shape();
+  if (hs.size() >= 2) hs[1] *= 2;
+  FG_CHECK(x.dim() >= 2 && h.shape() == hs,
+           "gated_residual_layer_norm: needs x [N, C, ...] and h [N, 2C, ...], got {} and {}", shape_str(x.shape()),
+           shape_str(h.shape()));
+  return layer_norm_of(x, &h, 1, gamma, beta, eps, block);
 }
 
 LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, int64_t dim, const Tensor* gamma,

@@ -97,16 +97,17 @@ void CpuBackend::conv2d_backward_weights(const Conv2dParams& p, const Tensor& x,
         });
 }
 
-void CpuBackend::layer_norm_forward(const LayerNormParams& p, const Tensor& x, const Tensor* gamma,
-                                    const Tensor* beta, Tensor& y, Tensor& mean, Tensor& rstd) {
-  dense(use_onednn(), x.dtype(), "layer_norm",
+void CpuBackend::layer_norm_forward(const LayerNormParams& p, const Tensor& x, const Tensor* gate,
+                                    const Tensor* gamma, const Tensor* beta, Tensor& y, Tensor& mean, Tensor& rstd) {
+  dense(use_onednn() && !gate, x.dtype(), "layer_norm",
         [&] {
           return onednn::layer_norm_forward(F32(&x), F32(gamma), F32(beta), F32_OUT(&y), F32_OUT(&mean),
                                             F32_OUT(&rstd), p);
         },
         [&](auto z) {
           using T = decltype(z);
-          ref::layer_norm_forward<T>(T_IN(&x), T_IN(gamma), T_IN(beta), T_OUT(&y), T_OUT(&mean), T_OUT(&rstd), p);
+          ref::layer_norm_forward<T>(T_IN(&x), T_IN(gamma), T_IN(beta), T_OUT(&y), T_OUT(&mean), T_OUT(&rstd), p,
+                                     T_IN(gate));
         });
 }
 

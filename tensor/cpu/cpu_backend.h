@@ -41,7 +41,8 @@ template <class T> void conv2d_forward(const T* x, const T* w, const T* bias, T*
 template <class T> void conv2d_backward_data(const T* dy, const T* w, T* dx, const Conv2dParams& p);
 template <class T> void conv2d_backward_weights(const T* x, const T* dy, T* dw, T* dbias, const Conv2dParams& p);
 template <class T>
-void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const LayerNormParams& p);
+void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const LayerNormParams& p,
+                        const T* gate = nullptr);
 template <class T>
 void layer_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* rstd, T* dx, T* dgamma,
                          T* dbeta, const LayerNormParams& p);

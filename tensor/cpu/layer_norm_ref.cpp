@@ -3,6 +3,8 @@
 //   mean = sum_c x / C,  var = sum_c (x - mean)^2 / C (biased),  rstd = 1 / sqrt(var + eps),
 //   y = (x - mean) * rstd * gamma[c] + beta[c]   (gamma, beta: C elements, either may be null).
 // mean and rstd have outer*inner elements, index o*inner + i.
+// With gate = h [outer, 2C, inner] (forward only) the normalized input is GatedConv's residual
+// x + a * sigmoid(b), [a, b] = chunk(h, 2, 1), computed per tile and never written out.
 // Backward, with xhat = (x - mean) * rstd and g = dy * gamma:
 //   dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)),
 //   dgamma[c] = sum_{o,i} dy * xhat,  dbeta[c] = sum_{o,i} dy   (overwritten, if non-null).
@@ -19,10 +21,14 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/fast_math.h"
 #include "tensor/error.h"
 
 namespace fg::cpu::ref {
 namespace {
+#define FG_HD __attribute__((always_inline))
+#include "tensor/elementwise_math.inc"
+#undef FG_HD
 constexpr int64_t kTile = 64;           // row elements handled together (a multiple of every B)
 constexpr int64_t kParallelWork = 1 << 14;
 constexpr int64_t kMaxChunks = 64;      // outer chunks for the dgamma/dbeta reduction
@@ -44,42 +50,57 @@ void channel_row(const T* v, int64_t g, T missing, T* out) {
 }
 
 template <class T, int B>
-void forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const LayerNormParams& p) {
+void forward(const T* x, const T* gate, const T* gamma, const T* beta, T* y, T* mean, T* rstd,
+             const LayerNormParams& p) {
   const int64_t G = p.C / B, row = p.inner * B, nt = (row + kTile - 1) / kTile, items = p.outer * nt;
   const T inv_c = T(1) / static_cast<T>(p.C);
-#pragma omp parallel for schedule(static) if (p.outer * p.C * p.inner > kParallelWork)
-  for (int64_t it = 0; it < items; ++it) {
-    const int64_t o = it / nt, q0 = (it % nt) * kTile, len = std::min(kTile, row - q0);
-    const int64_t base = o * G * row + q0;
-    T acc[kTile] = {}, mu[kTile], rs[kTile];
-    for (int64_t g = 0; g < G; ++g) {
-      const T* xr = x + base + g * row;
-      for (int64_t q = 0; q < len; ++q) acc[q] += xr[q];
-    }
-    per_position<B>(acc, mu, len, inv_c);
-    std::fill(acc, acc + kTile, T(0));
-    for (int64_t g = 0; g < G; ++g) {
-      const T* xr = x + base + g * row;
-      for (int64_t q = 0; q < len; ++q) {
-        const T d = xr[q] - mu[q];
-        acc[q] += d * d;
+#pragma omp parallel if (p.outer * p.C * p.inner > kParallelWork)
+  {
+    std::vector<T> gated(gate ? G * kTile : 0);  // the tile's x + a * sigmoid(b), computed once
+#pragma omp for schedule(static)
+    for (int64_t it = 0; it < items; ++it) {
+      const int64_t o = it / nt, q0 = (it % nt) * kTile, len = std::min(kTile, row - q0);
+      const int64_t base = o * G * row + q0;
+      if (gate) {
+        for (int64_t g = 0; g < G; ++g) {
+          const T* xr = x + base + g * row;
+          const T* a = gate + (o * 2 * G + g) * row + q0;  // [a, b] = chunk(h, 2, 1)
+          const T* b = a + G * row;
+          T* r = gated.data() + g * kTile;
+#pragma omp simd
+          for (int64_t q = 0; q < len; ++q) r[q] = xr[q] + a[q] * sigmoid_of(b[q]);
+        }
       }
-    }
-    per_position<B>(acc, rs, len, inv_c);
-    for (int64_t q = 0; q < len; ++q) rs[q] = T(1) / std::sqrt(rs[q] + static_cast<T>(p.eps));
-    for (int64_t g = 0; g < G; ++g) {
-      const T* xr = x + base + g * row;
-      T* yr = y + base + g * row;
-      T gm[B], bt[B];
-      channel_row<T, B>(gamma, g, T(1), gm);
-      channel_row<T, B>(beta, g, T(0), bt);
-      for (int64_t q = 0; q < len; q += B)
-        for (int j = 0; j < B; ++j)
-          yr[q + j] = (xr[q + j] - mu[q + j]) * rs[q + j] * gm[j] + bt[j];
-    }
-    for (int64_t q = 0; q < len; q += B) {
-      mean[o * p.inner + (q0 + q) / B] = mu[q];
-      rstd[o * p.inner + (q0 + q) / B] = rs[q];
+      auto in_row = [&](int64_t g) { return gate ? gated.data() + g * kTile : x + base + g * row; };
+      T acc[kTile] = {}, mu[kTile], rs[kTile];
+      for (int64_t g = 0; g < G; ++g) {
+        const T* xr = in_row(g);
+        for (int64_t q = 0; q < len; ++q) acc[q] += xr[q];
+      }
+      per_position<B>(acc, mu, len, inv_c);
+      std::fill(acc, acc + kTile, T(0));
+      for (int64_t g = 0; g < G; ++g) {
+        const T* xr = in_row(g);
+        for (int64_t q = 0; q < len; ++q) {
+          const T d = xr[q] - mu[q];
+          acc[q] += d * d;
+        }
+      }
+      per_position<B>(acc, rs, len, inv_c);
+      for (int64_t q = 0; q < len; ++q) rs[q] = T(1) / std::sqrt(rs[q] + static_cast<T>(p.eps));
+      for (int64_t g = 0; g < G; ++g) {
+        const T* xr = in_row(g);
+        T* yr = y + base + g * row;
+        T gm[B], bt[B];
+        channel_row<T, B>(gamma, g, T(1), gm);
+        channel_row<T, B>(beta, g, T(0), bt);
+        for (int64_t q = 0; q < len; q += B)
+          for (int j = 0; j < B; ++j) yr[q + j] = (xr[q + j] - mu[q + j]) * rs[q + j] * gm[j] + bt[j];
+      }
+      for (int64_t q = 0; q < len; q += B) {
+        mean[o * p.inner + (q0 + q) / B] = mu[q];
+        rstd[o * p.inner + (q0 + q) / B] = rs[q];
+      }
     }
   }
 }
@@ -189,12 +210,12 @@ int block_of(const LayerNormParams& p) {
 
 template <class T>
 void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd,
-                        const LayerNormParams& p) {
+                        const LayerNormParams& p, const T* gate) {
   if (p.C <= 0 || p.outer * p.inner <= 0) return;
   switch (block_of(p)) {
-    case 8: return forward<T, 8>(x, gamma, beta, y, mean, rstd, p);
-    case 16: return forward<T, 16>(x, gamma, beta, y, mean, rstd, p);
-    default: return forward<T, 1>(x, gamma, beta, y, mean, rstd, p);
+    case 8: return forward<T, 8>(x, gate, gamma, beta, y, mean, rstd, p);
+    case 16: return forward<T, 16>(x, gate, gamma, beta, y, mean, rstd, p);
+    default: return forward<T, 1>(x, gate, gamma, beta, y, mean, rstd, p);
   }
 }
 
@@ -210,7 +231,7 @@ void layer_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean,
 }
 
 #define FG_INSTANTIATE(T)                                                                                   \
-  template void layer_norm_forward<T>(const T*, const T*, const T*, T*, T*, T*, const LayerNormParams&);   \
+  template void layer_norm_forward<T>(const T*, const T*, const T*, T*, T*, T*, const LayerNormParams&, const T*); \
   template void layer_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, T*,        \
                                        const LayerNormParams&);
 FG_INSTANTIATE(float)

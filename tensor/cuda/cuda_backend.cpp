@@ -231,12 +231,18 @@ void CudaBackend::reduce(ReduceOp op, const ReduceParams& p, const Tensor& x, Te
   cuda::reduce(stream_, x.dtype(), op, p, x.raw(), o.raw());
 }
 
-void CudaBackend::layer_norm_forward(const LayerNormParams& p, const Tensor& x, const Tensor* gamma,
-                                     const Tensor* beta, Tensor& y, Tensor& mean, Tensor& rstd) {
+void CudaBackend::layer_norm_forward(const LayerNormParams& p, const Tensor& x, const Tensor* gate,
+                                     const Tensor* gamma, const Tensor* beta, Tensor& y, Tensor& mean, Tensor& rstd) {
   need_float(x.dtype(), "layer_norm");
   FG_CHECK(p.block == 0, "layer_norm on cuda: channel-blocked layouts are CPU-only");
   activate();
-  cuda::layer_norm_forward(stream_, x.dtype(), p, x.raw(), in(gamma), in(beta), y.raw(), mean.raw(), rstd.raw());
+  Tensor r;  // with a gate: the gated residual first (its own kernel), then the norm of it
+  if (gate) {
+    r = Tensor::empty(x.shape(), x.dtype(), x.device());
+    cuda::gated_residual(stream_, x.dtype(), ConcatEluParams{p.outer, p.C, p.inner}, x.raw(), gate->raw(), r.raw());
+  }
+  cuda::layer_norm_forward(stream_, x.dtype(), p, gate ? r.raw() : x.raw(), in(gamma), in(beta), y.raw(), mean.raw(),
+                           rstd.raw());
 }
 
 void CudaBackend::layer_norm_backward(const LayerNormParams& p, const Tensor& dy, const Tensor& x,

@@ -197,6 +197,14 @@ void gradcheck_layer_norm() {
             [](auto& v) { return layer_norm(v[0], 1, &v[1], &v[2], 1e-5, 8); },
             {rnd({2, 2, 2, 3, 8}, 60), rnd({16}, 61, 0.5, 1.5), rnd({16}, 62)});
 }
+void gradcheck_gated_residual_layer_norm() {
+  expect_ok("gated_residual_layer_norm + affine",
+            [](auto& v) { return gated_residual_layer_norm(v[0], v[1], &v[2], &v[3]); },
+            {rnd({2, 4, 3, 3}, 63), rnd({2, 8, 3, 3}, 64), rnd({4}, 65, 0.5, 1.5), rnd({4}, 66)});
+  expect_ok("gated_residual_layer_norm channel-blocked [N, C/8, H, W, 8], no affine",
+            [](auto& v) { return gated_residual_layer_norm(v[0], v[1], nullptr, nullptr, 1e-5, 8); },
+            {rnd({2, 2, 2, 3, 8}, 67), rnd({2, 4, 2, 3, 8}, 68)});
+}
 void gradcheck_slogdet() {
   Tensor a = rnd({4, 4}, 60) + from_vector<double>({2, 0, 0, 0, 0, 2, 0, 0, 0, 0, -2, 0, 0, 0, 0, 2}, {4, 4});
   expect_ok("slogdet", [](auto& v) { return slogdet(v[0]); }, {a});

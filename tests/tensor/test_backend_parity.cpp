@@ -460,6 +460,8 @@ std::vector<LayerNormParams> ln_cases() {
 }
 }  // namespace
 
+void parity_layer_norm_forward_gated();
+
 void parity_layer_norm_forward() {
   for (auto& p : ln_cases())
     for (DType t : kTypes)
@@ -467,9 +469,24 @@ void parity_layer_norm_forward() {
         Tensor x = input({p.outer, p.C, p.inner}, t, 29, d, -3, 3), ga = input({p.C}, t, 30, d, 0.5, 1.5),
                be = input({p.C}, t, 31, d);
         Tensor y = out(x.shape(), t, d), m = out({p.outer * p.inner}, t, d), r = out({p.outer * p.inner}, t, d);
-        b.layer_norm_forward(p, x, &ga, &be, y, m, r);
+        b.layer_norm_forward(p, x, nullptr, &ga, &be, y, m, r);
         return std::vector<Tensor>{y, m, r};
       });
+  parity_layer_norm_forward_gated();
+}
+
+void parity_layer_norm_forward_gated() {
+  for (auto& p : ln_cases())
+    if (p.inner > 1)
+      for (DType t : kTypes)
+        check(fmt::format("gated residual + layer norm [{}, {}, {}]", p.outer, p.C, p.inner), kDense,
+              [=](Backend& b, Device d) {
+                Tensor x = input({p.outer, p.C, p.inner}, t, 34, d, -3, 3), h = input({p.outer, 2 * p.C, p.inner}, t, 35, d, -3, 3);
+                Tensor ga = input({p.C}, t, 36, d, 0.5, 1.5), be = input({p.C}, t, 37, d);
+                Tensor y = out(x.shape(), t, d), m = out({p.outer * p.inner}, t, d), r = out({p.outer * p.inner}, t, d);
+                b.layer_norm_forward(p, x, &h, &ga, &be, y, m, r);
+                return std::vector<Tensor>{y, m, r};
+              });
 }
 
 void parity_layer_norm_backward() {

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "tensor/cpu/fast_math.h"
 #include "tensor/ops.h"
@@ -97,6 +98,26 @@ TEST_CASE("fused gated_residual equals x + a * sigmoid(b) and its backward the c
   }
   CHECK_THROWS_WITH(gated_residual(randn({2, 3, 4}), randn({2, 3, 4})),
                     doctest::Contains("gated_residual: needs x [N, C, ...] and h [N, 2C, ...]"));
+}
+
+TEST_CASE("gated_residual_layer_norm equals layer_norm(gated_residual(x, h)), plain and channel-blocked") {
+  for (DType t : {DType::F32, DType::F64}) {
+    const double tol = t == DType::F32 ? 2e-5 : 1e-12;
+    // plain [N, C, H, W], and blocked [N, C/8, H, W, 8] (the residual's halves are whole blocks)
+    for (auto [xs, hs, block] : {std::tuple{Shape{2, 5, 4, 3}, Shape{2, 10, 4, 3}, int64_t{0}},
+                                 std::tuple{Shape{2, 2, 3, 3, 8}, Shape{2, 4, 3, 3, 8}, int64_t{8}}}) {
+      CAPTURE(block);
+      const int64_t c = block ? xs[1] * block : xs[1];
+      Tensor x = randn(xs, t), h = randn(hs, t) * scalar(2.0, t), gamma = randn({c}, t), beta = randn({c}, t);
+      LayerNormResult fused = gated_residual_layer_norm(x, h, &gamma, &beta, 1e-5, block);
+      LayerNormResult two = layer_norm(gated_residual(x, h), 1, &gamma, &beta, 1e-5, block);
+      CHECK(max_abs_diff(fused.y, two.y) < tol);
+      CHECK(max_abs_diff(fused.mean, two.mean) < tol);
+      CHECK(max_abs_diff(fused.rstd, two.rstd) < tol);
+    }
+  }
+  CHECK_THROWS_WITH(gated_residual_layer_norm(randn({2, 3, 4}), randn({2, 3, 4}), nullptr, nullptr),
+                    doctest::Contains("gated_residual_layer_norm: needs x [N, C, ...] and h [N, 2C, ...]"));
 }
 
 TEST_CASE("fused concat_elu equals concat(elu(x), elu(-x)) and its backward the composite's") {
