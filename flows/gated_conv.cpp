@@ -115,9 +115,14 @@ ag::Var forward_channel_blocked(nn::Sequential& net, const ag::Var& x, int64_t h
   FG_CHECK(first, "forward_channel_blocked: the net's first layer must be a Conv2d, not {}", net[0].type_name());
   ConvOptions o = first->options();
   o.dst_block = b;
-  ag::Var h = conv_runs_jit(x.value(), first->weight.shape(), o) ? first->forward_blocked(x, 0, b)
-                                                                 : nn::to_channel_blocks((*first)(x), b);
-  return run_layers(net, 1, h, b, true);
+  const bool jit = conv_runs_jit(x.value(), first->weight.shape(), o);
+  // ReLU fused as in run_layers, into the blocked conv only: fused into the NCHW one, that conv
+  // would keep its NCHW output for backward besides the blocked copy the next conv keeps
+  o.relu = jit && net.size() > 2 && net[1].type_name() == "ReLU";
+  if (!jit) o.dst_block = 0;
+  const ag::Var* bias = first->bias.defined() ? &first->bias : nullptr;
+  ag::Var h = jit ? ag::conv2d(x, first->weight, bias, o) : nn::to_channel_blocks(ag::conv2d(x, first->weight, bias, o), b);
+  return run_layers(net, o.relu ? 2 : 1, h, b, true);
 }
 
 ag::Var GatedConvNet::forward(const ag::Var& x) { return forward_channel_blocked(*net_, x, c_hidden_); }
