@@ -29,9 +29,12 @@ struct MatmulOp {
   }
 };
 
-// With o.relu the output is relu(conv + bias): it is kept, and its mask is ReLU's derivative.
+// conv2d with its fused neighbours. o.relu: the output is relu(conv + bias); it is kept, and its
+// mask is ReLU's derivative. concat_elu_input: the conv reads concat_elu(x); x is kept, half the
+// size, and concat_elu(x) is recomputed in backward (one elementwise pass) instead of kept alive.
 struct Conv2dOp {
-  OpId id() const { return OpId::conv2d; }
+  bool concat_elu_input = false;
+  OpId id() const { return concat_elu_input ? OpId::concat_elu_conv2d : OpId::conv2d; }
   ConvOptions o;
   bool has_bias = false;
   Tensor x, w, y;
@@ -39,45 +42,23 @@ struct Conv2dOp {
     x = in[0];
     w = in[1];
     has_bias = in.size() > 2;
-    Tensor out = fg::conv2d(x, w, has_bias ? &in[2] : nullptr, o);
+    Tensor out = fg::conv2d(concat_elu_input ? fg::concat_elu(x) : x, w, has_bias ? &in[2] : nullptr, o);
     if (o.relu) y = out;
     return out;
   }
   Grads backward(const Tensor& g_out, const Needs& n) {
     const Tensor g = o.relu ? fg::unary_backward(UnaryOp::Relu, Tensor{}, y, g_out) : g_out;
+    const Tensor input = concat_elu_input ? fg::concat_elu(x) : x;
     ConvOptions plain = o;
     plain.relu = false;
     Grads out(has_bias ? 3 : 2);
-    if (n[0]) out[0] = fg::conv2d_backward_data(g, w, x.shape(), plain);
-    if (n[1] || (has_bias && n[2])) {
-      Tensor db;
-      out[1] = fg::conv2d_backward_weights(x, g, w.shape(), plain, has_bias ? &db : nullptr);
-      if (has_bias) out[2] = db;
+    if (n[0]) {
+      Tensor d = fg::conv2d_backward_data(g, w, input.shape(), plain);
+      out[0] = concat_elu_input ? fg::concat_elu_backward(input, d) : d;
     }
-    return out;
-  }
-};
-
-// conv2d(concat_elu(x), w, bias) as one node: it keeps x, half the size of concat_elu(x), and
-// recomputes concat_elu(x) in backward (one elementwise pass) instead of keeping it alive.
-struct ConcatEluConv2dOp {
-  OpId id() const { return OpId::concat_elu_conv2d; }
-  ConvOptions o;
-  bool has_bias = false;
-  Tensor x, w;
-  Tensor forward(const std::vector<Tensor>& in) {
-    x = in[0];
-    w = in[1];
-    has_bias = in.size() > 2;
-    return fg::conv2d(fg::concat_elu(x), w, has_bias ? &in[2] : nullptr, o);
-  }
-  Grads backward(const Tensor& g, const Needs& n) {
-    const Tensor y = fg::concat_elu(x);
-    Grads out(has_bias ? 3 : 2);
-    if (n[0]) out[0] = fg::concat_elu_backward(y, fg::conv2d_backward_data(g, w, y.shape(), o));
     if (n[1] || (has_bias && n[2])) {
       Tensor db;
-      out[1] = fg::conv2d_backward_weights(y, g, w.shape(), o, has_bias ? &db : nullptr);
+      out[1] = fg::conv2d_backward_weights(input, g, w.shape(), plain, has_bias ? &db : nullptr);
       if (has_bias) out[2] = db;
     }
     return out;
@@ -106,55 +87,38 @@ struct ConvTranspose2dOp {
   }
 };
 
+// gated: the normalized input is gated_residual(x, h) (inputs x, h, then gamma and beta), over the
+// channels. The forward never writes it; the backward recomputes it (one elementwise pass) for
+// the norm's backward, then passes dr to x and through gated_residual's backward to h. It keeps x
+// and h; the norm alone keeps its input, x's size.
 struct LayerNormOp {
-  OpId id() const { return OpId::layer_norm; }
+  bool gated = false;
+  OpId id() const { return gated ? OpId::gated_residual_layer_norm : OpId::layer_norm; }
   int64_t dim = -1, block = 0;
-  double eps = 1e-5;
-  bool affine = false;
-  Tensor x, gamma;
-  LayerNormResult fwd;
-  Tensor forward(const std::vector<Tensor>& in) {
-    x = in[0];
-    affine = in.size() == 3;
-    if (affine) gamma = in[1];
-    fwd = fg::layer_norm(x, dim, affine ? &in[1] : nullptr, affine ? &in[2] : nullptr, eps, block);
-    Tensor y = fwd.y;
-    fwd.y = Tensor();  // not needed by backward
-    return y;
-  }
-  Grads backward(const Tensor& g, const Needs& n) {
-    bool need_affine = affine && (n[1] || n[2]);
-    LayerNormGrads lg = fg::layer_norm_backward(g, x, dim, affine ? &gamma : nullptr, fwd, need_affine);
-    if (!affine) return {lg.dx};
-    return {lg.dx, lg.dgamma, lg.dbeta};
-  }
-};
-
-// layer_norm(gated_residual(x, h)) over the channels: the forward never writes the residual r; the
-// backward recomputes it (one elementwise pass) for the norm's backward, then passes dr to x and
-// through gated_residual's backward to h. Keeps x and h (the norm alone kept r, x's size).
-struct GatedResidualLayerNormOp {
-  OpId id() const { return OpId::gated_residual_layer_norm; }
-  int64_t block = 0;
   double eps = 1e-5;
   bool affine = false;
   Tensor x, h, gamma;
   LayerNormResult fwd;
   Tensor forward(const std::vector<Tensor>& in) {
+    const size_t k = gated ? 2 : 1;  // where gamma and beta start
     x = in[0];
-    h = in[1];
-    affine = in.size() == 4;
-    if (affine) gamma = in[2];
-    fwd = fg::gated_residual_layer_norm(x, h, affine ? &in[2] : nullptr, affine ? &in[3] : nullptr, eps, block);
+    if (gated) h = in[1];
+    affine = in.size() == k + 2;
+    if (affine) gamma = in[k];
+    const Tensor* ga = affine ? &in[k] : nullptr;
+    const Tensor* be = affine ? &in[k + 1] : nullptr;
+    fwd = gated ? fg::gated_residual_layer_norm(x, h, ga, be, eps, block) : fg::layer_norm(x, dim, ga, be, eps, block);
     Tensor y = fwd.y;
     fwd.y = Tensor();  // not needed by backward
     return y;
   }
   Grads backward(const Tensor& g, const Needs& n) {
-    const bool need_affine = affine && (n[2] || n[3]);
-    LayerNormGrads lg = fg::layer_norm_backward(g, fg::gated_residual(x, h), 1, affine ? &gamma : nullptr, fwd,
-                                                need_affine);
-    Grads out{n[0] ? lg.dx : Tensor{}, n[1] ? fg::gated_residual_backward(h, lg.dx) : Tensor{}};
+    const size_t k = gated ? 2 : 1;
+    const bool need_affine = affine && (n[k] || n[k + 1]);
+    LayerNormGrads lg = fg::layer_norm_backward(g, gated ? fg::gated_residual(x, h) : x, gated ? 1 : dim,
+                                                affine ? &gamma : nullptr, fwd, need_affine);
+    Grads out{lg.dx};
+    if (gated) out.push_back(n[1] ? fg::gated_residual_backward(h, lg.dx) : Tensor{});
     if (affine) {
       out.push_back(lg.dgamma);
       out.push_back(lg.dbeta);
@@ -203,7 +167,8 @@ Var conv2d(const Var& x, const Var& w, const Var* bias, const ConvOptions& o) {
 }
 
 Var concat_elu_conv2d(const Var& x, const Var& w, const Var* bias, const ConvOptions& o) {
-  ConcatEluConv2dOp op;
+  Conv2dOp op;
+  op.concat_elu_input = true;
   op.o = o;
   return bias ? apply(std::move(op), {x, w, *bias}) : apply(std::move(op), {x, w});
 }
@@ -225,7 +190,8 @@ Var layer_norm(const Var& x, int64_t dim, const Var* gamma, const Var* beta, dou
 
 Var gated_residual_layer_norm(const Var& x, const Var& h, const Var* gamma, const Var* beta, double eps, int64_t block) {
   FG_CHECK((gamma == nullptr) == (beta == nullptr), "gated_residual_layer_norm: give both weight and bias, or neither");
-  GatedResidualLayerNormOp op;
+  LayerNormOp op;
+  op.gated = true;
   op.eps = eps;
   op.block = block;
   return gamma ? apply(std::move(op), {x, h, *gamma, *beta}) : apply(std::move(op), {x, h});
