@@ -65,6 +65,13 @@ struct Conv2dOp {
   }
 };
 
+struct TapSumOp {
+  OpId id() const { return OpId::tap_sum; }
+  int64_t k = 3;
+  Tensor forward(const std::vector<Tensor>& in) { return fg::tap_sum(in[0], k); }
+  Grads backward(const Tensor& g, const Needs&) { return {fg::tap_sum_backward(g, k)}; }
+};
+
 struct ConvTranspose2dOp {
   OpId id() const { return OpId::conv_transpose2d; }
   ConvOptions o;
@@ -171,6 +178,12 @@ Var concat_elu_conv2d(const Var& x, const Var& w, const Var* bias, const ConvOpt
   op.concat_elu_input = true;
   op.o = o;
   return bias ? apply(std::move(op), {x, w, *bias}) : apply(std::move(op), {x, w});
+}
+
+Var tap_sum(const Var& z, int64_t k) {
+  TapSumOp op;
+  op.k = k;
+  return apply(std::move(op), {z});
 }
 
 Var conv_transpose2d(const Var& x, const Var& w, const Var* bias, const ConvOptions& o) {

@@ -144,6 +144,12 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor* bias = n
 // The conv2d whose backward-data is this transposed conv (x plays the conv's output).
 Conv2dParams conv_transpose2d_params(const Shape& x, const Shape& w, const ConvOptions& o);
 
+// A K x K stride-1 conv with padding K/2 as a 1x1 conv to K*K*O channels (tap-major: channel
+// (i*K + j)*O + o holds tap (i, j) of output o) followed by this sum of the shifted taps:
+// z [N, K*K*O, H, W] -> y [N, O, H, W] (TapSumParams). Cheaper on the CPU for convs with few
+// outputs, which oneDNN pads to a block of 8 or 16 output channels.
+Tensor tap_sum(const Tensor& z, int64_t k);
+Tensor tap_sum_backward(const Tensor& dy, int64_t k);  // its adjoint: [N, O, H, W] -> [N, K*K*O, H, W]
 struct LayerNormResult {
   Tensor y, mean, rstd;
   double eps = 1e-5;

@@ -237,6 +237,31 @@ LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, int64_t di
   return g;
 }
 
+namespace {
+TapSumParams tap_params(const Shape& s, int64_t k, int64_t channels_per_output, const char* op) {
+  FG_CHECK(k >= 1 && k % 2 == 1, "{}: the kernel size must be odd and positive, got {}", op, k);
+  FG_CHECK(s.size() == 4 && s[1] % channels_per_output == 0, "{}: needs [N, {}*O, H, W], got {}", op,
+           channels_per_output, shape_str(s));
+  return {s[0], s[1] / channels_per_output, s[2], s[3], k, k / 2};
+}
+}  // namespace
+
+Tensor tap_sum(const Tensor& z, int64_t k) {
+  detail::check_float("tap_sum", z);
+  const TapSumParams p = tap_params(z.shape(), k, k * k, "tap_sum");
+  Tensor y = Tensor::empty({p.N, p.O, p.H, p.W}, z.dtype(), z.device());
+  launch(z.device()).tap_sum(p, z.contiguous(), y);
+  return y;
+}
+
+Tensor tap_sum_backward(const Tensor& dy, int64_t k) {
+  detail::check_float("tap_sum_backward", dy);
+  const TapSumParams p = tap_params(dy.shape(), k, 1, "tap_sum_backward");
+  Tensor dz = Tensor::empty({p.N, k * k * p.O, p.H, p.W}, dy.dtype(), dy.device());
+  launch(dy.device()).tap_sum_backward(p, dy.contiguous(), dz);
+  return dz;
+}
+
 void set_num_threads(int n) {
   FG_CHECK(n >= 1, "set_num_threads: need at least 1 thread, got {}", n);
   omp_set_num_threads(n);

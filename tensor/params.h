@@ -107,6 +107,12 @@ struct LayerNormParams {
 // backward from the saved output: dx = g1 * elu'(x) - g2 * elu'(-x), elu'(v) = v > 0 ? 1 : elu(v) + 1.
 // The gated residual uses the same geometry: x [outer, C, inner], h = [a, b] [outer, 2C, inner],
 // y = x + a * sigmoid(b); backward from h alone: da = g s, db = g a s (1 - s), s = sigmoid(b).
+// A K x K conv as a 1x1 conv to K*K*O channels and this sum of shifted taps:
+// y[n, o, h, w] = sum_{i, j < K} z[n, (i*K + j)*O + o, h + i - pad, w + j - pad] (zero outside).
+struct TapSumParams {
+  int64_t N, O, H, W, K, pad;
+};
+
 struct ConcatEluParams {
   int64_t outer, C, inner;
 };

@@ -213,6 +213,18 @@ void CudaBackend::concat_elu_backward(const ConcatEluParams& p, const Tensor& y,
   cuda::concat_elu_backward(stream_, y.dtype(), p, y.raw(), g.raw(), dx.raw());
 }
 
+void CudaBackend::tap_sum(const TapSumParams& p, const Tensor& z, Tensor& y) {
+  need_float(z.dtype(), "tap_sum");
+  activate();
+  cuda::tap_sum(stream_, z.dtype(), p, z.raw(), y.raw());
+}
+
+void CudaBackend::tap_sum_backward(const TapSumParams& p, const Tensor& dy, Tensor& dz) {
+  need_float(dy.dtype(), "tap_sum_backward");
+  activate();
+  cuda::tap_sum_backward(stream_, dy.dtype(), p, dy.raw(), dz.raw());
+}
+
 void CudaBackend::gated_residual(const ConcatEluParams& p, const Tensor& x, const Tensor& h, Tensor& y) {
   need_float(x.dtype(), "gated_residual");
   activate();

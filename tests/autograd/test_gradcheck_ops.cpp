@@ -169,6 +169,10 @@ void gradcheck_concat_elu_conv2d() {
   expect_ok("concat_elu -> conv 1x1", [](auto& v) { return concat_elu_conv2d(v[0], v[1]); },
             {rnd({2, 2, 3, 3}, 59), rnd({3, 4, 1, 1}, 60)});
 }
+void gradcheck_tap_sum() {
+  expect_ok("tap_sum k3", [](auto& v) { return tap_sum(v[0], 3); }, {rnd({2, 18, 4, 5}, 69)});
+  expect_ok("tap_sum k5", [](auto& v) { return tap_sum(v[0], 5); }, {rnd({1, 25, 3, 6}, 70)});
+}
 void gradcheck_conv_transpose2d() {
   auto check = [](const char* what, Shape x, Shape w, ConvOptions o, bool bias) {
     std::vector<Tensor> in{rnd(x, 53), rnd(w, 54)};

@@ -340,6 +340,24 @@ void parity_gated_residual_backward() {
     });
 }
 
+void parity_tap_sum() {
+  for (DType t : kTypes)
+    check("tap_sum k3", kElementwise, [t](Backend& b, Device d) {
+      Tensor z = input({8, 36, 14, 14}, t, 23, d), y = out({8, 4, 14, 14}, t, d);
+      b.tap_sum({8, 4, 14, 14, 3, 1}, z, y);
+      return std::vector<Tensor>{y};
+    });
+}
+
+void parity_tap_sum_backward() {
+  for (DType t : kTypes)
+    check("tap_sum backward k3", kElementwise, [t](Backend& b, Device d) {
+      Tensor g = input({8, 4, 14, 14}, t, 24, d), dz = out({8, 36, 14, 14}, t, d);
+      b.tap_sum_backward({8, 4, 14, 14, 3, 1}, g, dz);
+      return std::vector<Tensor>{dz};
+    });
+}
+
 void parity_reduce() {
   const std::pair<const char*, std::vector<bool>> dims[] = {
       {"all", {true, true, true, true}},

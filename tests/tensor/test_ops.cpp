@@ -130,6 +130,27 @@ TEST_CASE("conv2d geometry and a known answer") {
   CHECK(conv_transpose2d(y, randn({8, 3, 4, 4}), nullptr, down).shape() == Shape{2, 3, 28, 28});
 }
 
+TEST_CASE("a K x K conv equals a 1x1 conv to K*K*O tap-major channels and tap_sum; its backward is the adjoint") {
+  for (DType t : {DType::F64, DType::F32}) {
+    for (int64_t k : {3, 5}) {
+      CAPTURE(k);
+      const int64_t O = 3, C = 5;
+      Tensor x = randn({2, C, 7, 6}, t), w = randn({O, C, k, k}, t);
+      ConvOptions o;
+      o.padding = Pair2{k / 2};
+      // w' [K*K*O, C, 1, 1]: row (i*K + j)*O + o is w[o, :, i, j]
+      Tensor w1 = permute(w, {2, 3, 0, 1}).contiguous().reshape({k * k * O, C, 1, 1});
+      Tensor y = conv2d(x, w, nullptr, o), z = conv2d(x, w1);
+      CHECK(max_abs_diff(tap_sum(z, k), y) < (t == DType::F64 ? 1e-12 : 1e-4));
+      // <tap_sum(z), g> == <z, tap_sum_backward(g)>
+      Tensor g = randn(y.shape(), t);
+      const double lhs = sum(tap_sum(z, k) * g).item(), rhs = sum(z * tap_sum_backward(g, k)).item();
+      CHECK(lhs == doctest::Approx(rhs).epsilon(t == DType::F64 ? 1e-12 : 1e-4));
+    }
+  }
+  CHECK_THROWS_WITH(tap_sum(randn({1, 10, 3, 3}), 3), doctest::Contains("tap_sum: needs [N, 9*O, H, W]"));
+}
+
 TEST_CASE("channel-blocked conv2d (oneDNN's nChw{b}c as [N, C/b, H, W, b]) equals NCHW conv2d") {
   const Tensor probe = zeros({1}, DType::F32);
   const int64_t b = conv_channel_block(probe);
