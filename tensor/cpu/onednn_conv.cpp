@@ -6,6 +6,9 @@
 // A side given as channel-blocked (Conv2dParams::src_block/dst_block: nChw8c or nChw16c) is used
 // as it is, with no reorder; the chains that pass blocked tensors between convs choose the block
 // channel_block() reports, the one the jit kernels of this CPU use.
+// Wide 3x3 convs ask for Winograd (conv_algorithm); Conv2dParams::relu is an eltwise post-op of
+// the forward primitive (after it, for gemm convs). conv2d_jit tells whether all three directions
+// of a case have JIT kernels.
 // Dilation is passed as dil-1; right padding is derived from OH/OW. Backward primitive descriptors
 // get a forward_training descriptor of the same shapes as hint. dw and dbias are overwritten.
 // Returns false (reference runs) for empty shapes and for cases oneDNN rejects.
