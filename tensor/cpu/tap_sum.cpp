@@ -1,6 +1,6 @@
 // The shifted-tap sum of a K x K conv computed as a 1x1 conv (tensor/params.h, TapSumParams), and
-// its adjoint, which scatters dy back to each tap's shifted window. One output row (n, o, h) at a
-// time: each tap adds a contiguous run of z's row h + i - pad, shifted by j - pad.
+// its adjoint, which scatters dy back to each tap's shifted window. One plane (n, o) or
+// (n, tap, o) per work item; each tap moves contiguous runs of rows, shifted by (i - pad, j - pad).
 #include <algorithm>
 
 #include "tensor/cpu/cpu_backend.h"
@@ -19,44 +19,51 @@ Span span_of(const TapSumParams& p, int64_t j) {
   return {std::max<int64_t>(0, p.pad - j), std::min<int64_t>(p.W, p.W + p.pad - j)};
 }
 
+// one output plane (n, o) per work item, its taps added row by row
 template <class T>
 void tap_sum_typed(const TapSumParams& p, const T* z, T* y) {
   const int64_t plane = p.H * p.W, taps = p.K * p.K;
-  parallel_for(p.N * p.O * p.H, [&](int64_t b, int64_t e) {
-    for (int64_t row = b; row < e; ++row) {
-      const int64_t h = row % p.H, o = (row / p.H) % p.O, n = row / (p.H * p.O);
-      T* yr = y + row * p.W;
-      std::fill(yr, yr + p.W, T(0));
+  parallel_for(p.N * p.O, [&](int64_t b, int64_t e) {
+    for (int64_t q = b; q < e; ++q) {
+      const int64_t o = q % p.O, n = q / p.O;
+      T* yp = y + q * plane;
+      std::fill(yp, yp + plane, T(0));
       for (int64_t i = 0; i < p.K; ++i) {
-        const int64_t hs = h + i - p.pad;
-        if (hs < 0 || hs >= p.H) continue;
+        const int64_t h0 = std::max<int64_t>(0, p.pad - i), h1 = std::min<int64_t>(p.H, p.H + p.pad - i);
         for (int64_t j = 0; j < p.K; ++j) {
-          const T* zr = z + ((n * taps + i * p.K + j) * p.O + o) * plane + hs * p.W;
+          const T* zp = z + ((n * taps + i * p.K + j) * p.O + o) * plane;
           const Span s = span_of(p, j);
-          for (int64_t w = s.lo; w < s.hi; ++w) yr[w] += zr[w + j - p.pad];
+          for (int64_t h = h0; h < h1; ++h) {
+            T* yr = yp + h * p.W;
+            const T* zr = zp + (h + i - p.pad) * p.W;
+            for (int64_t w = s.lo; w < s.hi; ++w) yr[w] += zr[w + j - p.pad];
+          }
         }
       }
     }
-  }, std::max<int64_t>(1, kGrain / std::max<int64_t>(p.W * p.K * p.K, 1)));
+  }, std::max<int64_t>(1, kGrain / std::max<int64_t>(plane * taps, 1)));
 }
 
+// one dz plane (n, tap, o) per work item: dz[h', w'] = dy[h' - i + pad, w' - j + pad], 0 outside
 template <class T>
 void tap_sum_backward_typed(const TapSumParams& p, const T* dy, T* dz) {
   const int64_t plane = p.H * p.W, taps = p.K * p.K;
-  // one dz row (n, tap, o, h) at a time: it reads dy's row h - i + pad, shifted by pad - j
-  parallel_for(p.N * taps * p.O * p.H, [&](int64_t b, int64_t e) {
-    for (int64_t row = b; row < e; ++row) {
-      const int64_t h = row % p.H, o = (row / p.H) % p.O, t = (row / (p.H * p.O)) % taps, n = row / (p.H * p.O * taps);
-      const int64_t i = t / p.K, j = t % p.K, hy = h - i + p.pad;
-      T* dr = dz + row * p.W;
-      std::fill(dr, dr + p.W, T(0));
-      if (hy < 0 || hy >= p.H) continue;
-      const T* gr = dy + (n * p.O + o) * plane + hy * p.W;
-      // dz[w'] = dy[w' - j + pad] for the w = w' - j + pad in range
-      const Span s = span_of(p, j);
-      for (int64_t w = s.lo; w < s.hi; ++w) dr[w + j - p.pad] = gr[w];
+  parallel_for(p.N * taps * p.O, [&](int64_t b, int64_t e) {
+    for (int64_t q = b; q < e; ++q) {
+      const int64_t o = q % p.O, t = (q / p.O) % taps, n = q / (p.O * taps);
+      const int64_t i = t / p.K, j = t % p.K;
+      T* dp = dz + q * plane;
+      const T* gp = dy + (n * p.O + o) * plane;
+      std::fill(dp, dp + plane, T(0));
+      const Span s = span_of(p, j);  // the dy columns w whose dz column w + j - pad is in range
+      const int64_t h0 = std::max<int64_t>(0, p.pad - i), h1 = std::min<int64_t>(p.H, p.H + p.pad - i);
+      for (int64_t h = h0; h < h1; ++h) {  // dy row h feeds dz row h + i - pad
+        const T* gr = gp + h * p.W;
+        T* dr = dp + (h + i - p.pad) * p.W;
+        for (int64_t w = s.lo; w < s.hi; ++w) dr[w + j - p.pad] = gr[w];
+      }
     }
-  }, std::max<int64_t>(1, kGrain / std::max<int64_t>(p.W, 1)));
+  }, std::max<int64_t>(1, kGrain / std::max<int64_t>(plane, 1)));
 }
 
 }  // namespace
