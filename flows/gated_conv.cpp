@@ -14,26 +14,6 @@ const char* arch_name(Arch a) { return a == Arch::V1 ? "v1" : "v2"; }
 
 namespace {
 
-// A conv with few outputs, the nets' last convs, can run as a 1x1 conv to K*K*O channels followed
-// by tap_sum (tensor/ops.h). oneDNN pads O to a whole channel block, so the direct conv did 2-8x
-// the work: simple's 64->2 at 28x28 took 2.7 ms per call forward, and glow's 128->4 at 14x14 took
-// 1.36 ms. This applies on the blocked path (oneDNN) to an NCHW output with no fused ReLU.
-bool runs_as_taps(const nn::Conv2d& conv, const ConvOptions& o) {
-  const nn::Conv2dConfig& c = conv.cfg;
-  return o.src_block > 0 && o.dst_block == 0 && !o.relu && c.groups == 1 && c.stride == 1 && c.dilation == 1 &&
-         c.kernel > 1 && c.kernel % 2 == 1 && c.padding == c.kernel / 2 && c.out <= 8;
-}
-
-ag::Var conv_as_taps(const ag::Var& h, nn::Conv2d& conv, ConvOptions o, bool concat_elu_input) {
-  const int64_t k = conv.cfg.kernel, out = conv.cfg.out, in = conv.weight.size(1);
-  // w1 [K*K*O, C, 1, 1], tap-major: row (i*K + j)*O + o is weight[o, :, i, j]
-  ag::Var w1 = ag::reshape(ag::contiguous(ag::permute(conv.weight, {2, 3, 0, 1})), {k * k * out, in, 1, 1});
-  o.padding = Pair2{0};
-  ag::Var z = concat_elu_input ? ag::concat_elu_conv2d(h, w1, nullptr, o) : ag::conv2d(h, w1, nullptr, o);
-  ag::Var y = ag::tap_sum(z, k);
-  return conv.bias.defined() ? y + ag::reshape(conv.bias, {1, out, 1, 1}) : y;
-}
-
 // Runs layers [from, end) of net on h. With b > 0 the activations are channel-blocked: convs read
 // blocked input and write blocked output, except the net's last conv when last_nchw; norms and
 // GatedConvs stay blocked; ConcatELU works per sample, so on a blocked [N, C/b, H, W, b] tensor it
@@ -55,8 +35,7 @@ ag::Var run_layers(nn::Sequential& net, size_t from, ag::Var h, int64_t b, bool 
     if (next && m.type_name() == "ConcatELU") {
       ++i;
       const ConvOptions o = conv_options(*next, i);
-      h = runs_as_taps(*next, o) ? conv_as_taps(h, *next, o, true)
-                                 : ag::concat_elu_conv2d(h, next->weight, next->bias.defined() ? &next->bias : nullptr, o);
+      h = ag::concat_elu_conv2d(h, next->weight, next->bias.defined() ? &next->bias : nullptr, o);
     } else if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) {
       ConvOptions o = conv_options(*conv, i);
       if (i + 1 < end && net[i + 1].type_name() == "ReLU") {  // fused: the conv writes relu(conv + bias)
@@ -64,8 +43,7 @@ ag::Var run_layers(nn::Sequential& net, size_t from, ag::Var h, int64_t b, bool 
         o.dst_block = last_nchw && i + 2 == end ? 0 : b;
         ++i;
       }
-      h = runs_as_taps(*conv, o) ? conv_as_taps(h, *conv, o, false)
-                                 : ag::conv2d(h, conv->weight, conv->bias.defined() ? &conv->bias : nullptr, o);
+      h = ag::conv2d(h, conv->weight, conv->bias.defined() ? &conv->bias : nullptr, o);
     } else if (auto* norm = dynamic_cast<nn::LayerNorm*>(&m); norm && b) {
       h = norm->forward_blocked(h, b);
     } else if (auto* gated = dynamic_cast<GatedConv*>(&m)) {
