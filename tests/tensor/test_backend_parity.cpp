@@ -3,7 +3,8 @@
 // compared element by element. Candidates: the CPU backend with oneDNN on here; built into the GPU
 // test program (tests/cuda, FG_PARITY_GPU), every CUDA device present instead (none on CI: that
 // program then reports its cases as skipped). One parity_<name>() per entry of backend.def, so a
-// new kernel without a check here does not link.
+// new kernel without a check does not link: the elementwise, reduction, random and optimizer
+// kernels here, the dense ones in test_backend_parity_dense.cpp, the harness in parity_harness.h.
 //
 // Inputs are built on the CPU from fixed seeds and moved to the candidate's device; strided views
 // (permuted, sliced, broadcast, negative strides) are taken after the move, so device kernels see
@@ -22,116 +23,10 @@
 //   errors of order 1), f64 1e-11.
 // - slogdet, inverse: f32 1e-5, f64 1e-12 (LU in double on the CPU; n <= 48).
 // - adam_step: f32 2e-6, f64 1e-13 (one update of sqrt, division and fused multiply-adds).
-#include <doctest/doctest.h>
-
-#include <cmath>
-#include <functional>
-
-#include "tensor/cpu/cpu_backend.h"
-#include "tensor/geometry.h"
-#include "tensor/linalg.h"
-#include "tensor/ops.h"
+#include "parity_harness.h"
 
 using namespace fg;
-
-namespace {
-
-struct Candidate {
-  std::string name;
-  Backend* backend;
-  Device device;
-};
-
-std::vector<Candidate> candidates() {
-  std::vector<Candidate> c;
-#ifdef FG_PARITY_GPU
-  for (int i = 0; i < 8 && device_available(Device::cuda(i)); ++i)
-    c.push_back({Device::cuda(i).str() + " (" + backend_of(Device::cuda(i)).name() + ")", &backend_of(Device::cuda(i)),
-                 Device::cuda(i)});
-#else
-  static cpu::CpuBackend onednn(1);
-  c.push_back({"cpu-onednn", &onednn, Device::cpu()});
-#endif
-  return c;
-}
-
-struct Tol {
-  double f32, f64;
-};
-constexpr Tol kElementwise{2e-6, 1e-13}, kNormal{2e-6, 1e-12}, kReduce{1e-5, 1e-12}, kDense{1e-4, 1e-11},
-    kLinalg{1e-5, 1e-12};
-
-double rel_err(const Tensor& want, const Tensor& got) {
-  auto a = want.to_vector<double>(), b = got.to_vector<double>();
-  REQUIRE(a.size() == b.size());
-  double diff = 0, scale = 1;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
-    if (std::isnan(a[i]) || a[i] == b[i]) continue;
-    diff = std::max(diff, std::abs(a[i] - b[i]));
-    scale = std::max(scale, std::abs(a[i]));
-  }
-  return diff / scale;
-}
-
-// A kernel run: builds its inputs on `d` (identically for every call), runs `b`, returns the outputs.
-using Run = std::function<std::vector<Tensor>(Backend& b, Device d)>;
-
-void check(const std::string& what, Tol tol, const Run& run) {
-  cpu::CpuBackend ref(0);
-  std::vector<Tensor> want = run(ref, Device::cpu());
-  for (const Candidate& c : candidates()) {
-    std::vector<Tensor> got = run(*c.backend, c.device);
-    REQUIRE(got.size() == want.size());
-    for (size_t i = 0; i < want.size(); ++i) {
-      REQUIRE(got[i].shape() == want[i].shape());
-      double t = want[i].dtype() == DType::F64 ? tol.f64 : tol.f32;
-      double e = rel_err(want[i], got[i]);
-      INFO(what, " on ", c.name, ": output ", i, " ", shape_str(want[i].shape()), " ", dtype_name(want[i].dtype()),
-           " err ", e, " (tolerance ", t, ")");
-      CHECK(e <= t);
-    }
-  }
-}
-
-Tensor input(const Shape& s, DType t, uint64_t seed, Device d, double lo = -1, double hi = 1) {
-  Generator g(seed);
-  return uniform(s, lo, hi, DType::F64, Device::cpu(), &g).to(t).to(d);
-}
-Tensor out(const Shape& s, DType t, Device d) { return Tensor::empty(s, t, d); }
-Tensor eye(int64_t n, DType t, Device d) {
-  std::vector<double> v(n * n, 0.0);
-  for (int64_t i = 0; i < n; ++i) v[i * n + i] = 1.0;
-  return from_vector(v, {n, n}).to(t).to(d);
-}
-
-const DType kTypes[] = {DType::F32, DType::F64};
-
-// Strided views of a base tensor: the same recipe on every device.
-struct View {
-  const char* name;
-  Shape base;
-  std::function<Tensor(const Tensor&)> make;
-};
-const std::vector<View>& views() {
-  static const std::vector<View> v = {
-      {"dense [64,32,28,28]", {64, 32, 28, 28}, [](const Tensor& t) { return t; }},
-      {"permuted NCHW->NHWC", {4, 6, 5, 7}, [](const Tensor& t) { return permute(t, {0, 2, 3, 1}); }},
-      {"channel slice", {3, 8, 5, 5}, [](const Tensor& t) { return slice(t, 1, 2, 6); }},
-      {"transposed 2-d", {33, 17}, [](const Tensor& t) { return transpose(t, 0, 1); }},
-      {"flipped (negative stride)", {5, 9}, [](const Tensor& t) {
-         return t.view(t.shape(), {t.strides()[0], -1}, t.offset() + t.shape()[1] - 1);
-       }},
-      {"rank 6 (squeeze's permute)", {2, 3, 2, 4, 2, 3}, [](const Tensor& t) { return permute(t, {0, 1, 3, 5, 2, 4}); }},
-  };
-  return v;
-}
-
-}  // namespace
-
-#define FG_BACKEND_OP(name, params) void parity_##name();
-#include "tensor/backend.def"
-#undef FG_BACKEND_OP
+using namespace fg::parity;
 
 void parity_fill() {
   for (DType t : {DType::F32, DType::F64, DType::I32, DType::U8})
@@ -340,24 +235,6 @@ void parity_gated_residual_backward() {
     });
 }
 
-void parity_tap_sum() {
-  for (DType t : kTypes)
-    check("tap_sum k3", kElementwise, [t](Backend& b, Device d) {
-      Tensor z = input({8, 36, 14, 14}, t, 23, d), y = out({8, 4, 14, 14}, t, d);
-      b.tap_sum({8, 4, 14, 14, 3, 1}, z, y);
-      return std::vector<Tensor>{y};
-    });
-}
-
-void parity_tap_sum_backward() {
-  for (DType t : kTypes)
-    check("tap_sum backward k3", kElementwise, [t](Backend& b, Device d) {
-      Tensor g = input({8, 4, 14, 14}, t, 24, d), dz = out({8, 36, 14, 14}, t, d);
-      b.tap_sum_backward({8, 4, 14, 14, 3, 1}, g, dz);
-      return std::vector<Tensor>{dz};
-    });
-}
-
 void parity_reduce() {
   const std::pair<const char*, std::vector<bool>> dims[] = {
       {"all", {true, true, true, true}},
@@ -380,165 +257,6 @@ void parity_reduce() {
                   b.reduce(op, reduce_params("reduce", x, red), x, o);
                   return std::vector<Tensor>{o};
                 });
-}
-
-void parity_matmul() {
-  for (DType t : kTypes)
-    for (int64_t ta : {0, 1})
-      for (int64_t tb : {0, 1})
-        for (bool bcast : {false, true})
-          check("matmul", kDense, [=](Backend& b, Device d) {
-            const int64_t B = 3, M = 37, N = 29, K = 64;
-            Tensor x = input({B, M, K}, t, 20, d), y = input({bcast ? 1 : B, K, N}, t, 21, d);
-            MatmulParams p{B, M, N, K, ta, tb, M * K, bcast ? 0 : K * N};
-            Tensor o = out({B, M, N}, t, d);
-            b.matmul(p, x, y, o);
-            return std::vector<Tensor>{o};
-          });
-}
-
-namespace {
-struct ConvCase {
-  int64_t n, hw, cin, cout, k;
-};
-// the tutorial's GatedConvNet convs (simple/multiscale, v1 and v2): batch 64 all, batch 128 a few
-std::vector<ConvCase> conv_cases() {
-  std::vector<ConvCase> c;
-  const ConvCase shapes[] = {{0, 28, 1, 32, 3},  {0, 28, 32, 32, 3}, {0, 28, 64, 32, 3}, {0, 28, 64, 64, 1},
-                             {0, 28, 64, 2, 3},  {0, 14, 4, 48, 3},  {0, 14, 48, 48, 3}, {0, 14, 96, 48, 3},
-                             {0, 14, 96, 96, 1}, {0, 14, 96, 8, 3},  {0, 7, 8, 64, 3},   {0, 7, 64, 64, 3},
-                             {0, 7, 128, 64, 3}, {0, 7, 128, 128, 1}, {0, 7, 128, 16, 3}};
-  for (auto s : shapes) c.push_back({64, s.hw, s.cin, s.cout, s.k});
-  for (auto s : {shapes[1], shapes[7], shapes[12]}) c.push_back({128, s.hw, s.cin, s.cout, s.k});
-  return c;
-}
-Conv2dParams conv_params(const ConvCase& c, int64_t stride = 1, int64_t groups = 1) {
-  ConvOptions o;
-  o.padding = c.k / 2;
-  o.stride = stride;
-  o.groups = groups;
-  return conv2d_params({c.n, c.cin, c.hw, c.hw}, {c.cout, c.cin / groups, c.k, c.k}, o, "parity");
-}
-std::string conv_name(const char* what, const Conv2dParams& p) {
-  return fmt::format("{} N{} {}->{} {}x{} k{} s{} g{}{}", what, p.N, p.C, p.O, p.H, p.W, p.KH, p.stride_h, p.groups,
-                     p.relu ? " relu" : "");
-}
-std::vector<Conv2dParams> all_convs() {
-  std::vector<Conv2dParams> v;
-  for (auto& c : conv_cases()) v.push_back(conv_params(c));
-  v.push_back(conv_params({4, 14, 6, 8, 4}, 2));     // the autoencoder's 4x4 stride-2 convs
-  v.push_back(conv_params({2, 9, 8, 12, 3}, 1, 4));  // grouped
-  return v;
-}
-}  // namespace
-
-void parity_conv2d_forward() {
-  std::vector<Conv2dParams> convs = all_convs();
-  for (ConvCase c : {ConvCase{64, 14, 2, 128, 3}, ConvCase{4, 9, 8, 12, 1}}) {  // ReLU fused (glow's net)
-    convs.push_back(conv_params(c));
-    convs.back().relu = 1;
-  }
-  for (auto& p : convs)
-    for (DType t : kTypes) {
-      if (t == DType::F64 && p.N > 4) continue;  // f64 runs the reference on both sides of the CPU
-      check(conv_name("conv2d forward", p), kDense, [=](Backend& b, Device d) {
-        Tensor x = input({p.N, p.C, p.H, p.W}, t, 22, d), w = input({p.O, p.C / p.groups, p.KH, p.KW}, t, 23, d);
-        Tensor bias = input({p.O}, t, 24, d), y = out({p.N, p.O, p.OH, p.OW}, t, d);
-        b.conv2d_forward(p, x, w, &bias, y);
-        return std::vector<Tensor>{y};
-      });
-    }
-}
-
-void parity_conv2d_backward_data() {
-  for (auto& p : all_convs())
-    check(conv_name("conv2d backward data", p), kDense, [=](Backend& b, Device d) {
-      Tensor dy = input({p.N, p.O, p.OH, p.OW}, DType::F32, 25, d), w = input({p.O, p.C / p.groups, p.KH, p.KW},
-                                                                             DType::F32, 26, d);
-      Tensor dx = out({p.N, p.C, p.H, p.W}, DType::F32, d);
-      b.conv2d_backward_data(p, dy, w, dx);
-      return std::vector<Tensor>{dx};
-    });
-}
-
-void parity_conv2d_backward_weights() {
-  for (auto& p : all_convs())
-    check(conv_name("conv2d backward weights", p), kDense, [=](Backend& b, Device d) {
-      Tensor x = input({p.N, p.C, p.H, p.W}, DType::F32, 27, d), dy = input({p.N, p.O, p.OH, p.OW}, DType::F32, 28, d);
-      Tensor dw = out({p.O, p.C / p.groups, p.KH, p.KW}, DType::F32, d), db = out({p.O}, DType::F32, d);
-      b.conv2d_backward_weights(p, x, dy, dw, &db);
-      return std::vector<Tensor>{dw, db};
-    });
-}
-
-namespace {
-// the flows' LayerNormChannels ([N, C, H, W] over C) and a last-dim norm (inner 1, oneDNN's case)
-std::vector<LayerNormParams> ln_cases() {
-  return {{64, 32, 28 * 28, 1e-5}, {128, 48, 14 * 14, 1e-5}, {64, 64, 7 * 7, 1e-5}, {300, 96, 1, 1e-5}};
-}
-}  // namespace
-
-void parity_layer_norm_forward_gated();
-
-void parity_layer_norm_forward() {
-  for (auto& p : ln_cases())
-    for (DType t : kTypes)
-      check(fmt::format("layer norm [{}, {}, {}]", p.outer, p.C, p.inner), kDense, [=](Backend& b, Device d) {
-        Tensor x = input({p.outer, p.C, p.inner}, t, 29, d, -3, 3), ga = input({p.C}, t, 30, d, 0.5, 1.5),
-               be = input({p.C}, t, 31, d);
-        Tensor y = out(x.shape(), t, d), m = out({p.outer * p.inner}, t, d), r = out({p.outer * p.inner}, t, d);
-        b.layer_norm_forward(p, x, nullptr, &ga, &be, y, m, r);
-        return std::vector<Tensor>{y, m, r};
-      });
-  parity_layer_norm_forward_gated();
-}
-
-void parity_layer_norm_forward_gated() {
-  for (auto& p : ln_cases())
-    if (p.inner > 1)
-      for (DType t : kTypes)
-        check(fmt::format("gated residual + layer norm [{}, {}, {}]", p.outer, p.C, p.inner), kDense,
-              [=](Backend& b, Device d) {
-                Tensor x = input({p.outer, p.C, p.inner}, t, 34, d, -3, 3), h = input({p.outer, 2 * p.C, p.inner}, t, 35, d, -3, 3);
-                Tensor ga = input({p.C}, t, 36, d, 0.5, 1.5), be = input({p.C}, t, 37, d);
-                Tensor y = out(x.shape(), t, d), m = out({p.outer * p.inner}, t, d), r = out({p.outer * p.inner}, t, d);
-                b.layer_norm_forward(p, x, &h, &ga, &be, y, m, r);
-                return std::vector<Tensor>{y, m, r};
-              });
-}
-
-void parity_layer_norm_backward() {
-  for (auto& p : ln_cases())
-    check(fmt::format("layer norm backward [{}, {}, {}]", p.outer, p.C, p.inner), kDense, [=](Backend& b, Device d) {
-      Tensor x = input({p.outer, p.C, p.inner}, DType::F32, 32, d, -3, 3), ga = input({p.C}, DType::F32, 33, d, 0.5, 1.5);
-      LayerNormResult fwd = layer_norm(x.reshape({p.outer, p.C, p.inner}), 1, &ga, nullptr);
-      Tensor dy = input(x.shape(), DType::F32, 34, d);
-      Tensor dx = out(x.shape(), DType::F32, d), dg = out({p.C}, DType::F32, d), dbeta = out({p.C}, DType::F32, d);
-      b.layer_norm_backward(p, dy, x, &ga, fwd.mean, fwd.rstd, dx, &dg, &dbeta);
-      return std::vector<Tensor>{dx, dg, dbeta};
-    });
-}
-
-void parity_slogdet() {
-  for (DType t : kTypes)
-    for (int64_t n : {4, 8, 48})
-      check("slogdet " + std::to_string(n), kLinalg, [=](Backend& b, Device d) {
-        Tensor a = input({n, n}, t, 35, d);
-        Tensor l = out({}, t, d), s = out({}, t, d);
-        b.slogdet(a, l, s);
-        return std::vector<Tensor>{l, s};
-      });
-}
-
-void parity_inverse() {
-  for (DType t : kTypes)
-    for (int64_t n : {4, 8, 48})
-      check("inverse " + std::to_string(n), kLinalg, [=](Backend& b, Device d) {
-        Tensor a = input({n, n}, t, 36, d) + eye(n, t, d) * 4.0;
-        Tensor o = out({n, n}, t, d);
-        b.inverse(a, o);
-        return std::vector<Tensor>{o};
-      });
 }
 
 void parity_random_uniform() {
