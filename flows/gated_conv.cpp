@@ -37,12 +37,10 @@ ag::Var run_layers(nn::Sequential& net, size_t from, ag::Var h, int64_t b, bool 
       const ConvOptions o = conv_options(*next, i);
       h = ag::concat_elu_conv2d(h, next->weight, next->bias.defined() ? &next->bias : nullptr, o);
     } else if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) {
-      ConvOptions o = conv_options(*conv, i);
-      if (i + 1 < end && net[i + 1].type_name() == "ReLU") {  // fused: the conv writes relu(conv + bias)
-        o.relu = true;
-        o.dst_block = last_nchw && i + 2 == end ? 0 : b;
-        ++i;
-      }
+      const bool relu = i + 1 < end && net[i + 1].type_name() == "ReLU";  // fused: relu(conv + bias)
+      if (relu) ++i;
+      ConvOptions o = conv_options(*conv, i);  // the output layout of the last layer run
+      o.relu = relu;
       h = ag::conv2d(h, conv->weight, conv->bias.defined() ? &conv->bias : nullptr, o);
     } else if (auto* norm = dynamic_cast<nn::LayerNorm*>(&m); norm && b) {
       h = norm->forward_blocked(h, b);
