@@ -33,13 +33,24 @@ constexpr int64_t kTile = 64;           // row elements handled together (a mult
 constexpr int64_t kParallelWork = 1 << 14;
 constexpr int64_t kMaxChunks = 64;      // outer chunks for the dgamma/dbeta reduction
 
-// per-position sums of a tile's per-element sums (runs of B), scaled, then spread back per element
+// sum of B consecutive values, pairwise: log2(B) dependent adds instead of B
 template <int B, class A>
-void per_position(const A* acc, A* out, int64_t len, A scale) {
+A lane_sum(const A* v) {
+  if constexpr (B == 1) {
+    return v[0];
+  } else {
+    A h[B / 2];
+    for (int j = 0; j < B / 2; ++j) h[j] = v[j] + v[j + B / 2];
+    return lane_sum<B / 2>(h);
+  }
+}
+
+// per-position sums of a tile's per-element sums (runs of B), mapped by f, spread back per element
+template <int B, class A, class F>
+void per_position(const A* acc, A* out, int64_t len, F f) {
   for (int64_t q = 0; q < len; q += B) {
-    A t = 0;
-    for (int j = 0; j < B; ++j) t += acc[q + j];
-    for (int j = 0; j < B; ++j) out[q + j] = t * scale;
+    const A t = f(lane_sum<B>(acc + q));
+    for (int j = 0; j < B; ++j) out[q + j] = t;
   }
 }
 
@@ -49,58 +60,70 @@ void channel_row(const T* v, int64_t g, T missing, T* out) {
   for (int j = 0; j < B; ++j) out[j] = v ? v[g * B + j] : missing;
 }
 
+// One tile of forward: row elements [q0, q0 + len) of item o. Inlined twice, for a full tile
+// (len = kTile, a constant: fixed trip counts) and for a row's last, shorter one.
+template <class T, int B>
+__attribute__((always_inline)) inline void forward_tile(const T* x, const T* gate, const T* gamma, const T* beta, T* y,
+                                                        T* mean, T* rstd, T* gated, const LayerNormParams& p,
+                                                        int64_t o, int64_t q0, int64_t len) {
+  const int64_t G = p.C / B, row = p.inner * B, base = o * G * row + q0;
+  const T inv_c = T(1) / static_cast<T>(p.C), eps = static_cast<T>(p.eps);
+  T acc[kTile] = {}, mu[kTile], rs[kTile];
+  for (int64_t g = 0; g < G; ++g) {
+    const T* xr = x + base + g * row;
+    if (gate) {  // the residual x + a * sigmoid(b), [a, b] = chunk(h, 2, 1), kept for the tile
+      const T* a = gate + (o * 2 * G + g) * row + q0;
+      const T* b = a + G * row;
+      T* r = gated + g * kTile;
+#pragma omp simd
+      for (int64_t q = 0; q < len; ++q) {
+        r[q] = xr[q] + a[q] * sigmoid_of(b[q]);
+        acc[q] += r[q];
+      }
+    } else {
+      for (int64_t q = 0; q < len; ++q) acc[q] += xr[q];
+    }
+  }
+  auto in_row = [&](int64_t g) { return gate ? gated + g * kTile : x + base + g * row; };
+  per_position<B>(acc, mu, len, [&](T t) { return t * inv_c; });
+  std::fill(acc, acc + kTile, T(0));
+  for (int64_t g = 0; g < G; ++g) {
+    const T* xr = in_row(g);
+    for (int64_t q = 0; q < len; ++q) {
+      const T d = xr[q] - mu[q];
+      acc[q] += d * d;
+    }
+  }
+  per_position<B>(acc, rs, len, [&](T t) { return T(1) / std::sqrt(t * inv_c + eps); });
+  for (int64_t g = 0; g < G; ++g) {
+    const T* xr = in_row(g);
+    T* yr = y + base + g * row;
+    T gm[B], bt[B];
+    channel_row<T, B>(gamma, g, T(1), gm);
+    channel_row<T, B>(beta, g, T(0), bt);
+    for (int64_t q = 0; q < len; q += B)
+      for (int j = 0; j < B; ++j) yr[q + j] = (xr[q + j] - mu[q + j]) * rs[q + j] * gm[j] + bt[j];
+  }
+  for (int64_t q = 0; q < len; q += B) {
+    mean[o * p.inner + (q0 + q) / B] = mu[q];
+    rstd[o * p.inner + (q0 + q) / B] = rs[q];
+  }
+}
+
 template <class T, int B>
 void forward(const T* x, const T* gate, const T* gamma, const T* beta, T* y, T* mean, T* rstd,
              const LayerNormParams& p) {
   const int64_t G = p.C / B, row = p.inner * B, nt = (row + kTile - 1) / kTile, items = p.outer * nt;
-  const T inv_c = T(1) / static_cast<T>(p.C);
 #pragma omp parallel if (p.outer * p.C * p.inner > kParallelWork)
   {
-    std::vector<T> gated(gate ? G * kTile : 0);  // the tile's x + a * sigmoid(b), computed once
+    std::vector<T> gated(gate ? G * kTile : 0);  // the tile's residual, computed once
 #pragma omp for schedule(static)
     for (int64_t it = 0; it < items; ++it) {
       const int64_t o = it / nt, q0 = (it % nt) * kTile, len = std::min(kTile, row - q0);
-      const int64_t base = o * G * row + q0;
-      if (gate) {
-        for (int64_t g = 0; g < G; ++g) {
-          const T* xr = x + base + g * row;
-          const T* a = gate + (o * 2 * G + g) * row + q0;  // [a, b] = chunk(h, 2, 1)
-          const T* b = a + G * row;
-          T* r = gated.data() + g * kTile;
-#pragma omp simd
-          for (int64_t q = 0; q < len; ++q) r[q] = xr[q] + a[q] * sigmoid_of(b[q]);
-        }
-      }
-      auto in_row = [&](int64_t g) { return gate ? gated.data() + g * kTile : x + base + g * row; };
-      T acc[kTile] = {}, mu[kTile], rs[kTile];
-      for (int64_t g = 0; g < G; ++g) {
-        const T* xr = in_row(g);
-        for (int64_t q = 0; q < len; ++q) acc[q] += xr[q];
-      }
-      per_position<B>(acc, mu, len, inv_c);
-      std::fill(acc, acc + kTile, T(0));
-      for (int64_t g = 0; g < G; ++g) {
-        const T* xr = in_row(g);
-        for (int64_t q = 0; q < len; ++q) {
-          const T d = xr[q] - mu[q];
-          acc[q] += d * d;
-        }
-      }
-      per_position<B>(acc, rs, len, inv_c);
-      for (int64_t q = 0; q < len; ++q) rs[q] = T(1) / std::sqrt(rs[q] + static_cast<T>(p.eps));
-      for (int64_t g = 0; g < G; ++g) {
-        const T* xr = in_row(g);
-        T* yr = y + base + g * row;
-        T gm[B], bt[B];
-        channel_row<T, B>(gamma, g, T(1), gm);
-        channel_row<T, B>(beta, g, T(0), bt);
-        for (int64_t q = 0; q < len; q += B)
-          for (int j = 0; j < B; ++j) yr[q + j] = (xr[q + j] - mu[q + j]) * rs[q + j] * gm[j] + bt[j];
-      }
-      for (int64_t q = 0; q < len; q += B) {
-        mean[o * p.inner + (q0 + q) / B] = mu[q];
-        rstd[o * p.inner + (q0 + q) / B] = rs[q];
-      }
+      if (len == kTile)
+        forward_tile<T, B>(x, gate, gamma, beta, y, mean, rstd, gated.data(), p, o, q0, kTile);
+      else
+        forward_tile<T, B>(x, gate, gamma, beta, y, mean, rstd, gated.data(), p, o, q0, len);
     }
   }
 }
@@ -132,8 +155,8 @@ void backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* r
           s2[q + j] += gv * (xr[q + j] - mu[q + j]) * rs[q + j];
         }
     }
-    per_position<B>(s1, s1, len, inv_c);
-    per_position<B>(s2, s2, len, inv_c);
+    per_position<B>(s1, s1, len, [&](T t) { return t * inv_c; });
+    per_position<B>(s2, s2, len, [&](T t) { return t * inv_c; });
     for (int64_t g = 0; g < G; ++g) {
       const T* xr = x + base + g * row;
       const T* dr = dy + base + g * row;
