@@ -38,7 +38,7 @@ Var unsqueeze(const Var& x, int64_t dim);
 
 Var matmul(const Var& a, const Var& b, bool trans_a = false, bool trans_b = false);
 Var conv2d(const Var& x, const Var& w, const Var* bias = nullptr, const ConvOptions& o = {});
-Var tap_sum(const Var& z, int64_t k);  // fg::tap_sum: the shifted-tap sum of a K x K conv done as 1x1
+Var tap_sum(const Var& z, int64_t k, int64_t o = 0);  // fg::tap_sum: the shifted-tap sum of a K x K conv done as 1x1
 // conv2d(concat_elu(x), w, bias, o), keeping x instead of concat_elu(x) for backward (half the memory)
 Var concat_elu_conv2d(const Var& x, const Var& w, const Var* bias = nullptr, const ConvOptions& o = {});
 Var conv_transpose2d(const Var& x, const Var& w, const Var* bias = nullptr, const ConvOptions& o = {});

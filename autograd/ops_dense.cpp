@@ -67,9 +67,12 @@ struct Conv2dOp {
 
 struct TapSumOp {
   OpId id() const { return OpId::tap_sum; }
-  int64_t k = 3;
-  Tensor forward(const std::vector<Tensor>& in) { return fg::tap_sum(in[0], k); }
-  Grads backward(const Tensor& g, const Needs&) { return {fg::tap_sum_backward(g, k)}; }
+  int64_t k = 3, out = 0, block = 0;
+  Tensor forward(const std::vector<Tensor>& in) {
+    block = in[0].dim() == 5 ? in[0].size(4) : 0;
+    return fg::tap_sum(in[0], k, out);
+  }
+  Grads backward(const Tensor& g, const Needs&) { return {fg::tap_sum_backward(g, k, block)}; }
 };
 
 struct ConvTranspose2dOp {
@@ -171,8 +174,10 @@ namespace {
 // A conv with few outputs (at most 8: the nets' last convs) reading a channel-blocked input and
 // writing NCHW runs as a 1x1 conv to K*K*O channels followed by tap_sum (tensor/ops.h). oneDNN
 // pads O to a whole channel block, so the direct conv did 2-8x the work: simple's 64->2 at 28x28
-// took 2.7 ms per call forward, glow's 128->4 at 14x14 1.36 ms. Built from Vars, so dx and dw
-// share one tap_sum backward.
+// took 2.7 ms per call forward, glow's 128->4 at 14x14 1.36 ms. The 1x1 conv writes its K*K*O
+// channels blocked, padded with zero weights to a whole block, which tap_sum reads as they are:
+// an NCHW z cost a layout copy per call (glow's 64x36x14x14: 0.11 ms, a conv's third). Built from
+// Vars, so dx and dw share one tap_sum backward.
 bool runs_as_taps(const Shape& w, const ConvOptions& o) {
   return o.src_block > 0 && o.dst_block == 0 && !o.relu && o.groups == 1 && o.stride.h == 1 && o.stride.w == 1 &&
          o.dilation.h == 1 && o.dilation.w == 1 && w[0] <= 8 && w[2] == w[3] && w[2] > 1 && w[2] % 2 == 1 &&
@@ -180,11 +185,14 @@ bool runs_as_taps(const Shape& w, const ConvOptions& o) {
 }
 
 Var conv_as_taps(const Var& x, const Var& w, const Var* bias, ConvOptions o, bool concat_elu_input) {
-  const int64_t out = w.size(0), in = w.size(1), k = w.size(2);
-  // w1 [K*K*O, C, 1, 1], tap-major: row (i*K + j)*O + o is w[o, :, i, j]
-  Var w1 = reshape(contiguous(permute(w, {2, 3, 0, 1})), {k * k * out, in, 1, 1});
+  const int64_t out = w.size(0), in = w.size(1), k = w.size(2), taps = k * k * out, b = o.src_block;
+  // w1 [P, C, 1, 1], tap-major: row (i*K + j)*O + o is w[o, :, i, j]; rows K*K*O..P are zero
+  Var w1 = reshape(contiguous(permute(w, {2, 3, 0, 1})), {taps, in, 1, 1});
+  const int64_t padded = (taps + b - 1) / b * b;
+  if (padded > taps) w1 = concat({w1, Var(zeros({padded - taps, in, 1, 1}, w.dtype(), w.device()))}, 0);
   o.padding = Pair2{0};
-  Var y = tap_sum(concat_elu_input ? concat_elu_conv2d(x, w1, nullptr, o) : conv2d(x, w1, nullptr, o), k);
+  o.dst_block = b;
+  Var y = tap_sum(concat_elu_input ? concat_elu_conv2d(x, w1, nullptr, o) : conv2d(x, w1, nullptr, o), k, out);
   return bias ? y + reshape(*bias, {1, out, 1, 1}) : y;
 }
 
@@ -203,9 +211,10 @@ Var concat_elu_conv2d(const Var& x, const Var& w, const Var* bias, const ConvOpt
   return conv_op(x, w, bias, o, true);
 }
 
-Var tap_sum(const Var& z, int64_t k) {
+Var tap_sum(const Var& z, int64_t k, int64_t o) {
   TapSumOp op;
   op.k = k;
+  op.out = o;
   return apply(std::move(op), {z});
 }
 

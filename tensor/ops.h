@@ -148,8 +148,11 @@ Conv2dParams conv_transpose2d_params(const Shape& x, const Shape& w, const ConvO
 // (i*K + j)*O + o holds tap (i, j) of output o) followed by this sum of the shifted taps:
 // z [N, K*K*O, H, W] -> y [N, O, H, W] (TapSumParams). Cheaper on the CPU for convs with few
 // outputs, which oneDNN pads to a block of 8 or 16 output channels.
-Tensor tap_sum(const Tensor& z, int64_t k);
-Tensor tap_sum_backward(const Tensor& dy, int64_t k);  // its adjoint: [N, O, H, W] -> [N, K*K*O, H, W]
+// A channel-blocked z [N, P/b, H, W, b] (P = K*K*O rounded up to b) needs o, which P does not
+// determine; y is NCHW either way.
+Tensor tap_sum(const Tensor& z, int64_t k, int64_t o = 0);
+// its adjoint: [N, O, H, W] -> [N, K*K*O, H, W], or with block b > 0 the blocked [N, P/b, H, W, b]
+Tensor tap_sum_backward(const Tensor& dy, int64_t k, int64_t block = 0);
 struct LayerNormResult {
   Tensor y, mean, rstd;
   double eps = 1e-5;

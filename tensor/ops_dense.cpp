@@ -127,11 +127,14 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
   if (backward_data_as_taps(p)) {
     // dx[c, h, w] = sum dy[o, h + i - pad, w + j - pad] * w[o, c, K-1-i, K-1-j]: the 1x1 weight's
     // row (i*K + j)*C + c is the flipped kernel's [:, c, i, j]
-    const int64_t k = p.KH;
-    Tensor w1 = permute(flip(flip(w, 2), 3), {2, 3, 1, 0}).contiguous().reshape({k * k * p.C, p.O, 1, 1});
+    // (rows past K*K*C zero, to a whole block: the 1x1 conv writes its output blocked, as tap_sum reads it)
+    const int64_t k = p.KH, b = o.dst_block, taps = k * k * p.C, padded = (taps + b - 1) / b * b;
+    Tensor w1 = permute(flip(flip(w, 2), 3), {2, 3, 1, 0}).contiguous().reshape({taps, p.O, 1, 1});
+    if (padded > taps) w1 = concat({w1, zeros({padded - taps, p.O, 1, 1}, w.dtype(), w.device())}, 0);
     ConvOptions o1;
-    o1.src_block = o.dst_block;
-    return tap_sum(conv2d(dy, w1, nullptr, o1), k);
+    o1.src_block = b;
+    o1.dst_block = b;
+    return tap_sum(conv2d(dy, w1, nullptr, o1), k, p.C);
   }
   Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
   launch(dy.device()).conv2d_backward_data(p, dy.contiguous(), w.contiguous(), dx);
@@ -259,26 +262,47 @@ LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, int64_t di
 }
 
 namespace {
-TapSumParams tap_params(const Shape& s, int64_t k, int64_t channels_per_output, const char* op) {
+void check_taps_kernel(int64_t k, const char* op) {
   FG_CHECK(k >= 1 && k % 2 == 1, "{}: the kernel size must be odd and positive, got {}", op, k);
-  FG_CHECK(s.size() == 4 && s[1] % channels_per_output == 0, "{}: needs [N, {}*O, H, W], got {}", op,
-           channels_per_output, shape_str(s));
-  return {s[0], s[1] / channels_per_output, s[2], s[3], k, k / 2};
+}
+
+// [N, P/b, H, W, b] for z's K*K*O channels rounded up to whole blocks of b
+Shape blocked_taps_shape(const TapSumParams& p) {
+  const int64_t taps = p.K * p.K * p.O;
+  return {p.N, (taps + p.block - 1) / p.block, p.H, p.W, p.block};
 }
 }  // namespace
 
-Tensor tap_sum(const Tensor& z, int64_t k) {
+Tensor tap_sum(const Tensor& z, int64_t k, int64_t o) {
   detail::check_float("tap_sum", z);
-  const TapSumParams p = tap_params(z.shape(), k, k * k, "tap_sum");
+  check_taps_kernel(k, "tap_sum");
+  const Shape& s = z.shape();
+  TapSumParams p;
+  if (s.size() == 5) {
+    const int64_t channels = s[1] * s[4];
+    FG_CHECK(o > 0 && k * k * o <= channels && channels - k * k * o < s[4],
+             "tap_sum: a blocked {} holds {} channels, not {}*{} rounded up to a block of {}", shape_str(s), channels,
+             k * k, o, s[4]);
+    p = {s[0], o, s[2], s[3], k, k / 2, s[4]};
+  } else {
+    FG_CHECK(s.size() == 4 && s[1] % (k * k) == 0 && (o == 0 || s[1] == k * k * o),
+             "tap_sum: needs [N, {}*O, H, W], got {}", k * k, shape_str(s));
+    p = {s[0], s[1] / (k * k), s[2], s[3], k, k / 2};
+  }
   Tensor y = Tensor::empty({p.N, p.O, p.H, p.W}, z.dtype(), z.device());
   launch(z.device()).tap_sum(p, z.contiguous(), y);
   return y;
 }
 
-Tensor tap_sum_backward(const Tensor& dy, int64_t k) {
+Tensor tap_sum_backward(const Tensor& dy, int64_t k, int64_t block) {
   detail::check_float("tap_sum_backward", dy);
-  const TapSumParams p = tap_params(dy.shape(), k, 1, "tap_sum_backward");
-  Tensor dz = Tensor::empty({p.N, k * k * p.O, p.H, p.W}, dy.dtype(), dy.device());
+  check_taps_kernel(k, "tap_sum_backward");
+  const Shape& s = dy.shape();
+  FG_CHECK(s.size() == 4, "tap_sum_backward: needs [N, O, H, W], got {}", shape_str(s));
+  FG_CHECK(block >= 0, "tap_sum_backward: negative channel block {}", block);
+  const TapSumParams p{s[0], s[1], s[2], s[3], k, k / 2, block};
+  const Shape dz_shape = block ? blocked_taps_shape(p) : Shape{p.N, k * k * p.O, p.H, p.W};
+  Tensor dz = Tensor::empty(dz_shape, dy.dtype(), dy.device());
   launch(dy.device()).tap_sum_backward(p, dy.contiguous(), dz);
   return dz;
 }

@@ -109,8 +109,11 @@ struct LayerNormParams {
 // y = x + a * sigmoid(b); backward from h alone: da = g s, db = g a s (1 - s), s = sigmoid(b).
 // A K x K conv as a 1x1 conv to K*K*O channels and this sum of shifted taps:
 // y[n, o, h, w] = sum_{i, j < K} z[n, (i*K + j)*O + o, h + i - pad, w + j - pad] (zero outside).
+// block b > 0: z is channel-blocked, [N, P/b, H, W, b] with P = K*K*O rounded up to b (the
+// channels past K*K*O are padding, zero in dz), as a conv with dst_block = b writes it (CPU only).
 struct TapSumParams {
   int64_t N, O, H, W, K, pad;
+  int64_t block = 0;
 };
 
 struct ConcatEluParams {

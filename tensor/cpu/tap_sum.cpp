@@ -1,6 +1,8 @@
 // The shifted-tap sum of a K x K conv computed as a 1x1 conv (tensor/params.h, TapSumParams), and
 // its adjoint, which scatters dy back to each tap's shifted window. One plane (n, o) or
-// (n, tap, o) per work item; each tap moves contiguous runs of rows, shifted by (i - pad, j - pad).
+// (n, tap, o) per work item; each tap moves runs of rows, shifted by (i - pad, j - pad). In a
+// channel-blocked z a channel's positions are b elements apart (Step = 0: p.block, a runtime
+// value; Step = 1: the plain layout, unit-stride loops).
 #include <algorithm>
 
 #include "tensor/cpu/cpu_backend.h"
@@ -19,10 +21,19 @@ Span span_of(const TapSumParams& p, int64_t j) {
   return {std::max<int64_t>(0, p.pad - j), std::min<int64_t>(p.W, p.W + p.pad - j)};
 }
 
+// where channel c of sample n starts in z (or dz), plain [N, K*K*O, H, W] or blocked [N, P/b, H, W, b]
+int64_t channel_start(const TapSumParams& p, int64_t n, int64_t c, int64_t blocks) {
+  const int64_t plane = p.H * p.W;
+  if (p.block == 0) return (n * p.K * p.K * p.O + c) * plane;
+  return ((n * blocks + c / p.block) * plane) * p.block + c % p.block;
+}
+
+int64_t blocks_of(const TapSumParams& p) { return p.block ? (p.K * p.K * p.O + p.block - 1) / p.block : 0; }
+
 // one output plane (n, o) per work item, its taps added row by row
-template <class T>
+template <int64_t Step, class T>
 void tap_sum_typed(const TapSumParams& p, const T* z, T* y) {
-  const int64_t plane = p.H * p.W, taps = p.K * p.K;
+  const int64_t plane = p.H * p.W, taps = p.K * p.K, blocks = blocks_of(p), step = Step ? Step : p.block;
   parallel_for(p.N * p.O, [&](int64_t b, int64_t e) {
     for (int64_t q = b; q < e; ++q) {
       const int64_t o = q % p.O, n = q / p.O;
@@ -31,12 +42,12 @@ void tap_sum_typed(const TapSumParams& p, const T* z, T* y) {
       for (int64_t i = 0; i < p.K; ++i) {
         const int64_t h0 = std::max<int64_t>(0, p.pad - i), h1 = std::min<int64_t>(p.H, p.H + p.pad - i);
         for (int64_t j = 0; j < p.K; ++j) {
-          const T* zp = z + ((n * taps + i * p.K + j) * p.O + o) * plane;
+          const T* zp = z + channel_start(p, n, (i * p.K + j) * p.O + o, blocks);
           const Span s = span_of(p, j);
           for (int64_t h = h0; h < h1; ++h) {
             T* yr = yp + h * p.W;
-            const T* zr = zp + (h + i - p.pad) * p.W;
-            for (int64_t w = s.lo; w < s.hi; ++w) yr[w] += zr[w + j - p.pad];
+            const T* zr = zp + (h + i - p.pad) * p.W * step;
+            for (int64_t w = s.lo; w < s.hi; ++w) yr[w] += zr[(w + j - p.pad) * step];
           }
         }
       }
@@ -44,23 +55,26 @@ void tap_sum_typed(const TapSumParams& p, const T* z, T* y) {
   }, std::max<int64_t>(1, kGrain / std::max<int64_t>(plane * taps, 1)));
 }
 
-// one dz plane (n, tap, o) per work item: dz[h', w'] = dy[h' - i + pad, w' - j + pad], 0 outside
-template <class T>
+// one dz plane (n, c) per work item, c a channel tap * O + o: dz[h', w'] = dy[h' - i + pad,
+// w' - j + pad], 0 outside; a blocked dz's padding channels c >= K*K*O are zeroed
+template <int64_t Step, class T>
 void tap_sum_backward_typed(const TapSumParams& p, const T* dy, T* dz) {
-  const int64_t plane = p.H * p.W, taps = p.K * p.K;
-  parallel_for(p.N * taps * p.O, [&](int64_t b, int64_t e) {
+  const int64_t plane = p.H * p.W, taps = p.K * p.K, blocks = blocks_of(p), step = Step ? Step : p.block;
+  const int64_t channels = p.block ? blocks * p.block : taps * p.O;
+  parallel_for(p.N * channels, [&](int64_t b, int64_t e) {
     for (int64_t q = b; q < e; ++q) {
-      const int64_t o = q % p.O, t = (q / p.O) % taps, n = q / (p.O * taps);
+      const int64_t c = q % channels, n = q / channels, o = c % p.O, t = c / p.O;
+      T* dp = dz + channel_start(p, n, c, blocks);
+      for (int64_t x = 0; x < plane; ++x) dp[x * step] = T(0);
+      if (t >= taps) continue;
       const int64_t i = t / p.K, j = t % p.K;
-      T* dp = dz + q * plane;
       const T* gp = dy + (n * p.O + o) * plane;
-      std::fill(dp, dp + plane, T(0));
       const Span s = span_of(p, j);  // the dy columns w whose dz column w + j - pad is in range
       const int64_t h0 = std::max<int64_t>(0, p.pad - i), h1 = std::min<int64_t>(p.H, p.H + p.pad - i);
       for (int64_t h = h0; h < h1; ++h) {  // dy row h feeds dz row h + i - pad
         const T* gr = gp + h * p.W;
-        T* dr = dp + (h + i - p.pad) * p.W;
-        for (int64_t w = s.lo; w < s.hi; ++w) dr[w + j - p.pad] = gr[w];
+        T* dr = dp + (h + i - p.pad) * p.W * step;
+        for (int64_t w = s.lo; w < s.hi; ++w) dr[(w + j - p.pad) * step] = gr[w];
       }
     }
   }, std::max<int64_t>(1, kGrain / std::max<int64_t>(plane, 1)));
@@ -71,14 +85,20 @@ void tap_sum_backward_typed(const TapSumParams& p, const T* dy, T* dz) {
 void CpuBackend::tap_sum(const TapSumParams& p, const Tensor& z, Tensor& y) {
   dispatch_float(z.dtype(), "tap_sum", [&](auto v) {
     using T = decltype(v);
-    tap_sum_typed(p, dense_in<T>(&z), dense_out<T>(&y));
+    if (p.block)
+      tap_sum_typed<0>(p, dense_in<T>(&z), dense_out<T>(&y));
+    else
+      tap_sum_typed<1>(p, dense_in<T>(&z), dense_out<T>(&y));
   });
 }
 
 void CpuBackend::tap_sum_backward(const TapSumParams& p, const Tensor& dy, Tensor& dz) {
   dispatch_float(dy.dtype(), "tap_sum_backward", [&](auto v) {
     using T = decltype(v);
-    tap_sum_backward_typed(p, dense_in<T>(&dy), dense_out<T>(&dz));
+    if (p.block)
+      tap_sum_backward_typed<0>(p, dense_in<T>(&dy), dense_out<T>(&dz));
+    else
+      tap_sum_backward_typed<1>(p, dense_in<T>(&dy), dense_out<T>(&dz));
   });
 }
 

@@ -215,12 +215,14 @@ void CudaBackend::concat_elu_backward(const ConcatEluParams& p, const Tensor& y,
 
 void CudaBackend::tap_sum(const TapSumParams& p, const Tensor& z, Tensor& y) {
   need_float(z.dtype(), "tap_sum");
+  FG_CHECK(p.block == 0, "tap_sum on cuda: channel-blocked layouts are CPU-only");
   activate();
   cuda::tap_sum(stream_, z.dtype(), p, z.raw(), y.raw());
 }
 
 void CudaBackend::tap_sum_backward(const TapSumParams& p, const Tensor& dy, Tensor& dz) {
   need_float(dy.dtype(), "tap_sum_backward");
+  FG_CHECK(p.block == 0, "tap_sum_backward on cuda: channel-blocked layouts are CPU-only");
   activate();
   cuda::tap_sum_backward(stream_, dy.dtype(), p, dy.raw(), dz.raw());
 }

@@ -172,6 +172,8 @@ void gradcheck_concat_elu_conv2d() {
 void gradcheck_tap_sum() {
   expect_ok("tap_sum k3", [](auto& v) { return tap_sum(v[0], 3); }, {rnd({2, 18, 4, 5}, 69)});
   expect_ok("tap_sum k5", [](auto& v) { return tap_sum(v[0], 5); }, {rnd({1, 25, 3, 6}, 70)});
+  // channel-blocked z: 9*2 = 18 channels padded to 24 in blocks of 8
+  expect_ok("tap_sum k3 channel-blocked", [](auto& v) { return tap_sum(v[0], 3, 2); }, {rnd({2, 3, 4, 5, 8}, 71)});
 }
 void gradcheck_conv_transpose2d() {
   auto check = [](const char* what, Shape x, Shape w, ConvOptions o, bool bias) {
