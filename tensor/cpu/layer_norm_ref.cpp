@@ -33,24 +33,29 @@ constexpr int64_t kTile = 64;           // row elements handled together (a mult
 constexpr int64_t kParallelWork = 1 << 14;
 constexpr int64_t kMaxChunks = 64;      // outer chunks for the dgamma/dbeta reduction
 
-// sum of B consecutive values, pairwise: log2(B) dependent adds instead of B
-template <int B, class A>
-A lane_sum(const A* v) {
+// Runs f(e, pos, j) for the elements e of a tile's first np positions (pos: e's position, j: its
+// lane, the channel within the block), vectorized along a position's B channels (blocked) or
+// along positions (plain, B = 1). Per-position values are then read once per vector, not spread.
+template <int B, class F>
+__attribute__((always_inline)) inline void for_elements(int64_t np, F f) {
   if constexpr (B == 1) {
-    return v[0];
+#pragma omp simd
+    for (int64_t e = 0; e < np; ++e) f(e, e, 0);
   } else {
-    A h[B / 2];
-    for (int j = 0; j < B / 2; ++j) h[j] = v[j] + v[j + B / 2];
-    return lane_sum<B / 2>(h);
+    for (int64_t pos = 0; pos < np; ++pos)
+#pragma omp simd
+      for (int j = 0; j < B; ++j) f(pos * B + j, pos, j);
   }
 }
 
-// per-position sums of a tile's per-element sums (runs of B), mapped by f, spread back per element
-template <int B, class A, class F>
-void per_position(const A* acc, A* out, int64_t len, F f) {
-  for (int64_t q = 0; q < len; q += B) {
-    const A t = f(lane_sum<B>(acc + q));
-    for (int j = 0; j < B; ++j) out[q + j] = t;
+// out[pos] = scale * (sum of acc over position pos's B elements), for a tile's np positions
+template <int B, class T>
+__attribute__((always_inline)) inline void position_sums(const T* acc, int64_t np, T scale, T* out) {
+  for (int64_t pos = 0; pos < np; ++pos) {
+    T t = 0;
+#pragma omp simd reduction(+ : t)
+    for (int j = 0; j < B; ++j) t += acc[pos * B + j];
+    out[pos] = t * scale;
   }
 }
 
@@ -68,7 +73,7 @@ __attribute__((always_inline)) inline void forward_tile(const T* x, const T* gat
                                                         int64_t o, int64_t q0, int64_t len) {
   const int64_t G = p.C / B, row = p.inner * B, base = o * G * row + q0;
   const T inv_c = T(1) / static_cast<T>(p.C), eps = static_cast<T>(p.eps);
-  T acc[kTile] = {}, mu[kTile], rs[kTile];
+  T acc[kTile] = {};
   for (int64_t g = 0; g < G; ++g) {
     const T* xr = x + base + g * row;
     if (gate) {  // the residual x + a * sigmoid(b), [a, b] = chunk(h, 2, 1), kept for the tile
@@ -85,29 +90,30 @@ __attribute__((always_inline)) inline void forward_tile(const T* x, const T* gat
     }
   }
   auto in_row = [&](int64_t g) { return gate ? gated + g * kTile : x + base + g * row; };
-  per_position<B>(acc, mu, len, [&](T t) { return t * inv_c; });
+  const int64_t np = len / B;
+  T mu[kTile / B], rs[kTile / B];
+  position_sums<B>(acc, np, inv_c, mu);
   std::fill(acc, acc + kTile, T(0));
   for (int64_t g = 0; g < G; ++g) {
     const T* xr = in_row(g);
-    for (int64_t q = 0; q < len; ++q) {
-      const T d = xr[q] - mu[q];
-      acc[q] += d * d;
-    }
+    for_elements<B>(np, [&](int64_t e, int64_t pos, int) {
+      const T d = xr[e] - mu[pos];
+      acc[e] += d * d;
+    });
   }
-  per_position<B>(acc, rs, len, [&](T t) { return T(1) / std::sqrt(t * inv_c + eps); });
+  position_sums<B>(acc, np, inv_c, rs);
+  for (int64_t pos = 0; pos < np; ++pos) rs[pos] = T(1) / std::sqrt(rs[pos] + eps);
   for (int64_t g = 0; g < G; ++g) {
     const T* xr = in_row(g);
     T* yr = y + base + g * row;
     T gm[B], bt[B];
     channel_row<T, B>(gamma, g, T(1), gm);
     channel_row<T, B>(beta, g, T(0), bt);
-    for (int64_t q = 0; q < len; q += B)
-      for (int j = 0; j < B; ++j) yr[q + j] = (xr[q + j] - mu[q + j]) * rs[q + j] * gm[j] + bt[j];
+    for_elements<B>(np, [&](int64_t e, int64_t pos, int j) { yr[e] = (xr[e] - mu[pos]) * rs[pos] * gm[j] + bt[j]; });
   }
-  for (int64_t q = 0; q < len; q += B) {
-    mean[o * p.inner + (q0 + q) / B] = mu[q];
-    rstd[o * p.inner + (q0 + q) / B] = rs[q];
-  }
+  const int64_t m0 = o * p.inner + q0 / B;
+  std::copy(mu, mu + np, mean + m0);
+  std::copy(rs, rs + np, rstd + m0);
 }
 
 template <class T, int B>
@@ -138,36 +144,33 @@ void backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* r
   for (int64_t it = 0; it < items; ++it) {
     const int64_t o = it / nt, q0 = (it % nt) * kTile, len = std::min(kTile, row - q0);
     const int64_t base = o * G * row + q0;
-    T mu[kTile], rs[kTile], s1[kTile] = {}, s2[kTile] = {};
-    for (int64_t q = 0; q < len; ++q) {
-      mu[q] = mean[o * p.inner + (q0 + q) / B];
-      rs[q] = rstd[o * p.inner + (q0 + q) / B];
-    }
+    const int64_t np = len / B, m0 = o * p.inner + q0 / B;
+    const T* mu = mean + m0;
+    const T* rs = rstd + m0;
+    T s1[kTile] = {}, s2[kTile] = {}, m1[kTile / B], m2[kTile / B];
     for (int64_t g = 0; g < G; ++g) {
       const T* xr = x + base + g * row;
       const T* dr = dy + base + g * row;
       T gm[B];
       channel_row<T, B>(gamma, g, T(1), gm);
-      for (int64_t q = 0; q < len; q += B)
-        for (int j = 0; j < B; ++j) {
-          const T gv = dr[q + j] * gm[j];
-          s1[q + j] += gv;
-          s2[q + j] += gv * (xr[q + j] - mu[q + j]) * rs[q + j];
-        }
+      for_elements<B>(np, [&](int64_t e, int64_t pos, int j) {
+        const T gv = dr[e] * gm[j];
+        s1[e] += gv;
+        s2[e] += gv * (xr[e] - mu[pos]) * rs[pos];
+      });
     }
-    per_position<B>(s1, s1, len, [&](T t) { return t * inv_c; });
-    per_position<B>(s2, s2, len, [&](T t) { return t * inv_c; });
+    position_sums<B>(s1, np, inv_c, m1);
+    position_sums<B>(s2, np, inv_c, m2);
     for (int64_t g = 0; g < G; ++g) {
       const T* xr = x + base + g * row;
       const T* dr = dy + base + g * row;
       T* dxr = dx + base + g * row;
       T gm[B];
       channel_row<T, B>(gamma, g, T(1), gm);
-      for (int64_t q = 0; q < len; q += B)
-        for (int j = 0; j < B; ++j) {
-          const T xhat = (xr[q + j] - mu[q + j]) * rs[q + j];
-          dxr[q + j] = rs[q + j] * (dr[q + j] * gm[j] - s1[q + j] - xhat * s2[q + j]);
-        }
+      for_elements<B>(np, [&](int64_t e, int64_t pos, int j) {
+        const T xhat = (xr[e] - mu[pos]) * rs[pos];
+        dxr[e] = rs[pos] * (dr[e] * gm[j] - m1[pos] - xhat * m2[pos]);
+      });
     }
   }
   if (!dgamma && !dbeta) return;
