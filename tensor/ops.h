@@ -130,9 +130,10 @@ struct ConvOptions {
 // environment, which keeps every conv on NCHW: for comparisons).
 int64_t conv_channel_block(const Tensor& x);
 // Whether the f32 conv of x with a weight of shape w and options o (channel blocks included) runs on
-// oneDNN's JIT kernels forward and in both backward passes: false off the CPU, without oneDNN, and
-// where oneDNN has only its reference kernels for that case (a few times slower than NCHW).
-bool conv_runs_jit(const Tensor& x, const Shape& w, const ConvOptions& o);
+// oneDNN's JIT kernels forward and, with backward, in both backward passes: false off the CPU,
+// without oneDNN, and where oneDNN has only its reference kernels for that case (a few times
+// slower than NCHW).
+bool conv_runs_jit(const Tensor& x, const Shape& w, const ConvOptions& o, bool backward = true);
 Conv2dParams conv2d_params(const Shape& x, const Shape& w, const ConvOptions& o, const char* op);
 // x [N,C,H,W], w [O, C/groups, KH, KW], bias [O] or null
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias = nullptr, const ConvOptions& o = {});

@@ -64,9 +64,9 @@ int64_t conv_channel_block(const Tensor& x) {
              : 0;
 }
 
-bool conv_runs_jit(const Tensor& x, const Shape& w, const ConvOptions& o) {
+bool conv_runs_jit(const Tensor& x, const Shape& w, const ConvOptions& o, bool backward) {
   return x.device().is_cpu() && x.dtype() == DType::F32 && cpu::onednn_enabled() &&
-         cpu::onednn::conv2d_jit(conv2d_params(x.shape(), w, o, "conv_runs_jit"));
+         cpu::onednn::conv2d_jit(conv2d_params(x.shape(), w, o, "conv_runs_jit"), backward);
 }
 
 Conv2dParams conv2d_params(const Shape& xs, const Shape& w, const ConvOptions& o, const char* op) {

@@ -56,7 +56,7 @@ bool matmul(const float* a, const float* b, float* c, const MatmulParams& p);
 int64_t channel_block();
 // Whether oneDNN runs p (its channel blocks included) on JIT kernels in all three directions; false
 // where it would fall back to its own reference kernels (slow) or not take p at all.
-bool conv2d_jit(const Conv2dParams& p);
+bool conv2d_jit(const Conv2dParams& p, bool backward);
 bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p);
 bool conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv2dParams& p);
 bool conv2d_backward_weights(const float* x, const float* dy, float* dw, float* dbias, const Conv2dParams& p);

@@ -75,7 +75,7 @@ inline void randomize(nn::Module& m, double std, uint64_t seed) {
 
 // Runs y = f(x0) on the oneDNN paths (channel-blocked ones included) and on the reference kernels,
 // backpropagating sum(y * r) for a fixed random r, and checks y, dx and every parameter gradient of
-// m agree within 1e-4 of their scale.
+// m agree within 1e-4 of their scale; and y without a graph (inference, whose layouts may differ).
 inline void check_onednn_matches_reference(nn::Module& m, const Tensor& x0,
                                            const std::function<ag::Var(const ag::Var&)>& f) {
   Tensor r;
@@ -92,6 +92,12 @@ inline void check_onednn_matches_reference(nn::Module& m, const Tensor& x0,
     return out;
   };
   const auto fast = run(true), ref = run(false);
+  Tensor inference;
+  {
+    ag::NoGradGuard ng;
+    inference = f(ag::Var(x0)).value();
+  }
+  CHECK(max_abs_diff(inference, ref[0]) < 1e-4 * (1 + max_abs_diff(ref[0], zeros_like(ref[0]))));
   REQUIRE(fast.size() == ref.size());
   for (size_t i = 0; i < fast.size(); ++i) {
     CAPTURE(i);
