@@ -1,9 +1,10 @@
 // The shifted-tap sum of a K x K conv computed as a 1x1 conv (tensor/params.h, TapSumParams), and
 // its adjoint, which scatters dy back to each tap's shifted window. One plane (n, o) or
 // (n, tap, o) per work item; each tap moves runs of rows, shifted by (i - pad, j - pad). In a
-// channel-blocked z a channel's positions are b elements apart (Step = 0: p.block, a runtime
-// value; Step = 1: the plain layout, unit-stride loops).
+// channel-blocked z a channel's positions are Step = b elements apart (8 or 16, a constant, so
+// the strided loops vectorize); Step = 1 is the plain layout.
 #include <algorithm>
+#include <type_traits>
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/dispatch.h"
@@ -33,7 +34,7 @@ int64_t blocks_of(const TapSumParams& p) { return p.block ? (p.K * p.K * p.O + p
 // one output plane (n, o) per work item, its taps added row by row
 template <int64_t Step, class T>
 void tap_sum_typed(const TapSumParams& p, const T* z, T* y) {
-  const int64_t plane = p.H * p.W, taps = p.K * p.K, blocks = blocks_of(p), step = Step ? Step : p.block;
+  const int64_t plane = p.H * p.W, taps = p.K * p.K, blocks = blocks_of(p), step = Step;
   parallel_for(p.N * p.O, [&](int64_t b, int64_t e) {
     for (int64_t q = b; q < e; ++q) {
       const int64_t o = q % p.O, n = q / p.O;
@@ -55,29 +56,40 @@ void tap_sum_typed(const TapSumParams& p, const T* z, T* y) {
   }, std::max<int64_t>(1, kGrain / std::max<int64_t>(plane * taps, 1)));
 }
 
-// one dz plane (n, c) per work item, c a channel tap * O + o: dz[h', w'] = dy[h' - i + pad,
-// w' - j + pad], 0 outside; a blocked dz's padding channels c >= K*K*O are zeroed
+// One group of Step channels of a sample per work item (a plane, or a block [H, W, b] of a
+// blocked dz), zeroed and then, for each of its channels c = tap * O + o below K*K*O, filled with
+// dz[h', w'] = dy[o, h' - i + pad, w' - j + pad] where in range.
 template <int64_t Step, class T>
 void tap_sum_backward_typed(const TapSumParams& p, const T* dy, T* dz) {
-  const int64_t plane = p.H * p.W, taps = p.K * p.K, blocks = blocks_of(p), step = Step ? Step : p.block;
-  const int64_t channels = p.block ? blocks * p.block : taps * p.O;
-  parallel_for(p.N * channels, [&](int64_t b, int64_t e) {
+  const int64_t plane = p.H * p.W, channels = p.K * p.K * p.O, groups = (channels + Step - 1) / Step;
+  parallel_for(p.N * groups, [&](int64_t b, int64_t e) {
     for (int64_t q = b; q < e; ++q) {
-      const int64_t c = q % channels, n = q / channels, o = c % p.O, t = c / p.O;
-      T* dp = dz + channel_start(p, n, c, blocks);
-      for (int64_t x = 0; x < plane; ++x) dp[x * step] = T(0);
-      if (t >= taps) continue;
-      const int64_t i = t / p.K, j = t % p.K;
-      const T* gp = dy + (n * p.O + o) * plane;
-      const Span s = span_of(p, j);  // the dy columns w whose dz column w + j - pad is in range
-      const int64_t h0 = std::max<int64_t>(0, p.pad - i), h1 = std::min<int64_t>(p.H, p.H + p.pad - i);
-      for (int64_t h = h0; h < h1; ++h) {  // dy row h feeds dz row h + i - pad
-        const T* gr = gp + h * p.W;
-        T* dr = dp + (h + i - p.pad) * p.W * step;
-        for (int64_t w = s.lo; w < s.hi; ++w) dr[(w + j - p.pad) * step] = gr[w];
+      const int64_t n = q / groups, c0 = (q % groups) * Step;
+      T* dp = dz + q * plane * Step;
+      std::fill(dp, dp + plane * Step, T(0));
+      for (int64_t l = 0; l < Step && c0 + l < channels; ++l) {
+        const int64_t c = c0 + l, o = c % p.O, t = c / p.O, i = t / p.K, j = t % p.K;
+        const T* gp = dy + (n * p.O + o) * plane;
+        const Span s = span_of(p, j);  // the dy columns w whose dz column w + j - pad is in range
+        const int64_t h0 = std::max<int64_t>(0, p.pad - i), h1 = std::min<int64_t>(p.H, p.H + p.pad - i);
+        for (int64_t h = h0; h < h1; ++h) {  // dy row h feeds dz row h + i - pad
+          const T* gr = gp + h * p.W;
+          T* dr = dp + (h + i - p.pad) * p.W * Step + l;
+          for (int64_t w = s.lo; w < s.hi; ++w) dr[(w + j - p.pad) * Step] = gr[w];
+        }
       }
     }
-  }, std::max<int64_t>(1, kGrain / std::max<int64_t>(plane, 1)));
+  }, std::max<int64_t>(1, kGrain / std::max<int64_t>(plane * Step, 1)));
+}
+
+// f(std::integral_constant<int64_t, Step>) for p's layout: the channel blocks of our convs (8, 16)
+template <class F>
+void with_step(const TapSumParams& p, F f) {
+  FG_CHECK(p.block == 0 || p.block == 8 || p.block == 16, "tap_sum: channel block {} is not supported (8 or 16)",
+           p.block);
+  if (p.block == 16) return f(std::integral_constant<int64_t, 16>{});
+  if (p.block == 8) return f(std::integral_constant<int64_t, 8>{});
+  f(std::integral_constant<int64_t, 1>{});
 }
 
 }  // namespace
@@ -85,20 +97,14 @@ void tap_sum_backward_typed(const TapSumParams& p, const T* dy, T* dz) {
 void CpuBackend::tap_sum(const TapSumParams& p, const Tensor& z, Tensor& y) {
   dispatch_float(z.dtype(), "tap_sum", [&](auto v) {
     using T = decltype(v);
-    if (p.block)
-      tap_sum_typed<0>(p, dense_in<T>(&z), dense_out<T>(&y));
-    else
-      tap_sum_typed<1>(p, dense_in<T>(&z), dense_out<T>(&y));
+    with_step(p, [&](auto step) { tap_sum_typed<step()>(p, dense_in<T>(&z), dense_out<T>(&y)); });
   });
 }
 
 void CpuBackend::tap_sum_backward(const TapSumParams& p, const Tensor& dy, Tensor& dz) {
   dispatch_float(dy.dtype(), "tap_sum_backward", [&](auto v) {
     using T = decltype(v);
-    if (p.block)
-      tap_sum_backward_typed<0>(p, dense_in<T>(&dy), dense_out<T>(&dz));
-    else
-      tap_sum_backward_typed<1>(p, dense_in<T>(&dy), dense_out<T>(&dz));
+    with_step(p, [&](auto step) { tap_sum_backward_typed<step()>(p, dense_in<T>(&dy), dense_out<T>(&dz)); });
   });
 }
 
