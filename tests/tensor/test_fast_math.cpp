@@ -2,7 +2,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <tuple>
+#include <vector>
 
 #include "tensor/cpu/fast_math.h"
 #include "tensor/ops.h"
@@ -135,4 +137,34 @@ TEST_CASE("fused concat_elu equals concat(elu(x), elu(-x)) and its backward the 
     Tensor expect = slice(g, 1, 0, 3) * d1 - slice(g, 1, 3, 6) * d2;
     CHECK(max_abs_diff(dx, expect) < (t == DType::F32 ? 1e-5 : 1e-12));
   }
+}
+
+TEST_CASE("the vectorized kernels keep NaN and the infinite limits (exp, expm1 via elu, tanh, sigmoid, ConcatELU)") {
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> v;
+  for (int i = 0; i < 16; ++i) v.insert(v.end(), {NAN, inf, -inf, 0.5f});  // 64: whole vectors
+  const Tensor x = from_vector(v, {64});
+  auto at = [](const Tensor& t, int64_t i) { return t.to_vector<float>()[static_cast<size_t>(i)]; };
+  for (int64_t k : {0, 60}) {
+    CAPTURE(k);
+    CHECK(std::isnan(at(exp(x), k)));
+    CHECK(at(exp(x), k + 1) == inf);
+    CHECK(at(exp(x), k + 2) == 0.0f);
+    CHECK(std::isnan(at(elu(x, 1.0), k)));
+    CHECK(at(elu(x, 1.0), k + 2) == -1.0f);
+    CHECK(std::isnan(at(tanh(x), k)));
+    CHECK(at(tanh(x), k + 1) == 1.0f);
+    CHECK(at(tanh(x), k + 2) == -1.0f);
+    CHECK(std::isnan(at(sigmoid(x), k)));
+    CHECK(at(sigmoid(x), k + 1) == 1.0f);
+    CHECK(at(sigmoid(x), k + 2) == 0.0f);
+  }
+  const Tensor ce = concat_elu(x.reshape({1, 64, 1, 1}));
+  CHECK(std::isnan(at(ce, 0)));
+  CHECK(std::isnan(at(ce, 64)));
+  CHECK(at(ce, 64 + 1) == -1.0f);  // elu(-inf)
+  CHECK(at(ce, 2) == -1.0f);
+  CHECK(std::isnan(cpu::fast_expm1f(NAN)));
+  CHECK(cpu::fast_expm1f(inf) == inf);
+  CHECK(cpu::fast_expm1f(-inf) == -1.0f);
 }
