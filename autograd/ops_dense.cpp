@@ -188,7 +188,7 @@ Var conv_as_taps(const Var& x, const Var& w, const Var* bias, ConvOptions o, boo
   const int64_t out = w.size(0), in = w.size(1), k = w.size(2), taps = k * k * out, b = o.src_block;
   // w1 [P, C, 1, 1], tap-major: row (i*K + j)*O + o is w[o, :, i, j]; rows K*K*O..P are zero
   Var w1 = reshape(contiguous(permute(w, {2, 3, 0, 1})), {taps, in, 1, 1});
-  const int64_t padded = (taps + b - 1) / b * b;
+  const int64_t padded = tap_channels(k, out, b);
   if (padded > taps) w1 = concat({w1, Var(zeros({padded - taps, in, 1, 1}, w.dtype(), w.device()))}, 0);
   o.padding = Pair2{0};
   o.dst_block = b;

@@ -149,9 +149,11 @@ Conv2dParams conv_transpose2d_params(const Shape& x, const Shape& w, const ConvO
 // (i*K + j)*O + o holds tap (i, j) of output o) followed by this sum of the shifted taps:
 // z [N, K*K*O, H, W] -> y [N, O, H, W] (TapSumParams). Cheaper on the CPU for convs with few
 // outputs, which oneDNN pads to a block of 8 or 16 output channels.
-// A channel-blocked z [N, P/b, H, W, b] (P = K*K*O rounded up to b) needs o, which P does not
+// A channel-blocked z [N, P/b, H, W, b] (P = tap_channels(k, o, b)) needs o, which P does not
 // determine; y is NCHW either way.
 Tensor tap_sum(const Tensor& z, int64_t k, int64_t o = 0);
+// z's channels for o outputs: k*k*o, rounded up to a whole number of blocks of b when b > 0
+int64_t tap_channels(int64_t k, int64_t o, int64_t block = 0);
 // its adjoint: [N, O, H, W] -> [N, K*K*O, H, W], or with block b > 0 the blocked [N, P/b, H, W, b]
 Tensor tap_sum_backward(const Tensor& dy, int64_t k, int64_t block = 0);
 struct LayerNormResult {

@@ -128,7 +128,7 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
     // dx[c, h, w] = sum dy[o, h + i - pad, w + j - pad] * w[o, c, K-1-i, K-1-j]: the 1x1 weight's
     // row (i*K + j)*C + c is the flipped kernel's [:, c, i, j]
     // (rows past K*K*C zero, to a whole block: the 1x1 conv writes its output blocked, as tap_sum reads it)
-    const int64_t k = p.KH, b = o.dst_block, taps = k * k * p.C, padded = (taps + b - 1) / b * b;
+    const int64_t k = p.KH, b = o.dst_block, taps = k * k * p.C, padded = tap_channels(k, p.C, b);
     Tensor w1 = permute(flip(flip(w, 2), 3), {2, 3, 1, 0}).contiguous().reshape({taps, p.O, 1, 1});
     if (padded > taps) w1 = concat({w1, zeros({padded - taps, p.O, 1, 1}, w.dtype(), w.device())}, 0);
     ConvOptions o1;
@@ -266,12 +266,12 @@ void check_taps_kernel(int64_t k, const char* op) {
   FG_CHECK(k >= 1 && k % 2 == 1, "{}: the kernel size must be odd and positive, got {}", op, k);
 }
 
-// [N, P/b, H, W, b] for z's K*K*O channels rounded up to whole blocks of b
-Shape blocked_taps_shape(const TapSumParams& p) {
-  const int64_t taps = p.K * p.K * p.O;
-  return {p.N, (taps + p.block - 1) / p.block, p.H, p.W, p.block};
-}
 }  // namespace
+
+int64_t tap_channels(int64_t k, int64_t o, int64_t block) {
+  const int64_t taps = k * k * o;
+  return block > 0 ? (taps + block - 1) / block * block : taps;
+}
 
 Tensor tap_sum(const Tensor& z, int64_t k, int64_t o) {
   detail::check_float("tap_sum", z);
@@ -280,7 +280,7 @@ Tensor tap_sum(const Tensor& z, int64_t k, int64_t o) {
   TapSumParams p;
   if (s.size() == 5) {
     const int64_t channels = s[1] * s[4];
-    FG_CHECK(o > 0 && k * k * o <= channels && channels - k * k * o < s[4],
+    FG_CHECK(o > 0 && channels == tap_channels(k, o, s[4]),
              "tap_sum: a blocked {} holds {} channels, not {}*{} rounded up to a block of {}", shape_str(s), channels,
              k * k, o, s[4]);
     p = {s[0], o, s[2], s[3], k, k / 2, s[4]};
@@ -301,7 +301,8 @@ Tensor tap_sum_backward(const Tensor& dy, int64_t k, int64_t block) {
   FG_CHECK(s.size() == 4, "tap_sum_backward: needs [N, O, H, W], got {}", shape_str(s));
   FG_CHECK(block >= 0, "tap_sum_backward: negative channel block {}", block);
   const TapSumParams p{s[0], s[1], s[2], s[3], k, k / 2, block};
-  const Shape dz_shape = block ? blocked_taps_shape(p) : Shape{p.N, k * k * p.O, p.H, p.W};
+  const int64_t channels = tap_channels(k, p.O, block);
+  const Shape dz_shape = block ? Shape{p.N, channels / block, p.H, p.W, block} : Shape{p.N, channels, p.H, p.W};
   Tensor dz = Tensor::empty(dz_shape, dy.dtype(), dy.device());
   launch(dy.device()).tap_sum_backward(p, dy.contiguous(), dz);
   return dz;

@@ -154,16 +154,19 @@ int64_t channel_block() {
 
 bool conv2d_jit(const Conv2dParams& p, bool backward) {
   if (!usable(p)) return false;
-  static PlanCache<bool> cache;
-  auto jit = cache.get(key_of(p, backward), [&] {  // (the key's bias flag stands for backward)
+  struct Jit {
+    bool forward, backward;  // backward: both backward passes
+  };
+  static PlanCache<Jit> cache;
+  auto jit = cache.get(key_of(p, true), [&] {
     const Shapes s = shapes(p);
     auto fwd = forward_pd(s, true);
     auto not_ref = [](const std::string& impl) { return impl.rfind("ref", 0) != 0; };
-    return std::make_shared<bool>(not_ref(fwd.impl_info_str()) &&
-                                  (!backward || (not_ref(backward_data_pd(s, fwd).impl_info_str()) &&
-                                                 not_ref(backward_weights_pd(s, true, fwd).impl_info_str()))));
+    return std::make_shared<Jit>(Jit{not_ref(fwd.impl_info_str()),
+                                     not_ref(backward_data_pd(s, fwd).impl_info_str()) &&
+                                         not_ref(backward_weights_pd(s, true, fwd).impl_info_str())});
   });
-  return jit && *jit;
+  return jit && jit->forward && (!backward || jit->backward);
 }
 
 bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p) {
