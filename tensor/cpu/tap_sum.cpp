@@ -1,9 +1,9 @@
 // The shifted-tap sum of a K x K conv computed as a 1x1 conv (tensor/params.h, TapSumParams), and
-// its adjoint, which scatters dy back to each tap's shifted window. Forward: one output plane
-// (n, o) per work item; adjoint: one group of z's channels (a plane, or a block). Each tap moves
-// runs of rows, shifted by (i - pad, j - pad). z's channels come in groups of Step: blocks of
-// b = 8 or 16 channels, whose positions are b elements apart (a constant, so the strided loops
-// vectorize), or single planes (Step = 1, the plain layout).
+// its adjoint, which scatters dy back to each tap's shifted window. One output plane (n, o) per
+// work item forward, one group of z's channels (a plane, or a block) in the adjoint; each tap
+// moves runs of rows, shifted by (i - pad, j - pad). In a
+// channel-blocked z a channel's positions are Step = b elements apart (8 or 16, a constant, so
+// the strided loops vectorize); Step = 1 is the plain layout.
 #include <algorithm>
 #include <type_traits>
 
@@ -23,22 +23,19 @@ Span span_of(const TapSumParams& p, int64_t j) {
   return {std::max<int64_t>(0, p.pad - j), std::min<int64_t>(p.W, p.W + p.pad - j)};
 }
 
-// z's channel groups per sample: its K*K*O channels in groups of Step (the last one padded)
-template <int64_t Step>
-int64_t groups_of(const TapSumParams& p) {
-  return (p.K * p.K * p.O + Step - 1) / Step;
+// where channel c of sample n starts in z (or dz), plain [N, K*K*O, H, W] or blocked [N, P/b, H, W, b]
+int64_t channel_start(const TapSumParams& p, int64_t n, int64_t c, int64_t blocks) {
+  const int64_t plane = p.H * p.W;
+  if (p.block == 0) return (n * p.K * p.K * p.O + c) * plane;
+  return ((n * blocks + c / p.block) * plane) * p.block + c % p.block;
 }
 
-// where channel c of sample n starts in z (or dz), [N, groups, H, W, Step]
-template <int64_t Step>
-int64_t channel_start(const TapSumParams& p, int64_t n, int64_t c) {
-  return ((n * groups_of<Step>(p) + c / Step) * p.H * p.W) * Step + c % Step;
-}
+int64_t blocks_of(const TapSumParams& p) { return p.block ? (p.K * p.K * p.O + p.block - 1) / p.block : 0; }
 
 // one output plane (n, o) per work item, its taps added row by row
 template <int64_t Step, class T>
 void tap_sum_typed(const TapSumParams& p, const T* z, T* y) {
-  const int64_t plane = p.H * p.W, taps = p.K * p.K;
+  const int64_t plane = p.H * p.W, taps = p.K * p.K, blocks = blocks_of(p), step = Step;
   parallel_for(p.N * p.O, [&](int64_t b, int64_t e) {
     for (int64_t q = b; q < e; ++q) {
       const int64_t o = q % p.O, n = q / p.O;
@@ -47,12 +44,12 @@ void tap_sum_typed(const TapSumParams& p, const T* z, T* y) {
       for (int64_t i = 0; i < p.K; ++i) {
         const int64_t h0 = std::max<int64_t>(0, p.pad - i), h1 = std::min<int64_t>(p.H, p.H + p.pad - i);
         for (int64_t j = 0; j < p.K; ++j) {
-          const T* zp = z + channel_start<Step>(p, n, (i * p.K + j) * p.O + o);
+          const T* zp = z + channel_start(p, n, (i * p.K + j) * p.O + o, blocks);
           const Span s = span_of(p, j);
           for (int64_t h = h0; h < h1; ++h) {
             T* yr = yp + h * p.W;
-            const T* zr = zp + (h + i - p.pad) * p.W * Step;
-            for (int64_t w = s.lo; w < s.hi; ++w) yr[w] += zr[(w + j - p.pad) * Step];
+            const T* zr = zp + (h + i - p.pad) * p.W * step;
+            for (int64_t w = s.lo; w < s.hi; ++w) yr[w] += zr[(w + j - p.pad) * step];
           }
         }
       }
@@ -65,7 +62,7 @@ void tap_sum_typed(const TapSumParams& p, const T* z, T* y) {
 // dz[h', w'] = dy[o, h' - i + pad, w' - j + pad] where in range.
 template <int64_t Step, class T>
 void tap_sum_backward_typed(const TapSumParams& p, const T* dy, T* dz) {
-  const int64_t plane = p.H * p.W, channels = p.K * p.K * p.O, groups = groups_of<Step>(p);
+  const int64_t plane = p.H * p.W, channels = p.K * p.K * p.O, groups = (channels + Step - 1) / Step;
   parallel_for(p.N * groups, [&](int64_t b, int64_t e) {
     for (int64_t q = b; q < e; ++q) {
       const int64_t n = q / groups, c0 = (q % groups) * Step;
