@@ -64,7 +64,10 @@ void plain_layouts(const Conv2dParams& p) {
 void CpuBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* bias,
                                 Tensor& y) {
   dense(use_onednn(), x.dtype(), "conv2d",
-        [&] { return onednn::conv2d_forward(F32(&x), F32(&w), F32(bias), F32_OUT(&y), p); },
+        [&] {
+          return winograd::conv2d_forward(F32(&x), F32(&w), F32(bias), F32_OUT(&y), p) ||
+                 onednn::conv2d_forward(F32(&x), F32(&w), F32(bias), F32_OUT(&y), p);
+        },
         [&](auto z) {
           using T = decltype(z);
           plain_layouts(p);
@@ -78,7 +81,10 @@ void CpuBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Te
 
 void CpuBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
   dense(use_onednn(), dy.dtype(), "conv2d_backward_data",
-        [&] { return onednn::conv2d_backward_data(F32(&dy), F32(&w), F32_OUT(&dx), p); },
+        [&] {
+          return winograd::conv2d_backward_data(F32(&dy), F32(&w), F32_OUT(&dx), p) ||
+                 onednn::conv2d_backward_data(F32(&dy), F32(&w), F32_OUT(&dx), p);
+        },
         [&](auto z) {
           using T = decltype(z);
           plain_layouts(p);

@@ -46,11 +46,7 @@ struct Shapes {
 // against 13.2 / 12.6 / 13.7; but with 16 or fewer output channels (128->4, 96->8, 32->16) or 8 or
 // fewer inputs wino was up to 2x slower. FG_CONV_WINOGRAD=0 turns it off for comparisons.
 dnnl::algorithm conv_algorithm(const Conv2dParams& p) {
-  static const bool allowed = [] {
-    const char* e = std::getenv("FG_CONV_WINOGRAD");
-    return !(e && std::string(e) == "0");
-  }();
-  const bool wino = allowed && p.groups == 1 && p.KH == 3 && p.KW == 3 && p.stride_h == 1 && p.stride_w == 1 &&
+  const bool wino = winograd_allowed() && p.groups == 1 && p.KH == 3 && p.KW == 3 && p.stride_h == 1 && p.stride_w == 1 &&
                     p.dil_h == 1 && p.dil_w == 1 && std::min(p.C, p.O) >= 32;
   return wino ? dnnl::algorithm::convolution_auto : dnnl::algorithm::convolution_direct;
 }

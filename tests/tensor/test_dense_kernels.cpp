@@ -1,5 +1,5 @@
 // Dense CPU kernels: the reference kernels (conv, matmul, layer norm) against naive formulas and
-// f32 against f64; then the oneDNN f32 fast paths against the f32 reference on the same data.
+// f32 against f64; then the fast paths (oneDNN, our Winograd) against the f32 reference on the same data.
 //
 // Tolerances, always relative to the magnitude of the reference:
 //   err = max|a - ref| / max(1, max|ref|).
@@ -296,6 +296,80 @@ TEST_CASE("onednn conv plans are reused with new data pointers") {
     CHECK(rel_err(dx, r.dx) <= 1e-4);
     CHECK(rel_err(dw, r.dw) <= 1e-4);
     CHECK(rel_err(db, r.db) <= 1e-4);
+  }
+}
+
+// ---- our Winograd F(4x4, 3x3) on nChw8c (tensor/cpu/winograd_conv.cpp) ----
+// Its transforms add rounding of their own (the 6x6 input transform scales by up to 5x5, the
+// output one by up to 8x8); measured errors against the reference are below 1e-5 at these shapes,
+// so the oneDNN tolerance (1e-4) holds; a wrong tap, transform entry or tile edge gives order 1.
+
+namespace {
+// NCHW <-> [N, C/8, H, W, 8]
+std::vector<float> blocked8(const std::vector<float>& v, int64_t n, int64_t c, int64_t hw, bool to_blocked) {
+  std::vector<float> r(v.size());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t s = 0; s < hw; ++s) {
+        const int64_t plain = (i * c + ch) * hw + s, blk = ((i * (c / 8) + ch / 8) * hw + s) * 8 + ch % 8;
+        if (to_blocked) r[blk] = v[plain]; else r[plain] = v[blk];
+      }
+  return r;
+}
+}  // namespace
+
+TEST_CASE("winograd conv on nChw8c matches the f32 reference: forward (+ bias, ReLU) and backward data") {
+  namespace wino = fg::cpu::winograd;
+  std::mt19937 g(77);
+  const std::vector<Conv2dParams> cases = {
+      conv(2, 64, 28, 28, 32, 3, 3, 1, 1, 1, 1),   // simple's GatedConv (98 tiles: a partial last block)
+      conv(2, 96, 14, 14, 48, 3, 3, 1, 1, 1, 1),   // multiscale's 14x14 (tiles overhang the edge)
+      conv(3, 128, 7, 7, 64, 3, 3, 1, 1, 1, 1),    // multiscale's 7x7
+      conv(1, 32, 9, 11, 40, 3, 3, 1, 1, 1, 1),    // K not a multiple of 16, H != W
+      conv(2, 40, 5, 6, 32, 3, 3, 1, 0, 1, 1),     // no padding
+      conv(2, 32, 28, 28, 16, 3, 3, 1, 1, 1, 1),   // the dequantization net's 16 outputs
+      conv(1, 32, 6, 6, 32, 3, 3, 1, 2, 1, 1),     // padding 2
+  };
+  for (Conv2dParams p : cases) {
+    CAPTURE(p.C); CAPTURE(p.O); CAPTURE(p.H); CAPTURE(p.W); CAPTURE(p.pad_h);
+    ConvData d(p, g);
+    p.src_block = p.dst_block = 8;
+    d.p.src_block = d.p.dst_block = 0;  // the reference's layouts
+    const auto r = ref_conv<float>(d);
+    const auto x = blocked8(d.x, p.N, p.C, p.H * p.W, true), dy = blocked8(d.dy, p.N, p.O, p.OH * p.OW, true);
+    std::vector<float> y(d.ny(), NAN), y_relu(d.ny(), NAN), dx(d.nx(), NAN);
+    REQUIRE(wino::applies(p));
+    REQUIRE(wino::conv2d_forward(x.data(), d.w.data(), nullptr, y.data(), p));
+    REQUIRE(wino::conv2d_backward_data(dy.data(), d.w.data(), dx.data(), p));
+    Conv2dParams relu = p;
+    relu.relu = 1;
+    REQUIRE(wino::conv2d_forward(x.data(), d.w.data(), d.b.data(), y_relu.data(), relu));
+    std::vector<float> y_nb = r.y, y_r = r.y;
+    for (size_t i = 0; i < y_nb.size(); ++i) {
+      y_nb[i] -= d.b[(i / (p.OH * p.OW)) % p.O];
+      y_r[i] = std::max(y_r[i], 0.0f);
+    }
+    CHECK(rel_err(blocked8(y, p.N, p.O, p.OH * p.OW, false), y_nb) <= 1e-4);
+    CHECK(rel_err(blocked8(y_relu, p.N, p.O, p.OH * p.OW, false), y_r) <= 1e-4);
+    CHECK(rel_err(blocked8(dx, p.N, p.C, p.H * p.W, false), r.dx) <= 1e-4);
+  }
+  SUBCASE("declines what it does not compute") {
+    Conv2dParams p = conv(1, 32, 8, 8, 32, 3, 3, 1, 1, 1, 1);
+    p.src_block = p.dst_block = 8;
+    CHECK(wino::applies(p));
+    Conv2dParams q = p;
+    q.src_block = q.dst_block = 16;  // oneDNN's own Winograd layout (AVX-512)
+    CHECK_FALSE(wino::applies(q));
+    q = p;
+    q.dst_block = 0;
+    CHECK_FALSE(wino::applies(q));
+    q = conv(1, 8, 8, 8, 32, 3, 3, 1, 1, 1, 1);  // too few channels to pay
+    q.src_block = q.dst_block = 8;
+    CHECK_FALSE(wino::applies(q));
+    q = conv(1, 32, 8, 8, 32, 3, 3, 2, 1, 1, 1);  // stride 2
+    q.src_block = q.dst_block = 8;
+    CHECK_FALSE(wino::applies(q));
+    CHECK_FALSE(wino::conv2d_forward(nullptr, nullptr, nullptr, nullptr, q));
   }
 }
 
