@@ -95,7 +95,10 @@ void CpuBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, c
 void CpuBackend::conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw,
                                          Tensor* dbias) {
   dense(use_onednn(), x.dtype(), "conv2d_backward_weights",
-        [&] { return onednn::conv2d_backward_weights(F32(&x), F32(&dy), F32_OUT(&dw), F32_OUT(dbias), p); },
+        [&] {
+          return winograd::conv2d_backward_weights(F32(&x), F32(&dy), F32_OUT(&dw), F32_OUT(dbias), p) ||
+                 onednn::conv2d_backward_weights(F32(&x), F32(&dy), F32_OUT(&dw), F32_OUT(dbias), p);
+        },
         [&](auto z) {
           using T = decltype(z);
           plain_layouts(p);

@@ -58,6 +58,7 @@ namespace winograd {
 bool applies(const Conv2dParams& p);
 bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p);
 bool conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv2dParams& p);
+bool conv2d_backward_weights(const float* x, const float* dy, float* dw, float* dbias, const Conv2dParams& p);
 }  // namespace winograd
 
 // oneDNN f32 kernels; each returns false when it does not handle the case (the caller then

@@ -10,6 +10,7 @@
 // transposed (C and O swapped) and padding 2 - pad. Needs AVX2 and FMA at build time.
 #include <algorithm>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,11 @@ namespace {
 constexpr int64_t kTileBlock = 24;  // tiles per block, a multiple of the GEMM's 6 rows
 constexpr int64_t kAlpha = 36;      // 6 x 6 transformed positions
 
+// G of the weight transform, 6 x 3
+constexpr float G[6][3] = {{0.25f, 0.0f, 0.0f},          {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                           {-1.0f / 6, 1.0f / 6, -1.0f / 6}, {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                           {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0.0f, 0.0f, 1.0f}};
+
 // the conv this file computes: in [N, C/8, H, W, 8] -> out [N, K/8, OH, OW, 8], pad on each side
 struct Geom {
   int64_t N, C, H, W, K, OH, OW, pad;
@@ -58,9 +64,6 @@ struct Geom {
 // channel, the kernels are first gathered k-contiguous, so the transform vectorizes over k.
 void transform_weights(const float* w, int64_t C, int64_t K, bool flip, std::vector<float>& U) {
   U.resize(static_cast<size_t>(kAlpha * C * K));
-  static constexpr float G[6][3] = {{0.25f, 0.0f, 0.0f},          {-1.0f / 6, -1.0f / 6, -1.0f / 6},
-                                    {-1.0f / 6, 1.0f / 6, -1.0f / 6}, {1.0f / 24, 1.0f / 12, 1.0f / 6},
-                                    {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0.0f, 0.0f, 1.0f}};
   float* u = U.data();
   parallel_for(C, [&](int64_t b, int64_t e) {
     static thread_local std::vector<float> gk;  // gk[i * 3 + j][k]
@@ -119,6 +122,19 @@ inline void output_1d(const __m256* m, __m256* y) {
   y[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), d34, d12);
   y[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), s34, s12);
   y[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), d34, d12), m[5]);
+}
+
+// A m for 4 vectors -> 6 (the adjoint of output_1d)
+inline void adjoint_1d(const __m256* y, __m256* m) {
+  const __m256 s02 = _mm256_add_ps(y[0], y[2]), s13 = _mm256_add_ps(y[1], y[3]);
+  const __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), y[2], y[0]);
+  const __m256 q = _mm256_fmadd_ps(_mm256_set1_ps(8.0f), y[3], mul(2.0f, y[1]));
+  m[0] = y[0];
+  m[1] = _mm256_add_ps(s02, s13);
+  m[2] = _mm256_sub_ps(s02, s13);
+  m[3] = _mm256_add_ps(p, q);
+  m[4] = _mm256_sub_ps(p, q);
+  m[5] = y[3];
 }
 
 // where tile q starts: sample n, first output row and column
@@ -226,6 +242,56 @@ void gemm_6x(const float* v, int64_t CB, const float* u, int64_t K, float* m) {
     for (int s = 0; s < NV; ++s) _mm256_storeu_ps(m + s * Geom::ldb + r * 8, acc[r][s]);
 }
 
+// dM[a][K/8][t][8] = (A dY A^T)[a] for the block's 4x4 tiles dY of dy (zero past the edges), the
+// adjoint of output_block; db[kb] += the tiles' dy
+void adjoint_block(const float* dy, const Geom& g, const Tile* tiles, int64_t count, float* M, __m256* db) {
+  const int64_t OH = g.OH, OW = g.OW, KB = g.K / 8, ld = g.ldm();
+  for (int64_t kb = 0; kb < KB; ++kb) {
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t t = 0; t < count; ++t) {
+      const Tile& tl = tiles[t];
+      const int64_t rows = std::min<int64_t>(4, OH - tl.h), cols = std::min<int64_t>(4, OW - tl.w);
+      const float* yp = dy + ((tl.n * KB + kb) * OH + tl.h) * OW * 8 + tl.w * 8;
+      __m256 r[4][6];  // r[i][j]: A applied along output row i
+      for (int i = 0; i < 4; ++i) {
+        __m256 d[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+          d[j] = i < rows && j < cols ? _mm256_loadu_ps(yp + (i * OW + j) * 8) : _mm256_setzero_ps();
+          sum = _mm256_add_ps(sum, d[j]);
+        }
+        adjoint_1d(d, r[i]);
+      }
+      float* mp = M + kb * Geom::ldb + t * 8;
+#pragma GCC unroll 6
+      for (int j = 0; j < 6; ++j) {
+        __m256 c[4], m[6];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) c[i] = r[i][j];
+        adjoint_1d(c, m);
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; ++i) _mm256_storeu_ps(mp + (i * 6 + j) * ld, m[i]);
+      }
+    }
+    db[kb] = _mm256_add_ps(db[kb], sum);
+  }
+}
+
+// du[c8][k8] += sum over the block's tiles of v[t][c8] dm[t][k8]: one channel block of V times one of
+// dM (tiles 8 floats apart in both), into rows K floats apart
+void gemm_weights(const float* v, const float* dm, int64_t count, float* du, int64_t K) {
+  __m256 acc[8];
+#pragma GCC unroll 8
+  for (int c = 0; c < 8; ++c) acc[c] = _mm256_loadu_ps(du + c * K);
+  for (int64_t t = 0; t < count; ++t) {
+    const __m256 w = _mm256_loadu_ps(dm + t * 8);
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; ++c) acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(v + t * 8 + c), w, acc[c]);
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < 8; ++c) _mm256_storeu_ps(du + c * K, acc[c]);
+}
+
 // Prefetches (into L2) part `part` of `parts` of what tiles [q0, q1) read of x. Demand loads alone left
 // the input transform waiting on memory (3x its in-cache time): its row streams are too short for
 // the hardware prefetchers. A sample's share of a block is a run of whole input rows, contiguous
@@ -285,6 +351,81 @@ void conv(const float* x, const std::vector<float>& U, const float* bias, bool r
   }, share);
 }
 
+// The weight gradient in the transformed domain: dU[a][c][k] = sum over tiles of V[a][t][c] dM[a][t][k],
+// each thread over its share of the tiles into its own dU (and db), then dw = G^T (sum of dU) G.
+void weight_grad(const float* x, const float* dy, float* dw, float* db, const Geom& g) {
+  const int64_t tiles = g.tiles(), threads = omp_get_max_threads(), C = g.C, K = g.K, CB = C / 8, KB = K / 8;
+  const int64_t share = (tiles + threads - 1) / threads, slot = kAlpha * C * K + K;  // dU, then db
+  static std::mutex mutex;  // guards the slots
+  static std::vector<float> slots;
+  std::lock_guard<std::mutex> lock(mutex);
+  const int64_t used = (tiles + share - 1) / share;
+  slots.assign(static_cast<size_t>(used * slot), 0.0f);
+  parallel_for(tiles, [&](int64_t begin, int64_t end) {
+    static thread_local std::vector<float> V, M;
+    V.resize(static_cast<size_t>(kAlpha * g.ldv()));
+    M.resize(static_cast<size_t>(kAlpha * g.ldm()));
+    float* du = slots.data() + begin / share * slot;
+    std::vector<__m256> dbv(static_cast<size_t>(KB), _mm256_setzero_ps());
+    for (int64_t q0 = begin; q0 < end; q0 += kTileBlock) {
+      const int64_t count = std::min(kTileBlock, end - q0);
+      Tile tl[kTileBlock];
+      for (int64_t t = 0; t < count; ++t) tl[t] = tile_of(g, q0 + t);
+      input_block(x, g, tl, count, V.data());
+      adjoint_block(dy, g, tl, count, M.data(), dbv.data());
+      for (int64_t a = 0; a < kAlpha; ++a) {
+        prefetch_input(x, g, q0 + kTileBlock, std::min(end, q0 + 2 * kTileBlock), a, kAlpha);
+        for (int64_t cb = 0; cb < CB; ++cb)
+          for (int64_t kb = 0; kb < KB; ++kb)
+            gemm_weights(V.data() + a * g.ldv() + cb * Geom::ldb, M.data() + a * g.ldm() + kb * Geom::ldb, count,
+                         du + (a * C + cb * 8) * K + kb * 8, K);
+      }
+    }
+    for (int64_t kb = 0; kb < KB; ++kb) _mm256_storeu_ps(du + kAlpha * C * K + kb * 8, dbv[kb]);
+  }, share);
+  parallel_for(C, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c)
+      for (int64_t k = 0; k < K; k += 8) {
+        __m256 t[6][3];  // (dU G)[a1][j]
+#pragma GCC unroll 6
+        for (int a1 = 0; a1 < 6; ++a1) {
+          __m256 row[6];
+#pragma GCC unroll 6
+          for (int a2 = 0; a2 < 6; ++a2) {
+            row[a2] = _mm256_setzero_ps();
+            for (int64_t s = 0; s < used; ++s)
+              row[a2] = _mm256_add_ps(row[a2], _mm256_loadu_ps(slots.data() + s * slot + ((a1 * 6 + a2) * C + c) * K + k));
+          }
+#pragma GCC unroll 3
+          for (int j = 0; j < 3; ++j) {
+            __m256 acc = _mm256_setzero_ps();
+#pragma GCC unroll 6
+            for (int a2 = 0; a2 < 6; ++a2) acc = _mm256_fmadd_ps(_mm256_set1_ps(G[a2][j]), row[a2], acc);
+            t[a1][j] = acc;
+          }
+        }
+        alignas(32) float out[9][8];
+#pragma GCC unroll 3
+        for (int i = 0; i < 3; ++i)
+#pragma GCC unroll 3
+          for (int j = 0; j < 3; ++j) {
+            __m256 acc = _mm256_setzero_ps();
+#pragma GCC unroll 6
+            for (int a1 = 0; a1 < 6; ++a1) acc = _mm256_fmadd_ps(_mm256_set1_ps(G[a1][i]), t[a1][j], acc);
+            _mm256_store_ps(out[i * 3 + j], acc);
+          }
+        for (int l = 0; l < 8; ++l)
+          for (int ij = 0; ij < 9; ++ij) dw[((k + l) * C + c) * 9 + ij] = out[ij][l];
+      }
+  }, 1);
+  if (db)
+    for (int64_t k = 0; k < K; ++k) {
+      float sum = 0.0f;
+      for (int64_t s = 0; s < used; ++s) sum += slots[static_cast<size_t>(s * slot + kAlpha * C * K + k)];
+      db[k] = sum;
+    }
+}
+
 }  // namespace
 
 // Measured against oneDNN's direct AVX2 conv (2 cores, batch 64, forward, ms): 64->32 at 28x28
@@ -314,10 +455,17 @@ bool conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv
   conv(dy, U, nullptr, false, dx, Geom{p.N, p.O, p.OH, p.OW, p.C, p.H, p.W, 2 - p.pad_h});
   return true;
 }
+
+bool conv2d_backward_weights(const float* x, const float* dy, float* dw, float* dbias, const Conv2dParams& p) {
+  if (!applies(p)) return false;
+  weight_grad(x, dy, dw, dbias, Geom{p.N, p.C, p.H, p.W, p.O, p.OH, p.OW, p.pad_h});
+  return true;
+}
 #else
 bool applies(const Conv2dParams&) { return false; }
 bool conv2d_forward(const float*, const float*, const float*, float*, const Conv2dParams&) { return false; }
 bool conv2d_backward_data(const float*, const float*, float*, const Conv2dParams&) { return false; }
+bool conv2d_backward_weights(const float*, const float*, float*, float*, const Conv2dParams&) { return false; }
 #endif
 
 }  // namespace winograd

@@ -318,7 +318,7 @@ std::vector<float> blocked8(const std::vector<float>& v, int64_t n, int64_t c, i
 }
 }  // namespace
 
-TEST_CASE("winograd conv on nChw8c matches the f32 reference: forward (+ bias, ReLU) and backward data") {
+TEST_CASE("winograd conv on nChw8c matches the f32 reference: forward (+ bias, ReLU), backward data and weights") {
   namespace wino = fg::cpu::winograd;
   std::mt19937 g(77);
   const std::vector<Conv2dParams> cases = {
@@ -337,10 +337,13 @@ TEST_CASE("winograd conv on nChw8c matches the f32 reference: forward (+ bias, R
     d.p.src_block = d.p.dst_block = 0;  // the reference's layouts
     const auto r = ref_conv<float>(d);
     const auto x = blocked8(d.x, p.N, p.C, p.H * p.W, true), dy = blocked8(d.dy, p.N, p.O, p.OH * p.OW, true);
-    std::vector<float> y(d.ny(), NAN), y_relu(d.ny(), NAN), dx(d.nx(), NAN);
+    std::vector<float> y(d.ny(), NAN), y_relu(d.ny(), NAN), dx(d.nx(), NAN), dw(d.w.size(), NAN), db(p.O, NAN),
+        dw_nb(d.w.size(), NAN);
     REQUIRE(wino::applies(p));
     REQUIRE(wino::conv2d_forward(x.data(), d.w.data(), nullptr, y.data(), p));
     REQUIRE(wino::conv2d_backward_data(dy.data(), d.w.data(), dx.data(), p));
+    REQUIRE(wino::conv2d_backward_weights(x.data(), dy.data(), dw.data(), db.data(), p));
+    REQUIRE(wino::conv2d_backward_weights(x.data(), dy.data(), dw_nb.data(), nullptr, p));
     Conv2dParams relu = p;
     relu.relu = 1;
     REQUIRE(wino::conv2d_forward(x.data(), d.w.data(), d.b.data(), y_relu.data(), relu));
@@ -352,6 +355,9 @@ TEST_CASE("winograd conv on nChw8c matches the f32 reference: forward (+ bias, R
     CHECK(rel_err(blocked8(y, p.N, p.O, p.OH * p.OW, false), y_nb) <= 1e-4);
     CHECK(rel_err(blocked8(y_relu, p.N, p.O, p.OH * p.OW, false), y_r) <= 1e-4);
     CHECK(rel_err(blocked8(dx, p.N, p.C, p.H * p.W, false), r.dx) <= 1e-4);
+    CHECK(rel_err(dw, r.dw) <= 1e-4);
+    CHECK(rel_err(dw_nb, r.dw) <= 1e-4);
+    CHECK(rel_err(db, r.db) <= 1e-4);
   }
   SUBCASE("declines what it does not compute") {
     Conv2dParams p = conv(1, 32, 8, 8, 32, 3, 3, 1, 1, 1, 1);
