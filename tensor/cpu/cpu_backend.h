@@ -48,12 +48,13 @@ void layer_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean,
                          T* dbeta, const LayerNormParams& p);
 }  // namespace ref
 
-// FG_CONV_WINOGRAD=0 turns Winograd convs off (oneDNN's and ours), for comparisons.
+// FG_CONV_WINOGRAD=0 turns Winograd convs off (oneDNN's and ours), =onednn leaves only oneDNN's
+// (none on AVX2), for comparisons.
 bool winograd_allowed();
 
-// Our Winograd F(4x4, 3x3) for f32 3x3 stride-1 convs with nChw8c on both sides and at least 16
-// channels on each (tensor/cpu/winograd_conv.cpp): where oneDNN has no Winograd (AVX2). Each
-// returns false when it does not take the case.
+// Our Winograd F(4x4, 3x3) for f32 3x3 stride-1 convs with nChw8c (or, with AVX-512, nChw16c) on
+// both sides and at least 16 channels on each (tensor/cpu/winograd_conv.cpp). Each returns false
+// when it does not take the case.
 namespace winograd {
 bool applies(const Conv2dParams& p);
 bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p);
