@@ -20,11 +20,10 @@
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/parallel.h"
+#include "tensor/cpu/simd_gemm.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
+#ifdef FG_SIMD_GEMM
 #include <omp.h>
-#define FG_WINOGRAD 1
 #endif
 
 namespace fg::cpu {
@@ -45,8 +44,9 @@ bool winograd_allowed() { return winograd_setting() != "0"; }
 
 namespace winograd {
 
-#ifdef FG_WINOGRAD
+#ifdef FG_SIMD_GEMM
 namespace {
+using namespace simd;
 
 constexpr int64_t kTileBlock = 24;  // tiles per block, a multiple of the GEMM's 6 rows
 constexpr int64_t kAlpha = 36;      // 6 x 6 transformed positions
@@ -108,46 +108,6 @@ void transform_weights(const float* w, int64_t C, int64_t K, bool flip, std::vec
     }
   }, 1);
 }
-
-// L-float vectors: L = 8 (AVX2) or 16 (AVX-512), the channel block of the tensors they walk.
-// Ops on them are overloads, so the kernels below are written once for both.
-template <int L>
-struct Simd;
-template <>
-struct Simd<8> {
-  using V = __m256;
-  static V load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static V set1(float s) { return _mm256_set1_ps(s); }
-  static V zero() { return _mm256_setzero_ps(); }
-  static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
-};
-inline __m256 add(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
-inline __m256 sub(__m256 a, __m256 b) { return _mm256_sub_ps(a, b); }
-inline __m256 mul(float s, __m256 v) { return _mm256_mul_ps(_mm256_set1_ps(s), v); }
-inline __m256 fma(float s, __m256 a, __m256 b) { return _mm256_fmadd_ps(_mm256_set1_ps(s), a, b); }  // s a + b
-inline __m256 fma(__m256 s, __m256 a, __m256 b) { return _mm256_fmadd_ps(s, a, b); }
-inline __m256 max0(__m256 v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
-#ifdef __AVX512F__
-constexpr int kMaxLanes = 16;
-template <>
-struct Simd<16> {
-  using V = __m512;
-  static V load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static V set1(float s) { return _mm512_set1_ps(s); }
-  static V zero() { return _mm512_setzero_ps(); }
-  static V bcast(const float* p) { return _mm512_set1_ps(*p); }
-};
-inline __m512 add(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
-inline __m512 sub(__m512 a, __m512 b) { return _mm512_sub_ps(a, b); }
-inline __m512 mul(float s, __m512 v) { return _mm512_mul_ps(_mm512_set1_ps(s), v); }
-inline __m512 fma(float s, __m512 a, __m512 b) { return _mm512_fmadd_ps(_mm512_set1_ps(s), a, b); }
-inline __m512 fma(__m512 s, __m512 a, __m512 b) { return _mm512_fmadd_ps(s, a, b); }
-inline __m512 max0(__m512 v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
-#else
-constexpr int kMaxLanes = 8;
-#endif
 
 // B^T d for one column of 6 vectors, in place
 template <class V>
@@ -278,32 +238,6 @@ void output_block(const float* M, const Geom& g, const Tile* tiles, int64_t coun
   }
 }
 
-// 6 tiles x (16 or 8) outputs of one position: m = v u, v the tiles' [C/8][tile][8] (kLdb<L> from
-// one channel block to the next), u = U[a][C][K] from column k on (K floats a row), m [K/8][tile][8]
-template <int L, int NV>
-void gemm_6x(const float* v, int64_t CB, const float* u, int64_t K, float* m) {
-  using S = Simd<L>;
-  using V = typename S::V;
-  V acc[6][NV];
-#pragma GCC unroll 6
-  for (int r = 0; r < 6; ++r)
-    for (int s = 0; s < NV; ++s) acc[r][s] = S::zero();
-  for (int64_t cb = 0; cb < CB; ++cb, v += kLdb<L>, u += L * K)
-#pragma GCC unroll 16
-    for (int c = 0; c < L; ++c) {
-      V w[NV];
-      for (int s = 0; s < NV; ++s) w[s] = S::load(u + c * K + s * L);
-#pragma GCC unroll 6
-      for (int r = 0; r < 6; ++r) {
-        const V a = S::bcast(v + r * L + c);
-        for (int s = 0; s < NV; ++s) acc[r][s] = fma(a, w[s], acc[r][s]);
-      }
-    }
-#pragma GCC unroll 6
-  for (int r = 0; r < 6; ++r)
-    for (int s = 0; s < NV; ++s) S::store(m + s * kLdb<L> + r * L, acc[r][s]);
-}
-
 // dM[a][K/8][t][8] = (A dY A^T)[a] for the block's 4x4 tiles dY of dy (zero past the edges), the
 // adjoint of output_block; db[kb] += the tiles' dy
 template <int L>
@@ -340,24 +274,6 @@ void adjoint_block(const float* dy, const Geom& g, const Tile* tiles, int64_t co
     }
     db[kb] = add(db[kb], sum);
   }
-}
-
-// du[c8][k8] += sum over the block's tiles of v[t][c8] dm[t][k8]: one channel block of V times one of
-// dM (tiles 8 floats apart in both), into rows K floats apart
-template <int L>
-void gemm_weights(const float* v, const float* dm, int64_t count, float* du, int64_t K) {
-  using S = Simd<L>;
-  using V = typename S::V;
-  V acc[L];
-#pragma GCC unroll 16
-  for (int c = 0; c < L; ++c) acc[c] = S::load(du + c * K);
-  for (int64_t t = 0; t < count; ++t) {
-    const V w = S::load(dm + t * L);
-#pragma GCC unroll 16
-    for (int c = 0; c < L; ++c) acc[c] = fma(S::bcast(v + t * L + c), w, acc[c]);
-  }
-#pragma GCC unroll 16
-  for (int c = 0; c < L; ++c) S::store(du + c * K, acc[c]);
 }
 
 // Prefetches (into L2) part `part` of `parts` of what tiles [q0, q1) read of x. Demand loads alone left
@@ -412,8 +328,8 @@ void conv(const float* x, const std::vector<float>& U, const float* bias, bool r
         float* ma = M.data() + a * g.ldm();
         for (int64_t r = 0; r < rows; r += 6) {
           int64_t k = 0;
-          for (; k + 2 * L <= g.K; k += 2 * L) gemm_6x<L, 2>(va + r * L, g.C / L, ua + k, g.K, ma + k * kTileBlock + r * L);
-          if (k < g.K) gemm_6x<L, 1>(va + r * L, g.C / L, ua + k, g.K, ma + k * kTileBlock + r * L);
+          for (; k + 2 * L <= g.K; k += 2 * L) gemm_rows<L, 2>(va + r * L, kLdb<L>, g.C / L, ua + k, g.K, ma + k * kTileBlock + r * L, kLdb<L>);
+          if (k < g.K) gemm_rows<L, 1>(va + r * L, kLdb<L>, g.C / L, ua + k, g.K, ma + k * kTileBlock + r * L, kLdb<L>);
         }
       }
       output_block<L>(M.data(), g, tl, count, bias, relu, y);
@@ -448,7 +364,7 @@ void weight_grad(const float* x, const float* dy, float* dw, float* db, const Ge
         prefetch_input<L>(x, g, q0 + kTileBlock, std::min(end, q0 + 2 * kTileBlock), a, kAlpha);
         for (int64_t cb = 0; cb < CB; ++cb)
           for (int64_t kb = 0; kb < KB; ++kb)
-            gemm_weights<L>(V.data() + a * g.ldv() + cb * kLdb<L>, M.data() + a * g.ldm() + kb * kLdb<L>, count,
+            gemm_sum_outer<L>(V.data() + a * g.ldv() + cb * kLdb<L>, M.data() + a * g.ldm() + kb * kLdb<L>, count,
                          du + (a * C + cb * L) * K + kb * L, K);
       }
     }
@@ -501,15 +417,6 @@ void weight_grad(const float* x, const float* dy, float* dw, float* db, const Ge
 // 6.3 / 11.7, 32->16 1.9 / 3.6, 16->32 2.1 / 2.9, 128->16 at 7x7 0.50 / 0.97, but 8->64 at 7x7
 // 0.23 / 0.20 and 8->16 at 28x28 0.72 / 0.82: at least 16 channels on each side.
 constexpr int64_t kMinChannels = 16;
-
-// calls f(std::integral_constant<int, L>) with the lanes L of a channel block (8, or 16 with AVX-512)
-template <class F>
-void with_lanes(int64_t block, F&& f) {
-#ifdef __AVX512F__
-  if (block == 16) return f(std::integral_constant<int, 16>{});
-#endif
-  f(std::integral_constant<int, 8>{});
-}
 
 }  // namespace
 
