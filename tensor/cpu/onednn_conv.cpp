@@ -44,7 +44,8 @@ struct Shapes {
 // Measured (2-core AVX-512 Xeon, batch 64, forward / backward data / backward weights, ms):
 // 64->32 at 28x28 direct 132 / 131 / 140, wino 100 / 87 / 84; 128->64 at 7x7 15.6 / 15.6 / 20.2
 // against 13.2 / 12.6 / 13.7; but with 16 or fewer output channels (128->4, 96->8, 32->16) or 8 or
-// fewer inputs wino was up to 2x slower. FG_CONV_WINOGRAD=0 turns it off for comparisons.
+// fewer inputs wino was up to 2x slower. FG_CONV_WINOGRAD=0 turns it off for comparisons. Our own
+// Winograd (winograd_conv.cpp) takes the channel-blocked cases first; these are what it leaves.
 dnnl::algorithm conv_algorithm(const Conv2dParams& p) {
   const bool wino = winograd_allowed() && p.groups == 1 && p.KH == 3 && p.KW == 3 && p.stride_h == 1 && p.stride_w == 1 &&
                     p.dil_h == 1 && p.dil_w == 1 && std::min(p.C, p.O) >= 32;
