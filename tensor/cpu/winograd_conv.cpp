@@ -60,7 +60,7 @@ constexpr float G[6][3] = {{0.25f, 0.0f, 0.0f},          {-1.0f / 6, -1.0f / 6, 
 template <int L>
 constexpr int64_t kLdb = kTileBlock * L;
 
-// the conv this file computes: in [N, C/8, H, W, 8] -> out [N, K/8, OH, OW, 8], pad on each side
+// the conv this file computes: in [N, C/L, H, W, L] -> out [N, K/L, OH, OW, L], pad on each side
 struct Geom {
   int64_t N, C, H, W, K, OH, OW, pad;
   int64_t tiles_h() const { return (OH + 3) / 4; }
@@ -160,7 +160,7 @@ Tile tile_of(const Geom& g, int64_t q) {
   return {q / (th * tw), q / tw % th * 4, q % tw * 4};
 }
 
-// the block's tiles of x -> V[a][C/8][t][8], one channel block at a time (its plane stays in cache)
+// the block's tiles of x -> V[a][C/L][t][L], one channel block at a time (its plane stays in cache)
 template <int L>
 void input_block(const float* x, const Geom& g, const Tile* tiles, int64_t count, float* vt) {
   using S = Simd<L>;
@@ -201,7 +201,7 @@ void input_block(const float* x, const Geom& g, const Tile* tiles, int64_t count
     }
 }
 
-// M[a][K/8][t][8] -> y for the block's tiles, + bias, ReLU; one output channel block at a time
+// M[a][K/L][t][L] -> y for the block's tiles, + bias, ReLU; one output channel block at a time
 template <int L>
 void output_block(const float* M, const Geom& g, const Tile* tiles, int64_t count, const float* bias, bool relu,
                   float* y) {
@@ -238,10 +238,11 @@ void output_block(const float* M, const Geom& g, const Tile* tiles, int64_t coun
   }
 }
 
-// dM[a][K/8][t][8] = (A dY A^T)[a] for the block's 4x4 tiles dY of dy (zero past the edges), the
+// dM[a][K/L][t][L] = (A dY A^T)[a] for the block's 4x4 tiles dY of dy (zero past the edges), the
 // adjoint of output_block; db[kb] += the tiles' dy
 template <int L>
-void adjoint_block(const float* dy, const Geom& g, const Tile* tiles, int64_t count, float* M, typename Simd<L>::V* db) {
+void adjoint_block(const float* dy, const Geom& g, const Tile* tiles, int64_t count, float* M,
+                   typename Simd<L>::V* db) {
   using S = Simd<L>;
   using V = typename S::V;
   const int64_t OH = g.OH, OW = g.OW, KB = g.K / L, ld = g.ldm();
@@ -328,8 +329,10 @@ void conv(const float* x, const std::vector<float>& U, const float* bias, bool r
         float* ma = M.data() + a * g.ldm();
         for (int64_t r = 0; r < rows; r += 6) {
           int64_t k = 0;
-          for (; k + 2 * L <= g.K; k += 2 * L) gemm_rows<L, 2>(va + r * L, kLdb<L>, g.C / L, ua + k, g.K, ma + k * kTileBlock + r * L, kLdb<L>);
-          if (k < g.K) gemm_rows<L, 1>(va + r * L, kLdb<L>, g.C / L, ua + k, g.K, ma + k * kTileBlock + r * L, kLdb<L>);
+          const float* vr = va + r * L;
+          for (; k + 2 * L <= g.K; k += 2 * L)
+            gemm_rows<L, 2>(vr, kLdb<L>, g.C / L, ua + k, g.K, ma + k * kTileBlock + r * L, kLdb<L>);
+          if (k < g.K) gemm_rows<L, 1>(vr, kLdb<L>, g.C / L, ua + k, g.K, ma + k * kTileBlock + r * L, kLdb<L>);
         }
       }
       output_block<L>(M.data(), g, tl, count, bias, relu, y);
@@ -380,8 +383,10 @@ void weight_grad(const float* x, const float* dy, float* dw, float* db, const Ge
 #pragma GCC unroll 6
           for (int a2 = 0; a2 < 6; ++a2) {
             row[a2] = _mm256_setzero_ps();
-            for (int64_t s = 0; s < used; ++s)
-              row[a2] = _mm256_add_ps(row[a2], _mm256_loadu_ps(slots.data() + s * slot + ((a1 * 6 + a2) * C + c) * K + k));
+            for (int64_t s = 0; s < used; ++s) {
+              const float* part = slots.data() + s * slot + ((a1 * 6 + a2) * C + c) * K + k;
+              row[a2] = _mm256_add_ps(row[a2], _mm256_loadu_ps(part));
+            }
           }
 #pragma GCC unroll 3
           for (int j = 0; j < 3; ++j) {
@@ -422,10 +427,11 @@ constexpr int64_t kMinChannels = 16;
 
 bool applies(const Conv2dParams& p) {
   const int64_t b = p.src_block;
-  return winograd_allowed() && winograd_setting() != "onednn" && (b == 8 || b == kMaxLanes) && p.dst_block == b && p.groups == 1 && p.KH == 3 &&
-         p.KW == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 && p.dil_w == 1 && p.pad_h == p.pad_w &&
-         p.pad_h >= 0 && p.pad_h <= 2 && p.N > 0 && std::min(p.C, p.O) >= kMinChannels && p.C % b == 0 &&
-         p.O % b == 0 && p.OH == p.H + 2 * p.pad_h - 2 && p.OW == p.W + 2 * p.pad_w - 2 && p.OH > 0 && p.OW > 0;
+  return winograd_allowed() && winograd_setting() != "onednn" && (b == 8 || b == kMaxLanes) && p.dst_block == b &&
+         p.groups == 1 && p.KH == 3 && p.KW == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 &&
+         p.dil_w == 1 && p.pad_h == p.pad_w && p.pad_h >= 0 && p.pad_h <= 2 && p.N > 0 &&
+         std::min(p.C, p.O) >= kMinChannels && p.C % b == 0 && p.O % b == 0 && p.OH == p.H + 2 * p.pad_h - 2 &&
+         p.OW == p.W + 2 * p.pad_w - 2 && p.OH > 0 && p.OW > 0;
 }
 
 bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p) {
