@@ -13,7 +13,6 @@
 // get a forward_training descriptor of the same shapes as hint. dw and dbias are overwritten.
 // Returns false (reference runs) for empty shapes and for cases oneDNN rejects.
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "tensor/cpu/cpu_backend.h"
@@ -47,8 +46,8 @@ struct Shapes {
 // fewer inputs wino was up to 2x slower. FG_CONV_WINOGRAD=0 turns it off for comparisons. Our own
 // Winograd (winograd_conv.cpp) takes the channel-blocked cases first; these are what it leaves.
 dnnl::algorithm conv_algorithm(const Conv2dParams& p) {
-  const bool wino = winograd_allowed() && p.groups == 1 && p.KH == 3 && p.KW == 3 && p.stride_h == 1 && p.stride_w == 1 &&
-                    p.dil_h == 1 && p.dil_w == 1 && std::min(p.C, p.O) >= 32;
+  const bool wino = winograd_allowed() && p.groups == 1 && p.KH == 3 && p.KW == 3 && p.stride_h == 1 &&
+                    p.stride_w == 1 && p.dil_h == 1 && p.dil_w == 1 && std::min(p.C, p.O) >= 32;
   return wino ? dnnl::algorithm::convolution_auto : dnnl::algorithm::convolution_direct;
 }
 

@@ -47,7 +47,8 @@ inline __m512 sub(__m512 a, __m512 b) { return _mm512_sub_ps(a, b); }
 inline __m512 mul(float s, __m512 v) { return _mm512_mul_ps(_mm512_set1_ps(s), v); }
 inline __m512 fma(float s, __m512 a, __m512 b) { return _mm512_fmadd_ps(_mm512_set1_ps(s), a, b); }
 inline __m512 fma(__m512 s, __m512 a, __m512 b) { return _mm512_fmadd_ps(s, a, b); }
-inline __m512 max0(__m512 v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
+// (the maskz form: GCC 12 warns of the undefined passthrough inside _mm512_max_ps)
+inline __m512 max0(__m512 v) { return _mm512_maskz_max_ps(0xFFFF, v, _mm512_setzero_ps()); }
 #else
 constexpr int kMaxLanes = 8;
 #endif

@@ -88,22 +88,16 @@ void transform_weights(const float* w, int64_t C, int64_t K, bool flip, std::vec
       for (int64_t k = 0; k < K; k += 8) {  // K is a multiple of 8
         __m256 gv[9], t[6][3];
 #pragma GCC unroll 9
-        for (int ij = 0; ij < 9; ++ij) gv[ij] = _mm256_loadu_ps(gk.data() + ij * K + k);
+        for (int ij = 0; ij < 9; ++ij) gv[ij] = Simd<8>::load(gk.data() + ij * K + k);
 #pragma GCC unroll 6
         for (int i = 0; i < 6; ++i)
 #pragma GCC unroll 3
-          for (int j = 0; j < 3; ++j)
-            t[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(G[i][0]), gv[j],
-                                      _mm256_fmadd_ps(_mm256_set1_ps(G[i][1]), gv[3 + j],
-                                                      _mm256_mul_ps(_mm256_set1_ps(G[i][2]), gv[6 + j])));
+          for (int j = 0; j < 3; ++j) t[i][j] = fma(G[i][0], gv[j], fma(G[i][1], gv[3 + j], mul(G[i][2], gv[6 + j])));
 #pragma GCC unroll 6
         for (int i = 0; i < 6; ++i)
 #pragma GCC unroll 6
           for (int j = 0; j < 6; ++j)
-            _mm256_storeu_ps(uc + (i * 6 + j) * C * K + k,
-                             _mm256_fmadd_ps(_mm256_set1_ps(G[j][0]), t[i][0],
-                                             _mm256_fmadd_ps(_mm256_set1_ps(G[j][1]), t[i][1],
-                                                             _mm256_mul_ps(_mm256_set1_ps(G[j][2]), t[i][2]))));
+            Simd<8>::store(uc + (i * 6 + j) * C * K + k, fma(G[j][0], t[i][0], fma(G[j][1], t[i][1], mul(G[j][2], t[i][2]))));
       }
     }
   }, 1);
@@ -239,10 +233,9 @@ void output_block(const float* M, const Geom& g, const Tile* tiles, int64_t coun
 }
 
 // dM[a][K/L][t][L] = (A dY A^T)[a] for the block's 4x4 tiles dY of dy (zero past the edges), the
-// adjoint of output_block; db[kb] += the tiles' dy
+// adjoint of output_block; db[K] += the tiles' dy
 template <int L>
-void adjoint_block(const float* dy, const Geom& g, const Tile* tiles, int64_t count, float* M,
-                   typename Simd<L>::V* db) {
+void adjoint_block(const float* dy, const Geom& g, const Tile* tiles, int64_t count, float* M, float* db) {
   using S = Simd<L>;
   using V = typename S::V;
   const int64_t OH = g.OH, OW = g.OW, KB = g.K / L, ld = g.ldm();
@@ -273,7 +266,7 @@ void adjoint_block(const float* dy, const Geom& g, const Tile* tiles, int64_t co
         for (int i = 0; i < 6; ++i) S::store(mp + (i * 6 + j) * ld, m[i]);
       }
     }
-    db[kb] = add(db[kb], sum);
+    S::store(db + kb * L, add(S::load(db + kb * L), sum));
   }
 }
 
@@ -304,75 +297,75 @@ void prefetch_input(const float* x, const Geom& g, int64_t q0, int64_t q1, int64
   });
 }
 
-// Each thread takes one contiguous share of the tiles (equal to within 6) and runs it block by block.
-template <int L>
-void conv(const float* x, const std::vector<float>& U, const float* bias, bool relu, float* y, const Geom& g) {
-  const int64_t tiles = g.tiles(), threads = omp_get_max_threads();
-  const int64_t share = (tiles + 6 * threads - 1) / (6 * threads) * 6;
-  const float* u = U.data();
-  parallel_for(tiles, [&](int64_t begin, int64_t end) {
+// Splits the tiles into one contiguous share per thread (equal to within 6) and runs each share a
+// block of up to kTileBlock tiles at a time: the block's input transformed into V (rows past its
+// last tile zero), then f(tiles, count, V, M, prefetch), where prefetch(a) fetches the a-th of
+// kAlpha parts of the next block's input, for f to call while its GEMMs run.
+int64_t tile_share(int64_t tiles) {
+  const int64_t threads = omp_get_max_threads();
+  return (tiles + 6 * threads - 1) / (6 * threads) * 6;
+}
+
+template <int L, class F>
+void for_blocks(const float* x, const Geom& g, F&& f) {
+  parallel_for(g.tiles(), [&](int64_t begin, int64_t end) {
     static thread_local std::vector<float> V, M;
     V.resize(static_cast<size_t>(kAlpha * g.ldv()));
     M.resize(static_cast<size_t>(kAlpha * g.ldm()));
     for (int64_t q0 = begin; q0 < end; q0 += kTileBlock) {
       const int64_t count = std::min(kTileBlock, end - q0);
-      if (count < kTileBlock) std::fill(V.begin(), V.end(), 0.0f);  // rows past the last tile: 0
+      if (count < kTileBlock) std::fill(V.begin(), V.end(), 0.0f);
       Tile tl[kTileBlock];
       for (int64_t t = 0; t < count; ++t) tl[t] = tile_of(g, q0 + t);
       input_block<L>(x, g, tl, count, V.data());
-      const int64_t rows = (count + 5) / 6 * 6;
-      for (int64_t a = 0; a < kAlpha; ++a) {
-        // the next block's input, a part per position, while the GEMMs run
-        prefetch_input<L>(x, g, q0 + kTileBlock, std::min(end, q0 + 2 * kTileBlock), a, kAlpha);
-        const float* va = V.data() + a * g.ldv();
-        const float* ua = u + a * g.C * g.K;
-        float* ma = M.data() + a * g.ldm();
-        for (int64_t r = 0; r < rows; r += 6) {
-          int64_t k = 0;
-          const float* vr = va + r * L;
-          for (; k + 2 * L <= g.K; k += 2 * L)
-            gemm_rows<L, 2>(vr, kLdb<L>, g.C / L, ua + k, g.K, ma + k * kTileBlock + r * L, kLdb<L>);
-          if (k < g.K) gemm_rows<L, 1>(vr, kLdb<L>, g.C / L, ua + k, g.K, ma + k * kTileBlock + r * L, kLdb<L>);
-        }
-      }
-      output_block<L>(M.data(), g, tl, count, bias, relu, y);
+      const int64_t next = q0 + kTileBlock, next_end = std::min(end, q0 + 2 * kTileBlock);
+      f(tl, count, V.data(), M.data(), begin, [&](int64_t a) { prefetch_input<L>(x, g, next, next_end, a, kAlpha); });
     }
-  }, share);
+  }, tile_share(g.tiles()));
+}
+
+template <int L>
+void conv(const float* x, const std::vector<float>& U, const float* bias, bool relu, float* y, const Geom& g) {
+  const float* u = U.data();
+  for_blocks<L>(x, g, [&](const Tile* tl, int64_t count, const float* V, float* M, int64_t, auto&& prefetch) {
+    const int64_t rows = (count + 5) / 6 * 6;
+    for (int64_t a = 0; a < kAlpha; ++a) {
+      prefetch(a);
+      const float* ua = u + a * g.C * g.K;
+      float* ma = M + a * g.ldm();
+      for (int64_t r = 0; r < rows; r += 6) {
+        const float* vr = V + a * g.ldv() + r * L;
+        int64_t k = 0;
+        for (; k + 2 * L <= g.K; k += 2 * L)
+          gemm_rows<L, 2>(vr, kLdb<L>, g.C / L, ua + k, g.K, ma + k * kTileBlock + r * L, kLdb<L>);
+        if (k < g.K) gemm_rows<L, 1>(vr, kLdb<L>, g.C / L, ua + k, g.K, ma + k * kTileBlock + r * L, kLdb<L>);
+      }
+    }
+    output_block<L>(M, g, tl, count, bias, relu, y);
+  });
 }
 
 // The weight gradient in the transformed domain: dU[a][c][k] = sum over tiles of V[a][t][c] dM[a][t][k],
 // each thread over its share of the tiles into its own dU (and db), then dw = G^T (sum of dU) G.
 template <int L>
 void weight_grad(const float* x, const float* dy, float* dw, float* db, const Geom& g) {
-  const int64_t tiles = g.tiles(), threads = omp_get_max_threads(), C = g.C, K = g.K, CB = C / L, KB = K / L;
-  const int64_t share = (tiles + threads - 1) / threads, slot = kAlpha * C * K + K;  // dU, then db
+  const int64_t C = g.C, K = g.K, CB = C / L, KB = K / L, slot = kAlpha * C * K + K;  // dU, then db
   static std::mutex mutex;  // guards the slots
   static std::vector<float> slots;
   std::lock_guard<std::mutex> lock(mutex);
-  const int64_t used = (tiles + share - 1) / share;
-  slots.assign(static_cast<size_t>(used * slot), 0.0f);
-  parallel_for(tiles, [&](int64_t begin, int64_t end) {
-    static thread_local std::vector<float> V, M;
-    V.resize(static_cast<size_t>(kAlpha * g.ldv()));
-    M.resize(static_cast<size_t>(kAlpha * g.ldm()));
+  const int64_t share = tile_share(g.tiles()), used = (g.tiles() + share - 1) / share;
+  slots.assign(static_cast<size_t>(used * slot), 0.0f);  // one per share of for_blocks
+  for_blocks<L>(x, g, [&](const Tile* tl, int64_t count, const float* V, float* M, int64_t begin, auto&& prefetch) {
     float* du = slots.data() + begin / share * slot;
-    std::vector<typename Simd<L>::V> dbv(static_cast<size_t>(KB), Simd<L>::zero());
-    for (int64_t q0 = begin; q0 < end; q0 += kTileBlock) {
-      const int64_t count = std::min(kTileBlock, end - q0);
-      Tile tl[kTileBlock];
-      for (int64_t t = 0; t < count; ++t) tl[t] = tile_of(g, q0 + t);
-      input_block<L>(x, g, tl, count, V.data());
-      adjoint_block<L>(dy, g, tl, count, M.data(), dbv.data());
-      for (int64_t a = 0; a < kAlpha; ++a) {
-        prefetch_input<L>(x, g, q0 + kTileBlock, std::min(end, q0 + 2 * kTileBlock), a, kAlpha);
-        for (int64_t cb = 0; cb < CB; ++cb)
-          for (int64_t kb = 0; kb < KB; ++kb)
-            gemm_sum_outer<L>(V.data() + a * g.ldv() + cb * kLdb<L>, M.data() + a * g.ldm() + kb * kLdb<L>, count,
-                         du + (a * C + cb * L) * K + kb * L, K);
-      }
+    adjoint_block<L>(dy, g, tl, count, M, du + kAlpha * C * K);
+    for (int64_t a = 0; a < kAlpha; ++a) {
+      prefetch(a);
+      for (int64_t cb = 0; cb < CB; ++cb)
+        for (int64_t kb = 0; kb < KB; ++kb)
+          gemm_sum_outer<L>(V + a * g.ldv() + cb * kLdb<L>, M + a * g.ldm() + kb * kLdb<L>, count,
+                            du + (a * C + cb * L) * K + kb * L, K);
     }
-    for (int64_t kb = 0; kb < KB; ++kb) Simd<L>::store(du + kAlpha * C * K + kb * L, dbv[kb]);
-  }, share);
+  });
   parallel_for(C, [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; ++c)
       for (int64_t k = 0; k < K; k += 8) {
@@ -382,29 +375,26 @@ void weight_grad(const float* x, const float* dy, float* dw, float* db, const Ge
           __m256 row[6];
 #pragma GCC unroll 6
           for (int a2 = 0; a2 < 6; ++a2) {
-            row[a2] = _mm256_setzero_ps();
-            for (int64_t s = 0; s < used; ++s) {
-              const float* part = slots.data() + s * slot + ((a1 * 6 + a2) * C + c) * K + k;
-              row[a2] = _mm256_add_ps(row[a2], _mm256_loadu_ps(part));
-            }
+            row[a2] = Simd<8>::zero();
+            for (int64_t s = 0; s < used; ++s)
+              row[a2] = add(row[a2], Simd<8>::load(slots.data() + s * slot + ((a1 * 6 + a2) * C + c) * K + k));
           }
 #pragma GCC unroll 3
           for (int j = 0; j < 3; ++j) {
-            __m256 acc = _mm256_setzero_ps();
+            t[a1][j] = Simd<8>::zero();
 #pragma GCC unroll 6
-            for (int a2 = 0; a2 < 6; ++a2) acc = _mm256_fmadd_ps(_mm256_set1_ps(G[a2][j]), row[a2], acc);
-            t[a1][j] = acc;
+            for (int a2 = 0; a2 < 6; ++a2) t[a1][j] = fma(G[a2][j], row[a2], t[a1][j]);
           }
         }
-        alignas(32) float out[9][8];
+        float out[9][8];
 #pragma GCC unroll 3
         for (int i = 0; i < 3; ++i)
 #pragma GCC unroll 3
           for (int j = 0; j < 3; ++j) {
-            __m256 acc = _mm256_setzero_ps();
+            __m256 acc = Simd<8>::zero();
 #pragma GCC unroll 6
-            for (int a1 = 0; a1 < 6; ++a1) acc = _mm256_fmadd_ps(_mm256_set1_ps(G[a1][i]), t[a1][j], acc);
-            _mm256_store_ps(out[i * 3 + j], acc);
+            for (int a1 = 0; a1 < 6; ++a1) acc = fma(G[a1][i], t[a1][j], acc);
+            Simd<8>::store(out[i * 3 + j], acc);
           }
         for (int l = 0; l < 8; ++l)
           for (int ij = 0; ij < 9; ++ij) dw[((k + l) * C + c) * 9 + ij] = out[ij][l];

@@ -345,8 +345,7 @@ TEST_CASE("winograd conv (nChw8c, nChw16c) matches the f32 reference: forward (+
       CAPTURE(b); CAPTURE(p.C); CAPTURE(p.O); CAPTURE(p.H); CAPTURE(p.W); CAPTURE(p.pad_h);
       if (p.C % b || p.O % b) continue;
       ConvData d(p, g);
-      p.src_block = p.dst_block = b;
-      d.p.src_block = d.p.dst_block = 0;  // the reference's layouts
+      p.src_block = p.dst_block = b;  // d keeps the reference's plain layouts
       const auto r = ref_conv<float>(d);
       const auto x = blocked(d.x, p.N, p.C, p.H * p.W, b, true), dy = blocked(d.dy, p.N, p.O, p.OH * p.OW, b, true);
       std::vector<float> y(d.ny(), NAN), y_relu(d.ny(), NAN), dx(d.nx(), NAN), dw(d.w.size(), NAN), db(p.O, NAN),
