@@ -152,25 +152,36 @@ TEST_CASE("a K x K conv equals a 1x1 conv to K*K*O tap-major channels and tap_su
 }
 
 TEST_CASE("tap_sum on a channel-blocked z (K*K*O channels padded to whole blocks) equals it on NCHW z") {
+  // O = 3 does not divide a block (the strided path); 1, 2, 4 and 8 do (the row path)
   for (int64_t b : {8, 16}) {
-    CAPTURE(b);
-    const int64_t k = 3, O = 2, taps = k * k * O, P = (taps + b - 1) / b * b;  // 18 -> 24 or 32
-    // [N, C, H, W] -> [N, P/b, H, W, b], channels C..P zero
-    auto to_blocks = [&](const Tensor& t) {
-      const Shape& s = t.shape();
-      Tensor padded = concat({t, zeros({s[0], P - s[1], s[2], s[3]}, t.dtype())}, 1);
-      return permute(padded.reshape({s[0], P / b, b, s[2], s[3]}), {0, 1, 3, 4, 2}).contiguous();
-    };
-    Tensor z = randn({2, taps, 5, 7}, DType::F64), g = randn({2, O, 5, 7}, DType::F64);
-    CHECK(max_abs_diff(tap_sum(to_blocks(z), k, O), tap_sum(z, k)) < 1e-12);
-    // the adjoint writes the padding channels too, as zeros
-    Tensor filler = full({2, P / b, 5, 7, b}, 7.0, DType::F64);  // leaves non-zero memory to reuse
-    filler = Tensor();
-    const Tensor dz = tap_sum_backward(g, k, b);
-    REQUIRE(dz.shape() == Shape{2, P / b, 5, 7, b});
-    CHECK(max_abs_diff(dz, to_blocks(tap_sum_backward(g, k))) == 0.0);
-    CHECK_THROWS_WITH(tap_sum(to_blocks(z), k, O + 2), doctest::Contains("holds"));  // 36 > P
-    CHECK_THROWS_WITH(tap_sum(to_blocks(z), k), doctest::Contains("tap_sum: a blocked"));
+    for (int64_t O : {1, 2, 3, 4, 8}) {
+      for (int64_t k : {3, 5}) {
+        CAPTURE(b);
+        CAPTURE(O);
+        CAPTURE(k);
+        const int64_t taps = k * k * O, P = (taps + b - 1) / b * b;  // e.g. 18 -> 24 or 32
+        // [N, C, H, W] -> [N, P/b, H, W, b], channels C..P zero
+        auto to_blocks = [&](const Tensor& t) {
+          const Shape& s = t.shape();
+          Tensor padded = concat({t, zeros({s[0], P - s[1], s[2], s[3]}, t.dtype())}, 1);
+          return permute(padded.reshape({s[0], P / b, b, s[2], s[3]}), {0, 1, 3, 4, 2}).contiguous();
+        };
+        for (DType t : {DType::F64, DType::F32}) {
+          Tensor z = randn({2, taps, 5, 7}, t), g = randn({2, O, 5, 7}, t);
+          CHECK(max_abs_diff(tap_sum(to_blocks(z), k, O), tap_sum(z, k)) < (t == DType::F64 ? 1e-12 : 1e-5));
+          // the adjoint writes the padding channels too, as zeros
+          Tensor filler = full({2, P / b, 5, 7, b}, 7.0, t);  // leaves non-zero memory to reuse
+          filler = Tensor();
+          const Tensor dz = tap_sum_backward(g, k, b);
+          REQUIRE(dz.shape() == Shape{2, P / b, 5, 7, b});
+          CHECK(max_abs_diff(dz, to_blocks(tap_sum_backward(g, k))) == 0.0);
+        }
+        if (tap_channels(k, O + 2, b) != P)
+          CHECK_THROWS_WITH(tap_sum(to_blocks(randn({2, taps, 5, 7})), k, O + 2), doctest::Contains("holds"));
+      }
+    }
+    const int64_t P = (18 + b - 1) / b * b;
+    CHECK_THROWS_WITH(tap_sum(randn({2, P / b, 5, 7, b}), 3), doctest::Contains("tap_sum: a blocked"));
   }
 }
 
