@@ -130,9 +130,9 @@ struct ConvOptions {
 // environment, which keeps every conv on NCHW: for comparisons).
 int64_t conv_channel_block(const Tensor& x);
 // Whether the f32 conv of x with a weight of shape w and options o (channel blocks included) runs on
-// oneDNN's JIT kernels forward and, with backward, in both backward passes: false off the CPU,
-// without oneDNN, and where oneDNN has only its reference kernels for that case (a few times
-// slower than NCHW).
+// fast kernels (oneDNN's JIT ones, or ours) forward and, with backward, in both backward passes:
+// false off the CPU, without oneDNN, and where only oneDNN's reference kernels take that case (a
+// few times slower than NCHW).
 bool conv_runs_jit(const Tensor& x, const Shape& w, const ConvOptions& o, bool backward = true);
 Conv2dParams conv2d_params(const Shape& x, const Shape& w, const ConvOptions& o, const char* op);
 // x [N,C,H,W], w [O, C/groups, KH, KW], bias [O] or null

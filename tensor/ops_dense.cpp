@@ -64,9 +64,26 @@ int64_t conv_channel_block(const Tensor& x) {
              : 0;
 }
 
+namespace {
+// The backward data of a K x K conv with few input channels (at most 8, the nets' first convs)
+// and a blocked dy: a conv of dy with the flipped, transposed kernel, which has few outputs, so it
+// runs as a 1x1 conv to K*K*C channels and tap_sum (see tap_sum). oneDNN pads dx's C to a whole
+// block: glow's 2->128 at 14x14 took 1.34 ms per call.
+bool backward_data_as_taps(const Conv2dParams& p) {
+  return p.dst_block > 0 && p.src_block == 0 && p.C <= 8 && p.groups == 1 && p.stride_h == 1 && p.stride_w == 1 &&
+         p.dil_h == 1 && p.dil_w == 1 && p.KH == p.KW && p.KH > 1 && p.KH % 2 == 1 && p.pad_h == p.KH / 2 &&
+         p.pad_w == p.KW / 2;
+}
+}  // namespace
+
 bool conv_runs_jit(const Tensor& x, const Shape& w, const ConvOptions& o, bool backward) {
-  return x.device().is_cpu() && x.dtype() == DType::F32 && cpu::onednn_enabled() &&
-         cpu::onednn::conv2d_jit(conv2d_params(x.shape(), w, o, "conv_runs_jit"), backward);
+  if (!x.device().is_cpu() || x.dtype() != DType::F32 || !cpu::onednn_enabled()) return false;
+  const Conv2dParams p = conv2d_params(x.shape(), w, o, "conv_runs_jit");
+  const cpu::onednn::ConvJit jit = cpu::onednn::conv2d_jit(p);
+  // backward data as taps runs a 1x1 conv (JIT wherever oneDNN has any); our small-channel
+  // weight gradient (tensor/cpu/small_conv.cpp) where it applies
+  return jit.forward && (!backward || ((jit.backward_data || backward_data_as_taps(p)) &&
+                                       (jit.backward_weights || cpu::small_conv::applies(p))));
 }
 
 Conv2dParams conv2d_params(const Shape& xs, const Shape& w, const ConvOptions& o, const char* op) {
@@ -106,18 +123,6 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const ConvOp
   launch(x.device()).conv2d_forward(p, x.contiguous(), w.contiguous(), bias ? &bc : nullptr, y);
   return y;
 }
-
-namespace {
-// The backward data of a K x K conv with few input channels (at most 8, the nets' first convs)
-// and a blocked dy: a conv of dy with the flipped, transposed kernel, which has few outputs, so it
-// runs as a 1x1 conv to K*K*C channels and tap_sum (see tap_sum). oneDNN pads dx's C to a whole
-// block: glow's 2->128 at 14x14 took 1.34 ms per call.
-bool backward_data_as_taps(const Conv2dParams& p) {
-  return p.dst_block > 0 && p.src_block == 0 && p.C <= 8 && p.groups == 1 && p.stride_h == 1 && p.stride_w == 1 &&
-         p.dil_h == 1 && p.dil_w == 1 && p.KH == p.KW && p.KH > 1 && p.KH % 2 == 1 && p.pad_h == p.KH / 2 &&
-         p.pad_w == p.KW / 2;
-}
-}  // namespace
 
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const ConvOptions& o) {
   detail::check_same("conv2d_backward_data", dy, w);

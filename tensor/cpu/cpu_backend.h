@@ -62,15 +62,26 @@ bool conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv
 bool conv2d_backward_weights(const float* x, const float* dy, float* dw, float* dbias, const Conv2dParams& p);
 }  // namespace winograd
 
+// Our weight gradient for f32 3x3 stride-1 convs from at most 8 NCHW input channels to nChw8c
+// (or, with AVX-512, nChw16c) outputs: the nets' first convs (tensor/cpu/small_conv.cpp).
+// Returns false when it does not take the case.
+namespace small_conv {
+bool applies(const Conv2dParams& p);
+bool conv2d_backward_weights(const float* x, const float* dy, float* dw, float* dbias, const Conv2dParams& p);
+}  // namespace small_conv
+
 // oneDNN f32 kernels; each returns false when it does not handle the case (the caller then
 // runs the reference kernel).
 namespace onednn {
 bool matmul(const float* a, const float* b, float* c, const MatmulParams& p);
 // The channel block of oneDNN's nChw{b}c for this CPU (16 with AVX-512, 8 otherwise); 0 without oneDNN.
 int64_t channel_block();
-// Whether oneDNN runs p (its channel blocks included) on JIT kernels in all three directions; false
-// where it would fall back to its own reference kernels (slow) or not take p at all.
-bool conv2d_jit(const Conv2dParams& p, bool backward);
+// Which directions oneDNN runs p in (its channel blocks included) on JIT kernels; false where it
+// would fall back to its own reference kernels (slow) or not take p at all.
+struct ConvJit {
+  bool forward = false, backward_data = false, backward_weights = false;
+};
+ConvJit conv2d_jit(const Conv2dParams& p);
 bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p);
 bool conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv2dParams& p);
 bool conv2d_backward_weights(const float* x, const float* dy, float* dw, float* dbias, const Conv2dParams& p);

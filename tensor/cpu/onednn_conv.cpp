@@ -7,8 +7,8 @@
 // as it is, with no reorder; the chains that pass blocked tensors between convs choose the block
 // channel_block() reports, the one the jit kernels of this CPU use.
 // Wide 3x3 convs ask for Winograd (conv_algorithm); Conv2dParams::relu is an eltwise post-op of
-// the forward primitive (after it, for gemm convs). conv2d_jit tells whether all three directions
-// of a case (or its forward alone) have JIT kernels.
+// the forward primitive (after it, for gemm convs). conv2d_jit tells which directions of a case have
+// JIT kernels.
 // Dilation is passed as dil-1; right padding is derived from OH/OW. Backward primitive descriptors
 // get a forward_training descriptor of the same shapes as hint. dw and dbias are overwritten.
 // Returns false (reference runs) for empty shapes and for cases oneDNN rejects.
@@ -148,21 +148,18 @@ int64_t channel_block() {
   return (isa & avx512) == avx512 ? 16 : 8;
 }
 
-bool conv2d_jit(const Conv2dParams& p, bool backward) {
-  if (!usable(p)) return false;
-  struct Jit {
-    bool forward, backward;  // backward: both backward passes
-  };
-  static PlanCache<Jit> cache;
+ConvJit conv2d_jit(const Conv2dParams& p) {
+  if (!usable(p)) return {};
+  static PlanCache<ConvJit> cache;
   auto jit = cache.get(key_of(p, true), [&] {
     const Shapes s = shapes(p);
     auto fwd = forward_pd(s, true);
     auto not_ref = [](const std::string& impl) { return impl.rfind("ref", 0) != 0; };
-    return std::make_shared<Jit>(Jit{not_ref(fwd.impl_info_str()),
-                                     not_ref(backward_data_pd(s, fwd).impl_info_str()) &&
-                                         not_ref(backward_weights_pd(s, true, fwd).impl_info_str())});
+    return std::make_shared<ConvJit>(ConvJit{not_ref(fwd.impl_info_str()),
+                                             not_ref(backward_data_pd(s, fwd).impl_info_str()),
+                                             not_ref(backward_weights_pd(s, true, fwd).impl_info_str())});
   });
-  return jit && jit->forward && (!backward || jit->backward);
+  return jit ? *jit : ConvJit{};
 }
 
 bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p) {

@@ -16,7 +16,7 @@ bool layer_norm_backward(const float*, const float*, const float*, const float*,
   return false;
 }
 int64_t channel_block() { return 0; }
-bool conv2d_jit(const Conv2dParams&, bool) { return false; }
+ConvJit conv2d_jit(const Conv2dParams&) { return {}; }
 void set_num_threads(int) {}
 
 }  // namespace fg::cpu::onednn

@@ -1,5 +1,6 @@
 // Dense CPU kernels: the reference kernels (conv, matmul, layer norm) against naive formulas and
-// f32 against f64; then the fast paths (oneDNN, our Winograd) against the f32 reference on the same data.
+// f32 against f64; then the fast paths (oneDNN, our Winograd and small-channel weight gradient) against
+// the f32 reference on the same data.
 //
 // Tolerances, always relative to the magnitude of the reference:
 //   err = max|a - ref| / max(1, max|ref|).
@@ -385,6 +386,69 @@ TEST_CASE("winograd conv (nChw8c, nChw16c) matches the f32 reference: forward (+
     q.src_block = q.dst_block = 8;
     CHECK_FALSE(wino::applies(q));
     CHECK_FALSE(wino::conv2d_forward(nullptr, nullptr, nullptr, nullptr, q));
+  }
+}
+
+// ---- our weight gradient for few input channels, NCHW x and nChw8c / nChw16c dy (tensor/cpu/small_conv.cpp) ----
+// Sums over N*OH*OW positions in f32 (split between threads): errors ~1e-6 of the scale.
+
+TEST_CASE("small-channel conv weight gradient (NCHW x, blocked dy) matches the f32 reference, + bias") {
+  namespace small = fg::cpu::small_conv;
+#ifndef FG_SIMD_GEMM
+  MESSAGE("no AVX2 and FMA in this build: no small-channel weight gradient of ours");
+  return;
+#endif
+  std::mt19937 g(78);
+  const std::vector<Conv2dParams> cases = {
+      conv(3, 2, 14, 14, 128, 3, 3, 1, 1, 1, 1),  // glow's first conv at 14x14
+      conv(3, 4, 7, 7, 128, 3, 3, 1, 1, 1, 1),    // and at 7x7
+      conv(2, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1),   // simple's
+      conv(1, 3, 9, 11, 16, 3, 3, 1, 1, 1, 1),    // an odd channel count, H != W
+      conv(2, 8, 6, 5, 48, 3, 3, 1, 2, 1, 1),     // 8 channels, padding 2
+      conv(2, 5, 6, 6, 16, 3, 3, 1, 0, 1, 1),     // no padding
+  };
+#ifdef __AVX512F__
+  const std::vector<int64_t> blocks = {8, 16};
+#else
+  const std::vector<int64_t> blocks = {8};
+#endif
+  for (const int64_t b : blocks) {
+    for (Conv2dParams p : cases) {
+      CAPTURE(b); CAPTURE(p.C); CAPTURE(p.O); CAPTURE(p.H); CAPTURE(p.W); CAPTURE(p.pad_h);
+      if (p.O % b) continue;
+      ConvData d(p, g);
+      p.dst_block = b;  // d keeps the reference's plain layouts
+      const auto r = ref_conv<float>(d);
+      const auto dy = blocked(d.dy, p.N, p.O, p.OH * p.OW, b, true);
+      std::vector<float> dw(d.w.size(), NAN), db(p.O, NAN), dw_nb(d.w.size(), NAN);
+      REQUIRE(small::applies(p));
+      REQUIRE(small::conv2d_backward_weights(d.x.data(), dy.data(), dw.data(), db.data(), p));
+      REQUIRE(small::conv2d_backward_weights(d.x.data(), dy.data(), dw_nb.data(), nullptr, p));
+      CHECK(rel_err(dw, r.dw) <= 1e-5);
+      CHECK(rel_err(dw_nb, r.dw) <= 1e-5);
+      CHECK(rel_err(db, r.db) <= 1e-5);
+    }
+  }
+  SUBCASE("declines what it does not compute") {
+    Conv2dParams p = conv(1, 2, 8, 8, 32, 3, 3, 1, 1, 1, 1);
+    p.dst_block = 8;
+    CHECK(small::applies(p));
+    Conv2dParams q = p;
+    q.dst_block = 0;  // NCHW dy
+    CHECK_FALSE(small::applies(q));
+    q = conv(1, 16, 8, 8, 32, 3, 3, 1, 1, 1, 1);  // too many input channels
+    q.dst_block = 8;
+    CHECK_FALSE(small::applies(q));
+    q = conv(1, 2, 8, 8, 32, 5, 5, 1, 2, 1, 1);  // 5x5
+    q.dst_block = 8;
+    CHECK_FALSE(small::applies(q));
+    q = conv(1, 2, 8, 8, 32, 3, 3, 2, 1, 1, 1);  // stride 2
+    q.dst_block = 8;
+    CHECK_FALSE(small::applies(q));
+    q = conv(1, 2, 8, 8, 32, 3, 3, 1, 1, 1, 1);
+    q.src_block = q.dst_block = 8;  // blocked x
+    CHECK_FALSE(small::applies(q));
+    CHECK_FALSE(small::conv2d_backward_weights(nullptr, nullptr, nullptr, nullptr, q));
   }
 }
 
