@@ -318,6 +318,15 @@ std::vector<float> blocked(const std::vector<float>& v, int64_t n, int64_t c, in
       }
   return r;
 }
+
+// the channel blocks our own kernels take in this build (nChw16c is oneDNN's alone without AVX-512)
+std::vector<int64_t> our_blocks() {
+#ifdef __AVX512F__
+  return {8, 16};
+#else
+  return {8};
+#endif
+}
 }  // namespace
 
 TEST_CASE("winograd conv (nChw8c, nChw16c) matches the f32 reference: forward (+ bias, ReLU), both backwards") {
@@ -336,12 +345,7 @@ TEST_CASE("winograd conv (nChw8c, nChw16c) matches the f32 reference: forward (+
       conv(2, 32, 28, 28, 16, 3, 3, 1, 1, 1, 1),   // the dequantization net's 16 outputs
       conv(1, 32, 6, 6, 32, 3, 3, 1, 2, 1, 1),     // padding 2
   };
-#ifdef __AVX512F__
-  const std::vector<int64_t> blocks = {8, 16};
-#else
-  const std::vector<int64_t> blocks = {8};  // nChw16c is oneDNN's alone without AVX-512
-#endif
-  for (const int64_t b : blocks) {
+  for (const int64_t b : our_blocks()) {
     for (Conv2dParams p : cases) {
       CAPTURE(b); CAPTURE(p.C); CAPTURE(p.O); CAPTURE(p.H); CAPTURE(p.W); CAPTURE(p.pad_h);
       if (p.C % b || p.O % b) continue;
@@ -407,12 +411,7 @@ TEST_CASE("small-channel conv weight gradient (NCHW x, blocked dy) matches the f
       conv(2, 8, 6, 5, 48, 3, 3, 1, 2, 1, 1),     // 8 channels, padding 2
       conv(2, 5, 6, 6, 16, 3, 3, 1, 0, 1, 1),     // no padding
   };
-#ifdef __AVX512F__
-  const std::vector<int64_t> blocks = {8, 16};
-#else
-  const std::vector<int64_t> blocks = {8};
-#endif
-  for (const int64_t b : blocks) {
+  for (const int64_t b : our_blocks()) {
     for (Conv2dParams p : cases) {
       CAPTURE(b); CAPTURE(p.C); CAPTURE(p.O); CAPTURE(p.H); CAPTURE(p.W); CAPTURE(p.pad_h);
       if (p.O % b) continue;
