@@ -41,9 +41,9 @@ struct Padded {
   }
 };
 
-// dw and db of one image, added into part ([O/L][C][3][3][L], then bias [O/L][L]): for each output
-// block and group of CG channels, 9*CG accumulators (output lanes) of dy times the broadcast
-// pixels under each tap, over the image's positions
+// One image and output block (dy: that block's [OH][OW][L] plane), channels c0..c0+CG: adds
+// into dw ([C][3][3][L] of the block) and db ([L], when given) the sums over the image's
+// positions of dy times the broadcast pixel under each tap, in 9*CG accumulators (output lanes)
 template <int L, int CG>
 inline void backward_weights_group(const Padded& x, const float* dy, int64_t c0, const Conv2dParams& p, float* dw,
                                    float* db) {
