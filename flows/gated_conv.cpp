@@ -106,9 +106,9 @@ GatedConvNet::GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch a
 ag::Var forward_channel_blocked(nn::Sequential& net, const ag::Var& x, int64_t hidden) {
   const int64_t b = conv_channel_block(x.value());
   if (b == 0 || x.dim() != 4 || hidden % b != 0) return run_layers(net, 0, x, 0, true);
-  // The first conv writes blocked output where fast kernels (oneDNN's JIT, our weight gradient) take
-  // that in every direction
-  // (glow's 2->128 at 14x14, AVX-512: forward 2.8 instead of 16 ms per step and no layout copy);
+  // The first conv writes blocked output where fast kernels (oneDNN's JIT, our weight gradient)
+  // take that in every direction (glow's 2->128 at 14x14, AVX-512: forward 2.8 instead of 16 ms
+  // per step and no layout copy);
   // otherwise it writes NCHW and one copy blocks its output (where only oneDNN 2.6's reference
   // kernels take a small-channel case that our own weight gradient does not).
   auto* first = dynamic_cast<nn::Conv2d*>(&net[0]);

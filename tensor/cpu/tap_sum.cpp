@@ -5,8 +5,8 @@
 // channel-blocked z a channel's positions are Step = b elements apart (8 or 16, a constant, so
 // the strided loops vectorize); Step = 1 is the plain layout. When O divides the block (the nets'
 // O = 1, 2, 4, 8), a tap's O channels are contiguous and both directions run row by row over
-// contiguous O-vectors instead (tap_sum_rows): glow's 128->4 tap sum took 0.2 ms a call the
-// strided way.
+// contiguous O-vectors instead (tap_sum_rows): glow's 128->4 tap sum at 14x14, batch 64, took
+// 0.29 ms a call the strided way, 0.12 this way.
 #include <algorithm>
 #include <type_traits>
 #include <vector>
