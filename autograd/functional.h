@@ -16,6 +16,8 @@ namespace fg::ag {
 Var where(const Tensor& cond, const Var& a, const Var& b);  // cond is not differentiated
 Var concat_elu(const Var& x);  // [elu(x), elu(-x)] along dim 1, fused
 Var gated_residual(const Var& x, const Var& h);  // x + a * sigmoid(b), [a, b] = chunk(h, 2, 1), fused
+// {y, logdet} of fg::sigmoid_coupling (glow's coupling: y = [za, (zb + t) sigmoid(r + shift)]), fused
+std::vector<Var> sigmoid_coupling(const Var& z, const Var& h, int64_t ca, double shift, bool reverse = false);
 
 Var sum(const Var& x, std::vector<int64_t> dims = {}, bool keepdim = false);
 Var mean(const Var& x, std::vector<int64_t> dims = {}, bool keepdim = false);

@@ -86,6 +86,25 @@ struct GatedResidualOp {
   }
 };
 
+// Outputs y and logdet; saves z and h, from which the backward recomputes s.
+struct SigmoidCouplingOp {
+  Tensor z, h;
+  int64_t ca = 0;
+  double shift = 0;
+  bool reverse = false;
+  OpId id() const { return OpId::sigmoid_coupling; }
+  std::vector<Tensor> forward(const std::vector<Tensor>& in) {
+    z = in[0];
+    h = in[1];
+    SigmoidCoupling r = fg::sigmoid_coupling(z, h, ca, shift, reverse);
+    return {r.y, r.logdet};
+  }
+  Grads backward(std::vector<Tensor>& g, const Needs& n) {
+    SigmoidCouplingGrads d = fg::sigmoid_coupling_backward(z, h, g[0], g[1], ca, shift, reverse);
+    return {n[0] ? d.dz : Tensor{}, n[1] ? d.dh : Tensor{}};
+  }
+};
+
 Var unary_apply(UnaryOp op, const Var& x, UnaryParams p) {
   UnaryNode n;
   n.op = op;
@@ -117,6 +136,14 @@ Var where(const Tensor& cond, const Var& a, const Var& b) {
 
 Var concat_elu(const Var& x) { return apply(ConcatEluOp{}, {x}); }
 Var gated_residual(const Var& x, const Var& h) { return apply(GatedResidualOp{}, {x, h}); }
+
+std::vector<Var> sigmoid_coupling(const Var& z, const Var& h, int64_t ca, double shift, bool reverse) {
+  SigmoidCouplingOp op;
+  op.ca = ca;
+  op.shift = shift;
+  op.reverse = reverse;
+  return apply_multi(std::move(op), {z, h});
+}
 
 Var operator+(const Var& a, const Var& b) { return add(a, b); }
 Var operator-(const Var& a, const Var& b) { return sub(a, b); }

@@ -176,37 +176,20 @@ GlowCoupling::GlowCoupling(int64_t c, int64_t hidden) : c_(c), ca_(c / 2), hidde
 
 std::string GlowCoupling::extra_repr() const { return fmt::format("c={}, hidden={}", c_, hidden_); }
 
-void GlowCoupling::shift_scale(const Var& za, Var& t, Var& r) {
-  Var h = forward_channel_blocked(*net_, za, hidden_);
-  const Shape& s = h.shape();
-  int64_t cb = c_ - ca_;
-  // h[:, 0::2] and h[:, 1::2]
-  Var h5 = ag::reshape(h, {s[0], cb, 2, s[2], s[3]});
-  t = ag::reshape(ag::slice(h5, 2, 0, 1), {s[0], cb, s[2], s[3]});
-  r = ag::reshape(ag::slice(h5, 2, 1, 2), {s[0], cb, s[2], s[3]}) + 2.0;
+// NN(za) gives t and r interleaved (h[:, 0::2], h[:, 1::2]); sigmoid_coupling reads them from h
+// and computes the rest (shift, scale, the log-determinant, the pass-through of za) in one op
+void GlowCoupling::couple(Var& z, Var& ldj, bool reverse) {
+  FG_CHECK(z.dim() == 4 && z.size(1) == c_, "GlowCoupling({}){}: needs [N, {}, H, W], got {}", c_,
+           reverse ? " reverse" : "", c_, shape_str(z.shape()));
+  Var h = forward_channel_blocked(*net_, ag::slice(z, 1, 0, ca_), hidden_);
+  auto out = ag::sigmoid_coupling(z, h, ca_, 2.0, reverse);
+  z = out[0];
+  ldj = reverse ? ldj - out[1] : ldj + out[1];
 }
 
-void GlowCoupling::forward(Var& z, Var& ldj, const Var*) {
-  FG_CHECK(z.dim() == 4 && z.size(1) == c_, "GlowCoupling({}): needs [N, {}, H, W], got {}", c_, c_,
-           shape_str(z.shape()));
-  auto parts = ag::split(z, {ca_, c_ - ca_}, 1);
-  Var t, r;
-  shift_scale(parts[0], t, r);
-  Var zb = (parts[1] + t) * ag::sigmoid(r);
-  ldj = ldj - sum_except_batch(ag::softplus(-r));  // log sigmoid(r) = -softplus(-r)
-  z = ag::concat({parts[0], zb}, 1);
-}
+void GlowCoupling::forward(Var& z, Var& ldj, const Var*) { couple(z, ldj, false); }
 
-void GlowCoupling::reverse(Var& z, Var& ldj, const Var*) {
-  FG_CHECK(z.dim() == 4 && z.size(1) == c_, "GlowCoupling({}) reverse: needs [N, {}, H, W], got {}", c_, c_,
-           shape_str(z.shape()));
-  auto parts = ag::split(z, {ca_, c_ - ca_}, 1);
-  Var t, r;
-  shift_scale(parts[0], t, r);
-  Var zb = parts[1] / ag::sigmoid(r) - t;
-  ldj = ldj + sum_except_batch(ag::softplus(-r));
-  z = ag::concat({parts[0], zb}, 1);
-}
+void GlowCoupling::reverse(Var& z, Var& ldj, const Var*) { couple(z, ldj, true); }
 
 // ---------------------------------------------------------------------------------- step
 

@@ -12,7 +12,9 @@
 //                 and U strictly upper through masks; ldj += H*W*sum(log_s), no determinant.
 //   GlowCoupling: (za, zb) -> (za, (zb + t) * sigmoid(r + 2)), [t, r] interleaved channels of
 //                 NN(za), NN = conv3x3(C/2->h) ReLU conv1x1(h->h) ReLU conv3x3(h->C) with the last
-//                 conv zero-initialized; ldj += sum(log sigmoid(r + 2)).
+//                 conv zero-initialized; ldj += sum(log sigmoid(r + 2)). The tail after NN is one
+//                 fused op (ag::sigmoid_coupling): 655 -> 431 ops per glow eval step (batch 64), median
+//                 43.8 -> 42.8 ms (AVX-512, 2 threads, 9 alternating runs).
 //   GlowStep:     ActNorm, 1x1 conv (LU by default), coupling; reverse runs them backwards.
 // The 1x1 convolutions are a broadcast matmul W [C, C] @ z [N, C, H*W]: NCHW needs only a
 // reshape (no permute), and W's gradient is a batched product summed over N. Measured against
@@ -88,8 +90,8 @@ class GlowCoupling : public Flow {
   void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
 
  private:
-  // t and log sigmoid's argument r + 2 from the conditioning half
-  void shift_scale(const Var& za, Var& t, Var& r);
+  // either direction: NN(za), then ag::sigmoid_coupling (y and its log-determinant in one op)
+  void couple(Var& z, Var& ldj, bool reverse);
   int64_t c_, ca_, hidden_;
   std::shared_ptr<nn::Sequential> net_;
 };

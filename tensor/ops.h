@@ -58,6 +58,19 @@ Tensor concat_elu_backward(const Tensor& y, const Tensor& grad_y);
 // channels. The backward gives dh from h and the output's gradient (dx is that gradient itself).
 Tensor gated_residual(const Tensor& x, const Tensor& h);
 Tensor gated_residual_backward(const Tensor& h, const Tensor& grad_y);
+// Glow's affine coupling with a sigmoid scale, fused (SigmoidCouplingParams): z [N, C, ...] and
+// h [N, 2(C - ca), ...] (t, r interleaved) give y [N, C, ...] = [za, (zb + t) s] (reverse:
+// [za, zb / s - t]) with s = sigmoid(r + shift), and logdet [N], the sum of log s per sample.
+struct SigmoidCoupling {
+  Tensor y, logdet;
+};
+SigmoidCoupling sigmoid_coupling(const Tensor& z, const Tensor& h, int64_t ca, double shift, bool reverse);
+// dz and dh from the gradients of y and of logdet (either may be undefined: no gradient there)
+struct SigmoidCouplingGrads {
+  Tensor dz, dh;
+};
+SigmoidCouplingGrads sigmoid_coupling_backward(const Tensor& z, const Tensor& h, const Tensor& grad_y,
+                                               const Tensor& grad_logdet, int64_t ca, double shift, bool reverse);
 
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);

@@ -142,6 +142,44 @@ Tensor gated_residual_backward(const Tensor& h, const Tensor& g) {
   return dh;
 }
 
+namespace {
+SigmoidCouplingParams sigmoid_coupling_params(const char* op, const Tensor& z, const Tensor& h, int64_t ca,
+                                              double shift, bool reverse) {
+  detail::check_same(op, z, h);
+  detail::check_float(op, z);
+  FG_CHECK(z.dim() >= 2 && ca >= 1 && ca < z.size(1), "{}: needs z [N, C, ...] with 0 < ca < C, got {} and ca {}", op,
+           shape_str(z.shape()), ca);
+  Shape hs = z.shape();
+  hs[1] = 2 * (hs[1] - ca);
+  FG_CHECK(h.shape() == hs, "{}: needs h [N, 2(C - ca), ...] = {} for z {} and ca {}, got {}", op, shape_str(hs),
+           shape_str(z.shape()), ca, shape_str(h.shape()));
+  return {z.size(0), z.size(1), ca, z.size(0) ? z.numel() / (z.size(0) * z.size(1)) : 0, shift, reverse};
+}
+}  // namespace
+
+SigmoidCoupling sigmoid_coupling(const Tensor& z, const Tensor& h, int64_t ca, double shift, bool reverse) {
+  SigmoidCouplingParams p = sigmoid_coupling_params("sigmoid_coupling", z, h, ca, shift, reverse);
+  SigmoidCoupling r{Tensor::empty(z.shape(), z.dtype(), z.device()), Tensor::empty({p.N}, z.dtype(), z.device())};
+  launch(z.device()).sigmoid_coupling(p, z.contiguous(), h.contiguous(), r.y, r.logdet);
+  return r;
+}
+
+SigmoidCouplingGrads sigmoid_coupling_backward(const Tensor& z, const Tensor& h, const Tensor& grad_y,
+                                               const Tensor& grad_logdet, int64_t ca, double shift, bool reverse) {
+  SigmoidCouplingParams p = sigmoid_coupling_params("sigmoid_coupling_backward", z, h, ca, shift, reverse);
+  Tensor gy = grad_y.defined() ? grad_y : zeros(z.shape(), z.dtype(), z.device());
+  Tensor gl = grad_logdet.defined() ? grad_logdet : zeros({p.N}, z.dtype(), z.device());
+  detail::check_same("sigmoid_coupling_backward", z, gy);
+  detail::check_same("sigmoid_coupling_backward", z, gl);
+  FG_CHECK(gy.shape() == z.shape() && gl.shape() == Shape{p.N},
+           "sigmoid_coupling_backward: gradients {} and {} must match y {} and logdet [{}]", shape_str(gy.shape()),
+           shape_str(gl.shape()), shape_str(z.shape()), p.N);
+  SigmoidCouplingGrads g{Tensor::empty(z.shape(), z.dtype(), z.device()), Tensor::empty(h.shape(), h.dtype(), h.device())};
+  launch(z.device()).sigmoid_coupling_backward(p, z.contiguous(), h.contiguous(), gy.contiguous(), gl.contiguous(),
+                                               g.dz, g.dh);
+  return g;
+}
+
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }

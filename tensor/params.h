@@ -120,6 +120,18 @@ struct ConcatEluParams {
   int64_t outer, C, inner;
 };
 
+// Glow's affine coupling with a sigmoid scale, fused: z [N, C, S] splits into za = channels
+// [0, ca), passed through, and zb = [ca, C); h [N, 2(C - ca), S] interleaves t = h[:, 0::2] and
+// r = h[:, 1::2] + shift (the peer's NN(za) output), s = sigmoid(r). Forward y = [za, (zb + t) s],
+// reverse y = [za, zb / s - t]; logdet[n] = sum of log s over sample n (both directions: the
+// reverse flow subtracts it). Backward, u = zb + t: forward dzb = dt = gy s, dr = gy u s (1 - s)
+// + gl (1 - s); reverse dzb = gy / s, dt = -gy, dr = -gy zb (1 - s) / s + gl (1 - s); dza = gy.
+struct SigmoidCouplingParams {
+  int64_t N, C, ca, S;
+  double shift;
+  bool reverse;
+};
+
 // torch.optim.Adam's update (lerp form of the first moment, eps outside the sqrt, L2 decay added
 // to the gradient), applied in place to every tensor of the lists in one pass.
 struct AdamParams {

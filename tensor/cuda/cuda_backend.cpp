@@ -227,6 +227,20 @@ void CudaBackend::tap_sum_backward(const TapSumParams& p, const Tensor& dy, Tens
   cuda::tap_sum_backward(stream_, dy.dtype(), p, dy.raw(), dz.raw());
 }
 
+void CudaBackend::sigmoid_coupling(const SigmoidCouplingParams& p, const Tensor& z, const Tensor& h, Tensor& y,
+                                   Tensor& logdet) {
+  need_float(z.dtype(), "sigmoid_coupling");
+  activate();
+  cuda::sigmoid_coupling(stream_, z.dtype(), p, z.raw(), h.raw(), y.raw(), logdet.raw());
+}
+
+void CudaBackend::sigmoid_coupling_backward(const SigmoidCouplingParams& p, const Tensor& z, const Tensor& h,
+                                            const Tensor& gy, const Tensor& glogdet, Tensor& dz, Tensor& dh) {
+  need_float(z.dtype(), "sigmoid_coupling_backward");
+  activate();
+  cuda::sigmoid_coupling_backward(stream_, z.dtype(), p, z.raw(), h.raw(), gy.raw(), glogdet.raw(), dz.raw(), dh.raw());
+}
+
 void CudaBackend::gated_residual(const ConcatEluParams& p, const Tensor& x, const Tensor& h, Tensor& y) {
   need_float(x.dtype(), "gated_residual");
   activate();

@@ -47,12 +47,17 @@ void layer_norm_backward(cudaStream_t s, DType t, const LayerNormParams& p, cons
                          const void* gamma, const void* mean, const void* rstd, void* dx, void* dgamma, void* dbeta);
 void concat_elu(cudaStream_t s, DType t, const ConcatEluParams& p, const void* x, void* y);
 void concat_elu_backward(cudaStream_t s, DType t, const ConcatEluParams& p, const void* y, const void* g, void* dx);
-// tap_sum.cu
-void tap_sum(cudaStream_t s, DType t, const TapSumParams& p, const void* z, void* y);
-void tap_sum_backward(cudaStream_t s, DType t, const TapSumParams& p, const void* dy, void* dz);
 void gated_residual(cudaStream_t s, DType t, const ConcatEluParams& p, const void* x, const void* h, void* y);
 void gated_residual_backward(cudaStream_t s, DType t, const ConcatEluParams& p, const void* h, const void* g,
                              void* dh);
+// tap_sum.cu
+void tap_sum(cudaStream_t s, DType t, const TapSumParams& p, const void* z, void* y);
+void tap_sum_backward(cudaStream_t s, DType t, const TapSumParams& p, const void* dy, void* dz);
+// coupling.cu: glow's sigmoid-scaled affine coupling (logdet summed in double, one block per sample)
+void sigmoid_coupling(cudaStream_t s, DType t, const SigmoidCouplingParams& p, const void* z, const void* h, void* y,
+                      void* logdet);
+void sigmoid_coupling_backward(cudaStream_t s, DType t, const SigmoidCouplingParams& p, const void* z, const void* h,
+                               const void* gy, const void* gl, void* dz, void* dh);
 
 // random.cu: the Philox streams of tensor/random.h, element for element as on the CPU.
 void random_uniform(cudaStream_t s, DType t, void* out, int64_t n, double lo, double hi, uint64_t seed,

@@ -92,6 +92,20 @@ void gradcheck_gated_residual() {
   expect_ok("gated_residual 2d", [](auto& v) { return gated_residual(v[0], v[1]); },
             {rnd({3, 2}, 94), rnd({3, 4}, 95, -3, 3)});
 }
+// both outputs (y flattened, then logdet), and each alone (the other's gradient undefined), both
+// directions; C = 3 with ca = 1 splits unevenly, h spans r + 2 in [-1, 5]
+void gradcheck_sigmoid_coupling() {
+  for (bool rev : {false, true}) {
+    std::vector<Tensor> in = {rnd({2, 3, 2, 3}, 96), rnd({2, 4, 2, 3}, 97, -3, 3)};
+    expect_ok(rev ? "sigmoid_coupling reverse, y and logdet" : "sigmoid_coupling, y and logdet", [rev](auto& v) {
+      auto o = sigmoid_coupling(v[0], v[1], 1, 2.0, rev);
+      return concat({flatten(o[0], 0), o[1]}, 0);
+    }, in);
+    expect_ok("sigmoid_coupling, y only", [rev](auto& v) { return sigmoid_coupling(v[0], v[1], 1, 2.0, rev)[0]; }, in);
+    expect_ok("sigmoid_coupling, logdet only", [rev](auto& v) { return sigmoid_coupling(v[0], v[1], 1, 2.0, rev)[1]; },
+              in);
+  }
+}
 void gradcheck_sum() {
   expect_ok("sum all", [](auto& v) { return sum(v[0]); }, {rnd({2, 3, 4}, 25)});
   expect_ok("sum dims keepdim", [](auto& v) { return sum(v[0], {0, 2}, true); }, {rnd({2, 3, 4}, 26)});

@@ -235,6 +235,32 @@ void parity_gated_residual_backward() {
     });
 }
 
+// glow's shapes: C 4 at 14x14 and C 8 at 7x7 (ca = C/2), both directions
+void parity_sigmoid_coupling() {
+  for (DType t : kTypes)
+    for (bool rev : {false, true})
+      for (auto [c, hw] : {std::pair<int64_t, int64_t>{4, 14}, {8, 7}})
+        check(fmt::format("sigmoid_coupling C {} at {}x{}{}", c, hw, hw, rev ? " reverse" : ""), kReduce,
+              [=](Backend& b, Device d) {
+                Tensor z = input({64, c, hw, hw}, t, 23, d), h = input({64, c, hw, hw}, t, 24, d, -4, 4);
+                Tensor y = out(z.shape(), t, d), ld = out({64}, t, d);
+                b.sigmoid_coupling({64, c, c / 2, hw * hw, 2.0, rev}, z, h, y, ld);
+                return std::vector<Tensor>{y, ld};
+              });
+}
+
+void parity_sigmoid_coupling_backward() {
+  for (DType t : kTypes)
+    for (bool rev : {false, true})
+      check(std::string("sigmoid_coupling backward") + (rev ? " reverse" : ""), kElementwise, [=](Backend& b, Device d) {
+        Tensor z = input({64, 4, 14, 14}, t, 25, d), h = input({64, 4, 14, 14}, t, 26, d, -4, 4);
+        Tensor gy = input({64, 4, 14, 14}, t, 27, d), gl = input({64}, t, 28, d);
+        Tensor dz = out(z.shape(), t, d), dh = out(h.shape(), t, d);
+        b.sigmoid_coupling_backward({64, 4, 2, 14 * 14, 2.0, rev}, z, h, gy, gl, dz, dh);
+        return std::vector<Tensor>{dz, dh};
+      });
+}
+
 void parity_reduce() {
   const std::pair<const char*, std::vector<bool>> dims[] = {
       {"all", {true, true, true, true}},

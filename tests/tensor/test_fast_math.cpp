@@ -6,6 +6,7 @@
 #include <tuple>
 #include <vector>
 
+#include "autograd/functional.h"
 #include "tensor/cpu/fast_math.h"
 #include "tensor/ops.h"
 
@@ -100,6 +101,65 @@ TEST_CASE("fused gated_residual equals x + a * sigmoid(b) and its backward the c
   }
   CHECK_THROWS_WITH(gated_residual(randn({2, 3, 4}), randn({2, 3, 4})),
                     doctest::Contains("gated_residual: needs x [N, C, ...] and h [N, 2C, ...]"));
+}
+
+// the composite glow used before: t = h[:, 0::2], r = h[:, 1::2] + 2, y = [za, (zb + t) sigmoid(r)]
+// (reverse: zb / sigmoid(r) - t), logdet = -sum softplus(-r) per sample
+SigmoidCoupling composite_coupling(const Tensor& z, const Tensor& h, int64_t ca, bool reverse) {
+  const Shape& s = h.shape();
+  const int64_t cb = z.size(1) - ca;
+  Tensor h5 = h.reshape({s[0], cb, 2, s[2], s[3]});
+  Tensor t = slice(h5, 2, 0, 1).contiguous().reshape({s[0], cb, s[2], s[3]});
+  Tensor r = slice(h5, 2, 1, 2).contiguous().reshape({s[0], cb, s[2], s[3]}) + 2.0;
+  Tensor za = slice(z, 1, 0, ca), zb = slice(z, 1, ca, z.size(1));
+  Tensor yb = reverse ? zb / sigmoid(r) - t : (zb + t) * sigmoid(r);
+  return {concat({za, yb}, 1), neg(sum(softplus(neg(r)), {1, 2, 3}))};
+}
+
+TEST_CASE("fused sigmoid_coupling equals glow's composite, inverts itself, and backward matches the composite's") {
+  for (DType t : {DType::F32, DType::F64}) {
+    const double tol = t == DType::F32 ? 2e-5 : 1e-12;
+    for (int64_t ca : {1, 2}) {  // C = 4: even split, and 1 + 3
+      CAPTURE(ca);
+      Tensor z = randn({3, 4, 5, 6}, t), h = randn({3, 2 * (4 - ca), 5, 6}, t) * scalar(3.0, t);
+      for (bool rev : {false, true}) {
+        SigmoidCoupling f = sigmoid_coupling(z, h, ca, 2.0, rev), c = composite_coupling(z, h, ca, rev);
+        CHECK(max_abs_diff(f.y, c.y) < tol);
+        CHECK(max_abs_diff(f.logdet, c.logdet) / (1.0 + amax(abs(c.logdet)).item()) < tol);
+        // gradients of <y, gy> + <logdet, gl> through both
+        Tensor gy = randn(z.shape(), t), gl = randn({3}, t);
+        ag::Var vz(z, true), vh(h, true), wz(z, true), wh(h, true);
+        auto o = ag::sigmoid_coupling(vz, vh, ca, 2.0, rev);
+        auto gf = ag::grad({o[0], o[1]}, {vz, vh}, {gy, gl});
+        const Shape& s = h.shape();
+        const int64_t cb = 4 - ca;
+        ag::Var h5 = ag::reshape(wh, {s[0], cb, 2, s[2], s[3]});
+        ag::Var tt = ag::reshape(ag::slice(h5, 2, 0, 1), {s[0], cb, s[2], s[3]});
+        ag::Var r = ag::reshape(ag::slice(h5, 2, 1, 2), {s[0], cb, s[2], s[3]}) + 2.0;
+        ag::Var zb = ag::slice(wz, 1, ca, 4);
+        ag::Var yb = rev ? zb / ag::sigmoid(r) - tt : (zb + tt) * ag::sigmoid(r);
+        ag::Var y = ag::concat({ag::slice(wz, 1, 0, ca), yb}, 1);
+        ag::Var ld = -ag::sum(ag::softplus(-r), {1, 2, 3});
+        auto gc = ag::grad({y, ld}, {wz, wh}, {gy, gl});
+        CHECK(max_abs_diff(gf[0], gc[0]) < tol * 10);
+        CHECK(max_abs_diff(gf[1], gc[1]) < tol * 10);
+      }
+      // reverse undoes forward, and the log-determinants are the same
+      SigmoidCoupling f = sigmoid_coupling(z, h, ca, 2.0, false), b = sigmoid_coupling(f.y, h, ca, 2.0, true);
+      CHECK(max_abs_diff(b.y, z) < tol);
+      CHECK(max_abs_diff(b.logdet, f.logdet) == 0.0);
+    }
+    // large |r| stays finite: s and log s come from exp(-|r|)
+    Tensor z = ones({1, 2, 1, 2}, t), h = from_vector(std::vector<double>{0, 0, -60, 60}, {1, 2, 1, 2}).to(t);
+    SigmoidCoupling f = sigmoid_coupling(z, h, 1, 0.0, false);
+    CHECK(f.y.to_vector<double>()[2] == doctest::Approx(0.0));
+    CHECK(f.y.to_vector<double>()[3] == doctest::Approx(1.0));
+    CHECK(f.logdet.item() == doctest::Approx(-60.0));
+  }
+  CHECK_THROWS_WITH(sigmoid_coupling(randn({2, 4, 3, 3}), randn({2, 2, 3, 3}), 2, 2.0, false),
+                    doctest::Contains("sigmoid_coupling: needs h [N, 2(C - ca), ...] = [2, 4, 3, 3]"));
+  CHECK_THROWS_WITH(sigmoid_coupling(randn({2, 4, 3, 3}), randn({2, 8, 3, 3}), 0, 2.0, false),
+                    doctest::Contains("sigmoid_coupling: needs z [N, C, ...] with 0 < ca < C"));
 }
 
 TEST_CASE("gated_residual_layer_norm equals layer_norm(gated_residual(x, h)), plain and channel-blocked") {
