@@ -13,7 +13,7 @@
 //   GlowCoupling: (za, zb) -> (za, (zb + t) * sigmoid(r + 2)), [t, r] interleaved channels of
 //                 NN(za), NN = conv3x3(C/2->h) ReLU conv1x1(h->h) ReLU conv3x3(h->C) with the last
 //                 conv zero-initialized; ldj += sum(log sigmoid(r + 2)). The tail after NN is one
-//                 fused op (ag::sigmoid_coupling): 655 -> 431 ops per glow eval step (batch 64), median
+//                 fused op (ag::sigmoid_coupling): 655 -> 527 kernel launches a glow eval step (batch 64), median
 //                 43.8 -> 42.8 ms (AVX-512, 2 threads, 9 alternating runs).
 //   GlowStep:     ActNorm, 1x1 conv (LU by default), coupling; reverse runs them backwards.
 // The 1x1 convolutions are a broadcast matmul W [C, C] @ z [N, C, H*W]: NCHW needs only a
