@@ -81,9 +81,10 @@ bool conv_runs_jit(const Tensor& x, const Shape& w, const ConvOptions& o, bool b
   const Conv2dParams p = conv2d_params(x.shape(), w, o, "conv_runs_jit");
   const cpu::onednn::ConvJit jit = cpu::onednn::conv2d_jit(p);
   // backward data as taps runs a 1x1 conv (JIT wherever oneDNN has any); our small-channel
-  // weight gradient (tensor/cpu/small_conv.cpp) where it applies
-  return jit.forward && (!backward || ((jit.backward_data || backward_data_as_taps(p)) &&
-                                       (jit.backward_weights || cpu::small_conv::applies(p))));
+  // and blocked 1x1 weight gradients (tensor/cpu/small_conv.cpp, pointwise_conv.cpp) where they apply
+  return jit.forward &&
+         (!backward || ((jit.backward_data || backward_data_as_taps(p)) &&
+                        (jit.backward_weights || cpu::small_conv::applies(p) || cpu::pointwise_conv::applies(p))));
 }
 
 Conv2dParams conv2d_params(const Shape& xs, const Shape& w, const ConvOptions& o, const char* op) {

@@ -97,6 +97,7 @@ void CpuBackend::conv2d_backward_weights(const Conv2dParams& p, const Tensor& x,
   dense(use_onednn(), x.dtype(), "conv2d_backward_weights",
         [&] {
           return small_conv::conv2d_backward_weights(F32(&x), F32(&dy), F32_OUT(&dw), F32_OUT(dbias), p) ||
+                 pointwise_conv::conv2d_backward_weights(F32(&x), F32(&dy), F32_OUT(&dw), F32_OUT(dbias), p) ||
                  winograd::conv2d_backward_weights(F32(&x), F32(&dy), F32_OUT(&dw), F32_OUT(dbias), p) ||
                  onednn::conv2d_backward_weights(F32(&x), F32(&dy), F32_OUT(&dw), F32_OUT(dbias), p);
         },

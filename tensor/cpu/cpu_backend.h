@@ -70,6 +70,13 @@ bool applies(const Conv2dParams& p);
 bool conv2d_backward_weights(const float* x, const float* dy, float* dw, float* dbias, const Conv2dParams& p);
 }  // namespace small_conv
 
+// Our weight gradient for f32 1x1 stride-1 convs with nChw8c (or, with AVX-512, nChw16c) on both
+// sides (tensor/cpu/pointwise_conv.cpp). Returns false when it does not take the case.
+namespace pointwise_conv {
+bool applies(const Conv2dParams& p);
+bool conv2d_backward_weights(const float* x, const float* dy, float* dw, float* dbias, const Conv2dParams& p);
+}  // namespace pointwise_conv
+
 // oneDNN f32 kernels; each returns false when it does not handle the case (the caller then
 // runs the reference kernel).
 namespace onednn {
