@@ -1,7 +1,8 @@
 // Glow's sigmoid-scaled affine coupling (SigmoidCouplingParams), forward and backward in one pass
 // over z's [N, C, S] rows: za's rows are copied, each zb row k reads h's rows 2k (t) and 2k+1 (r).
 // One exp and one log1p per element give s, 1 - s and log s together. Each zb row's sum of log s
-// lands in a per-row slot, summed per sample afterwards in row order (no dependence on threads).
+// (summed in T within the row) lands in a per-row slot, summed per sample in double afterwards,
+// in row order (no dependence on threads).
 // Replaces glow's chain of slices, add, sigmoid, mul, neg, softplus, sum and concat (about 14 ops).
 #include <cstring>
 #include <vector>
@@ -33,10 +34,61 @@ void for_rows(const SigmoidCouplingParams& p, F f) {
   }, std::max<int64_t>(1, kGrain / 8 / std::max<int64_t>(p.S, 1)));
 }
 
+// One zb row of S elements: y, and the row's sum of log s. Plain values only: a float captured by
+// reference (the shift) may alias the row stores, and GCC's AVX2 build then ran the loop scalar.
+template <class T>
+T forward_row(const T* z, const T* t, const T* r, T* y, int64_t S, T shift, bool reverse) {
+  T acc = 0;
+  if (reverse) {
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < S; ++i) {
+      T s, cm, l;
+      sigmoid_parts(r[i] + shift, s, cm, l);
+      y[i] = z[i] / s - t[i];
+      acc += l;
+    }
+  } else {
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < S; ++i) {
+      T s, cm, l;
+      sigmoid_parts(r[i] + shift, s, cm, l);
+      y[i] = (z[i] + t[i]) * s;
+      acc += l;
+    }
+  }
+  return acc;
+}
+
+// dz, dt and dr of one zb row from its gradient g and the sample's logdet gradient gl
+template <class T>
+void backward_row(const T* z, const T* t, const T* r, const T* g, T* dz, T* dt, T* dr, int64_t S, T shift, T gl,
+                  bool reverse) {
+  if (reverse) {
+#pragma omp simd
+    for (int64_t i = 0; i < S; ++i) {
+      T s, cm, l;
+      sigmoid_parts(r[i] + shift, s, cm, l);
+      const T q = g[i] / s;
+      dz[i] = q;
+      dt[i] = -g[i];
+      dr[i] = -q * z[i] * cm + gl * cm;
+    }
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < S; ++i) {
+      T s, cm, l;
+      sigmoid_parts(r[i] + shift, s, cm, l);
+      const T q = g[i] * s;
+      dz[i] = q;
+      dt[i] = q;
+      dr[i] = (q * (z[i] + t[i]) + gl) * cm;
+    }
+  }
+}
+
 template <class T>
 void forward_typed(const SigmoidCouplingParams& p, const T* z, const T* h, T* y, T* logdet) {
   const int64_t cb = p.C - p.ca, S = p.S;
-  const T shift = static_cast<T>(p.shift);
   std::vector<double> row_sum(p.N * cb, 0.0);
   for_rows(p, [&](int64_t n, int64_t c) {
     const T* zr = z + (n * p.C + c) * S;
@@ -47,26 +99,7 @@ void forward_typed(const SigmoidCouplingParams& p, const T* z, const T* h, T* y,
     }
     const int64_t k = c - p.ca;
     const T* t = h + (n * 2 * cb + 2 * k) * S;
-    const T* r = t + S;
-    double acc = 0;
-    if (p.reverse) {
-#pragma omp simd reduction(+ : acc)
-      for (int64_t i = 0; i < S; ++i) {
-        T s, cm, l;
-        sigmoid_parts(r[i] + shift, s, cm, l);
-        yr[i] = zr[i] / s - t[i];
-        acc += l;
-      }
-    } else {
-#pragma omp simd reduction(+ : acc)
-      for (int64_t i = 0; i < S; ++i) {
-        T s, cm, l;
-        sigmoid_parts(r[i] + shift, s, cm, l);
-        yr[i] = (zr[i] + t[i]) * s;
-        acc += l;
-      }
-    }
-    row_sum[n * cb + k] = acc;
+    row_sum[n * cb + k] = forward_row(zr, t, t + S, yr, S, static_cast<T>(p.shift), p.reverse);
   });
   for (int64_t n = 0; n < p.N; ++n) {
     double a = 0;
@@ -78,7 +111,6 @@ void forward_typed(const SigmoidCouplingParams& p, const T* z, const T* h, T* y,
 template <class T>
 void backward_typed(const SigmoidCouplingParams& p, const T* z, const T* h, const T* gy, const T* gl, T* dz, T* dh) {
   const int64_t cb = p.C - p.ca, S = p.S;
-  const T shift = static_cast<T>(p.shift);
   for_rows(p, [&](int64_t n, int64_t c) {
     const T* g = gy + (n * p.C + c) * S;
     T* d = dz + (n * p.C + c) * S;
@@ -86,34 +118,9 @@ void backward_typed(const SigmoidCouplingParams& p, const T* z, const T* h, cons
       std::memcpy(d, g, S * sizeof(T));
       return;
     }
-    const int64_t k = c - p.ca;
-    const T* zr = z + (n * p.C + c) * S;
-    const T* t = h + (n * 2 * cb + 2 * k) * S;
-    const T* r = t + S;
-    T* dt = dh + (n * 2 * cb + 2 * k) * S;
-    T* dr = dt + S;
-    const T gn = gl[n];
-    if (p.reverse) {
-#pragma omp simd
-      for (int64_t i = 0; i < S; ++i) {
-        T s, cm, l;
-        sigmoid_parts(r[i] + shift, s, cm, l);
-        const T q = g[i] / s;
-        d[i] = q;
-        dt[i] = -g[i];
-        dr[i] = -q * zr[i] * cm + gn * cm;
-      }
-    } else {
-#pragma omp simd
-      for (int64_t i = 0; i < S; ++i) {
-        T s, cm, l;
-        sigmoid_parts(r[i] + shift, s, cm, l);
-        const T q = g[i] * s;
-        d[i] = q;
-        dt[i] = q;
-        dr[i] = (q * (zr[i] + t[i]) + gn) * cm;
-      }
-    }
+    const int64_t off = (n * 2 * cb + 2 * (c - p.ca)) * S;
+    backward_row(z + (n * p.C + c) * S, h + off, h + off + S, g, d, dh + off, dh + off + S, S,
+                 static_cast<T>(p.shift), gl[n], p.reverse);
   });
 }
 
