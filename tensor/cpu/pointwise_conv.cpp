@@ -1,12 +1,12 @@
 // Our own weight gradient for 1x1 stride-1 convs on channel-blocked tensors (nChw8c, or nChw16c
 // with AVX-512, on both sides): dw[o][c] = sum over images and positions of dy[o] x[c], a GEMM
 // over N*H*W. oneDNN 2.6's AVX2 kernel ran these at ~80 GFLOP/s against ~130 forward (glow's
-// 128->128 at 14x14, batch 128: 9.7 ms a call, 77 ms of a 316 ms training step; AMD Zen 4, 2
-// threads). Here a register tile is J output channels (broadcast from dy's block) by S input
-// blocks (x's vectors at the same position): 12 accumulators for 7 loads on AVX2's 16 registers,
-// 24 for 11 on AVX-512's 32. Each thread sums its share of the images, one image at a time, so
-// that image's x and dy planes stay in L2 while every tile passes over them; the threads' sums
-// are added at the end. Needs AVX2 and FMA at build time (simd_gemm.h).
+// 128->128 at 14x14, batch 128: 9.7 ms a call, 77 ms a training step, about a fifth of it;
+// AMD Zen 4, 2 threads). Here a register tile is J output channels (broadcast from dy's block)
+// by S input blocks (x's vectors at the same position): 12 accumulators for 7 loads on AVX2's
+// 16 registers, 24 for 11 on AVX-512's 32. Each thread sums its share of the images, one image
+// at a time, so that image's x and dy planes stay in L2 while every tile passes over them; the
+// threads' sums are added at the end. Needs AVX2 and FMA at build time (simd_gemm.h).
 #include <algorithm>
 #include <vector>
 
