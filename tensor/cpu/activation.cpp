@@ -64,12 +64,7 @@ void concat_elu_typed(const T* x, T* y, int64_t outer, int64_t c, int64_t inner)
     T* y1 = y + w;
     T* y2 = y1 + half;
 #pragma omp simd
-    for (int64_t i = 0; i < inner; ++i) {
-      T v = xs[i];
-      T em = expm1(v < T(0) ? v : -v);  // e^{-|v|} - 1
-      y1[i] = v > T(0) ? v : em;
-      y2[i] = v > T(0) ? em : -v;
-    }
+    for (int64_t i = 0; i < inner; ++i) concat_elu_pair(xs[i], y1[i], y2[i]);
   });
 }
 

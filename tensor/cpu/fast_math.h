@@ -15,34 +15,58 @@
 
 namespace fg::cpu {
 
-FG_ALWAYS_INLINE float fast_expf(float x) {
-  float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+// x = n ln2 + r with |r| <= ln2/2, for x in [-87, 88]: r, and 2^n through the exponent bits
+struct ExpReduction {
+  float r, scale;
+};
+FG_ALWAYS_INLINE ExpReduction exp_reduce(float xc) {
   float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
   float r = xc - n * 0.693145751953125f - n * 1.42860682030941723e-6f;
-  float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 +
-                                                                                              r * (1.0f / 5040)))))));
   int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale = std::bit_cast<float>(bits);
-  float y = p * scale;
+  return {r, std::bit_cast<float>(bits)};
+}
+
+// (e^r - 1) / r for |r| <= ln2/2, from the degree-7 Taylor polynomial of e^r
+FG_ALWAYS_INLINE float expm1_over_r(float r) {
+  return 1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040))))));
+}
+
+// e^x for x in [-87, 88]
+FG_ALWAYS_INLINE float exp_reduced(float xc) {
+  const ExpReduction e = exp_reduce(xc);
+  return (1.0f + e.r * expm1_over_r(e.r)) * e.scale;
+}
+
+FG_ALWAYS_INLINE float fast_expf(float x) {
+  float y = exp_reduced(x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x));
   y = x > 88.7228f ? std::numeric_limits<float>::infinity() : y;
   y = x < -103.97f ? 0.0f : y;
   return x != x ? x : y;
 }
 
-// e^x - 1 without cancellation near 0: with x = n ln2 + r, e^x - 1 = 2^n (e^r - 1) + (2^n - 1),
-// where e^r - 1 is the polynomial without its constant term (exact relative precision for n = 0).
+// e^x for x <= 0 or NaN (sigmoid's e^{-|x|}): fast_expf without the overflow side's checks. A NaN
+// needs no test of its own: it passes the clamp (the compare is false) and every step after it.
+FG_ALWAYS_INLINE float fast_exp_nonposf(float x) {
+  const float y = exp_reduced(x < -87.0f ? -87.0f : x);
+  return x < -103.97f ? 0.0f : y;
+}
+
+// e^x - 1 without cancellation near 0, for x in [-87, 88]: e^x - 1 = 2^n (e^r - 1) + (2^n - 1)
+// (exact relative precision for n = 0)
+FG_ALWAYS_INLINE float expm1_reduced(float xc) {
+  const ExpReduction e = exp_reduce(xc);
+  return e.scale * (e.r * expm1_over_r(e.r)) + (e.scale - 1.0f);
+}
+
 FG_ALWAYS_INLINE float fast_expm1f(float x) {
-  float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
-  float r = xc - n * 0.693145751953125f - n * 1.42860682030941723e-6f;
-  float q = r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 +
-                                                                                         r * (1.0f / 5040)))))));
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale = std::bit_cast<float>(bits);
-  float y = scale * q + (scale - 1.0f);
+  float y = expm1_reduced(x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x));
   y = x > 88.7228f ? std::numeric_limits<float>::infinity() : y;
   return x != x ? x : y;
 }
+
+// e^x - 1 for x <= 0 or NaN (ConcatELU's e^{-|v|} - 1): below -87 it is -1 in f32, and a NaN
+// passes through the arithmetic, so the clamp is the only test
+FG_ALWAYS_INLINE float fast_expm1_nonposf(float x) { return expm1_reduced(x < -87.0f ? -87.0f : x); }
 
 // tanh from expm1 with relative precision near 0: tanh(x) = expm1(2x) / (expm1(2x) + 2); |x| is
 // capped at 9, where tanh is 1 - 3e-8 (1.0f), so expm1 never overflows.
@@ -93,5 +117,19 @@ FG_ALWAYS_INLINE float log(float x) { return fast_logf(x); }
 FG_ALWAYS_INLINE double log(double x) { return std::log(x); }
 FG_ALWAYS_INLINE float log1p(float x) { return fast_log1pf(x); }
 FG_ALWAYS_INLINE double log1p(double x) { return std::log1p(x); }
+
+// e^x and e^x - 1 for x <= 0 (or NaN): sigmoid's and ConcatELU's e^{-|x|}
+FG_ALWAYS_INLINE float exp_nonpos(float x) { return fast_exp_nonposf(x); }
+FG_ALWAYS_INLINE double exp_nonpos(double x) { return std::exp(x); }
+FG_ALWAYS_INLINE float expm1_nonpos(float x) { return fast_expm1_nonposf(x); }
+FG_ALWAYS_INLINE double expm1_nonpos(double x) { return std::expm1(x); }
+
+// ConcatELU of one value: [elu(v), elu(-v)] from one expm1, e^{-|v|} - 1
+template <class T>
+FG_ALWAYS_INLINE void concat_elu_pair(T v, T& pos, T& neg) {
+  const T em = expm1_nonpos(-std::fabs(v));
+  pos = v > T(0) ? v : em;
+  neg = v > T(0) ? em : -v;
+}
 
 }  // namespace fg::cpu

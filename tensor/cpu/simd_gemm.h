@@ -56,7 +56,7 @@ constexpr int kMaxLanes = 8;
 
 // calls f(std::integral_constant<int, L>) with the lanes L of a channel block (8, or 16 with AVX-512)
 template <class F>
-inline void with_lanes(int64_t block, F&& f) {
+inline void with_lanes([[maybe_unused]] int64_t block, F&& f) {  // (unused without AVX-512)
 #ifdef __AVX512F__
   if (block == 16) return f(std::integral_constant<int, 16>{});
 #endif
