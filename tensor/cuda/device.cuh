@@ -13,6 +13,13 @@ namespace fg::cuda {
 
 constexpr int kThreads = 256;
 
+// e^x for x <= 0, which elementwise_math.inc's sigmoid takes (the CPU has a cheaper one than its
+// exp; here it is CUDA's exp)
+template <class T>
+__device__ __forceinline__ T exp_nonpos(T x) {
+  return exp(x);
+}
+
 inline unsigned grid_for(int64_t n, int threads = kThreads) {
   int64_t b = (n + threads - 1) / threads;
   if (b < 1) b = 1;
