@@ -53,10 +53,12 @@ void layer_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean,
 bool winograd_allowed();
 
 // Our Winograd F(4x4, 3x3) for f32 3x3 stride-1 convs with nChw8c (or, with AVX-512, nChw16c) on
-// both sides and at least 16 channels on each (tensor/cpu/winograd_conv.cpp). Each returns false
-// when it does not take the case.
+// both sides and at least 16 channels on each (tensor/cpu/winograd_conv.cpp), and forward only from
+// a blocked input with at least 16 channels to NCHW output with at least two blocks' worth of
+// channels. Each returns false when it does not take the case.
 namespace winograd {
-bool applies(const Conv2dParams& p);
+bool applies(const Conv2dParams& p);              // all three directions
+bool applies_nchw_output(const Conv2dParams& p);  // forward only
 bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p);
 bool conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv2dParams& p);
 bool conv2d_backward_weights(const float* x, const float* dy, float* dw, float* dbias, const Conv2dParams& p);

@@ -1,8 +1,9 @@
 // Our own Winograd F(4x4, 3x3) for 3x3 stride-1 convs on channel-blocked tensors (nChw8c, and
-// nChw16c where the build has AVX-512): forward, backward data and backward weights. oneDNN 2.6
-// has no Winograd for AVX2, and on AVX-512 its jit_wino_4x3 was slower than this (AMD Zen 4, 2
-// cores: 64->32 at 28x28 fwd 5.5 / 4.3 ms, bwd data 5.2 / 4.2, bwd weights, where it runs direct,
-// 9.6 / 5.3). Lavin & Gray's points 0, +-1, +-2, inf:
+// nChw16c where the build has AVX-512): forward (to blocked or, for the nets' last convs, NCHW
+// output), backward data and backward weights. oneDNN 2.6 has no Winograd for AVX2, and on
+// AVX-512 its jit_wino_4x3 was slower than this (AMD Zen 4, 2 cores: 64->32 at 28x28 fwd 5.5 /
+// 4.3 ms, bwd data 5.2 / 4.2, bwd weights, where it runs direct, 9.6 / 5.3). Lavin & Gray's
+// points 0, +-1, +-2, inf:
 //   y = A^T [ (G g G^T) .* (B^T d B) ] A  per 4x4 output tile, d the 6x6 input patch.
 // The weights are transformed on every call into U[36][C][K]. Each thread takes an equal share of
 // the tiles, in blocks of kTileBlock, and keeps a block in cache through three steps: input
@@ -60,9 +61,11 @@ constexpr float G[6][3] = {{0.25f, 0.0f, 0.0f},          {-1.0f / 6, -1.0f / 6, 
 template <int L>
 constexpr int64_t kLdb = kTileBlock * L;
 
-// the conv this file computes: in [N, C/L, H, W, L] -> out [N, K/L, OH, OW, L], pad on each side
+// the conv this file computes: in [N, C/L, H, W, L] -> out [N, K/L, OH, OW, L], pad on each side;
+// with out_k > 0 the out is NCHW [N, out_k, OH, OW] instead, K being out_k rounded up to whole
+// blocks (the rest zero weights)
 struct Geom {
-  int64_t N, C, H, W, K, OH, OW, pad;
+  int64_t N, C, H, W, K, OH, OW, pad, out_k = 0;
   int64_t tiles_h() const { return (OH + 3) / 4; }
   int64_t tiles_w() const { return (OW + 3) / 4; }
   int64_t tiles() const { return N * tiles_h() * tiles_w(); }
@@ -72,23 +75,24 @@ struct Geom {
   int64_t ldm() const { return kTileBlock * K + 16; }
 };
 
-// U[a][c][k] = (G g G^T)[a] for g = the 3x3 kernel from input channel c to output channel k;
-// flip: g[i][j] = w[c][k][2 - i][2 - j] (backward data), else w[k][c][i][j] (OIHW). Per input
-// channel, the kernels are first gathered k-contiguous, so the transform vectorizes over k.
-void transform_weights(const float* w, int64_t C, int64_t K, bool flip, std::vector<float>& U) {
-  U.resize(static_cast<size_t>(kAlpha * C * K));
+// U[a][c][k] = (G g G^T)[a] for g = the 3x3 kernel from input channel c to output channel k < K,
+// zero for K <= k < KP (KP a multiple of 8, at least K); flip: g[i][j] = w[c][k][2 - i][2 - j]
+// (backward data), else w[k][c][i][j] (OIHW). Per input channel, the kernels are first gathered
+// k-contiguous, so the transform vectorizes over k.
+void transform_weights(const float* w, int64_t C, int64_t K, int64_t KP, bool flip, std::vector<float>& U) {
+  U.resize(static_cast<size_t>(kAlpha * C * KP));
   float* u = U.data();
   parallel_for(C, [&](int64_t b, int64_t e) {
     static thread_local std::vector<float> gk;  // gk[i * 3 + j][k]
-    gk.resize(static_cast<size_t>(9 * K));
+    gk.assign(static_cast<size_t>(9 * KP), 0.0f);
     for (int64_t c = b; c < e; ++c) {
       for (int64_t k = 0; k < K; ++k)
-        for (int ij = 0; ij < 9; ++ij) gk[ij * K + k] = flip ? w[(c * K + k) * 9 + 8 - ij] : w[(k * C + c) * 9 + ij];
-      float* uc = u + c * K;
-      for (int64_t k = 0; k < K; k += 8) {  // K is a multiple of 8
+        for (int ij = 0; ij < 9; ++ij) gk[ij * KP + k] = flip ? w[(c * K + k) * 9 + 8 - ij] : w[(k * C + c) * 9 + ij];
+      float* uc = u + c * KP;
+      for (int64_t k = 0; k < KP; k += 8) {
         __m256 gv[9], t[6][3];
 #pragma GCC unroll 9
-        for (int ij = 0; ij < 9; ++ij) gv[ij] = Simd<8>::load(gk.data() + ij * K + k);
+        for (int ij = 0; ij < 9; ++ij) gv[ij] = Simd<8>::load(gk.data() + ij * KP + k);
 #pragma GCC unroll 6
         for (int i = 0; i < 6; ++i)
 #pragma GCC unroll 3
@@ -97,7 +101,7 @@ void transform_weights(const float* w, int64_t C, int64_t K, bool flip, std::vec
         for (int i = 0; i < 6; ++i)
 #pragma GCC unroll 6
           for (int j = 0; j < 6; ++j)
-            Simd<8>::store(uc + (i * 6 + j) * C * K + k, fma(G[j][0], t[i][0], fma(G[j][1], t[i][1], mul(G[j][2], t[i][2]))));
+            Simd<8>::store(uc + (i * 6 + j) * C * KP + k, fma(G[j][0], t[i][0], fma(G[j][1], t[i][1], mul(G[j][2], t[i][2]))));
       }
     }
   }, 1);
@@ -195,13 +199,16 @@ void input_block(const float* x, const Geom& g, const Tile* tiles, int64_t count
     }
 }
 
-// M[a][K/L][t][L] -> y for the block's tiles, + bias, ReLU; one output channel block at a time
+// M[a][K/L][t][L] -> y for the block's tiles, + bias (K floats), ReLU; one output channel block at
+// a time. An NCHW y (g.out_k) gets each tile's block through a small buffer, its channels
+// scattered to their planes.
 template <int L>
 void output_block(const float* M, const Geom& g, const Tile* tiles, int64_t count, const float* bias, bool relu,
                   float* y) {
   using S = Simd<L>;
   using V = typename S::V;
   const int64_t OH = g.OH, OW = g.OW, KB = g.K / L, ld = g.ldm();
+  alignas(64) float buf[4][4][L];  // a tile's output block, [row][column][channel], for an NCHW y
   for (int64_t kb = 0; kb < KB; ++kb) {
     const V b = bias ? S::load(bias + kb * L) : S::zero();
     for (int64_t t = 0; t < count; ++t) {
@@ -225,8 +232,15 @@ void output_block(const float* M, const Geom& g, const Tile* tiles, int64_t coun
         for (int64_t j = 0; j < cols; ++j) {
           V v = add(o[j], b);
           if (relu) v = max0(v);
-          S::store(yp + (i * OW + j) * L, v);
+          S::store(g.out_k ? buf[i][j] : yp + (i * OW + j) * L, v);
         }
+      }
+      if (!g.out_k) continue;
+      const int64_t channels = std::min<int64_t>(L, g.out_k - kb * L);
+      for (int64_t c = 0; c < channels; ++c) {
+        float* yc = y + ((tl.n * g.out_k + kb * L + c) * OH + tl.h) * OW + tl.w;
+        for (int64_t i = 0; i < rows; ++i)
+          for (int64_t j = 0; j < cols; ++j) yc[i * OW + j] = buf[i][j][c];
       }
     }
   }
@@ -412,23 +426,43 @@ void weight_grad(const float* x, const float* dy, float* dw, float* db, const Ge
 // 6.3 / 11.7, 32->16 1.9 / 3.6, 16->32 2.1 / 2.9, 128->16 at 7x7 0.50 / 0.97, but 8->64 at 7x7
 // 0.23 / 0.20 and 8->16 at 28x28 0.72 / 0.82: at least 16 channels on each side.
 constexpr int64_t kMinChannels = 16;
+// With NCHW output (the nets' last convs: nothing after them takes blocks), at least 16 inputs and
+// two blocks' worth of outputs. With one block a transformed input is used once per load, and the
+// GEMM waits on L2: 128->8 at 14x14 (AVX2, batch 64) took 1.7-2.0 ms against 1.6-1.7 for
+// oneDNN's 1x1 conv + tap_sum, while 128->16 at 7x7 took 0.55-0.60 ms against 1.05-1.16 for
+// oneDNN's direct conv (alternating runs, medians of 60 calls).
+
+// the 3x3 stride-1 conv this file computes, on blocked x (any output layout: see applies)
+bool takes(const Conv2dParams& p) {
+  const int64_t b = p.src_block;
+  return winograd_allowed() && winograd_setting() != "onednn" && (b == 8 || b == kMaxLanes) && p.groups == 1 &&
+         p.KH == 3 && p.KW == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 && p.dil_w == 1 &&
+         p.pad_h == p.pad_w && p.pad_h >= 0 && p.pad_h <= 2 && p.N > 0 && p.C % b == 0 &&
+         p.OH == p.H + 2 * p.pad_h - 2 && p.OW == p.W + 2 * p.pad_w - 2 && p.OH > 0 && p.OW > 0;
+}
 
 }  // namespace
 
 bool applies(const Conv2dParams& p) {
-  const int64_t b = p.src_block;
-  return winograd_allowed() && winograd_setting() != "onednn" && (b == 8 || b == kMaxLanes) && p.dst_block == b &&
-         p.groups == 1 && p.KH == 3 && p.KW == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 &&
-         p.dil_w == 1 && p.pad_h == p.pad_w && p.pad_h >= 0 && p.pad_h <= 2 && p.N > 0 &&
-         std::min(p.C, p.O) >= kMinChannels && p.C % b == 0 && p.O % b == 0 && p.OH == p.H + 2 * p.pad_h - 2 &&
-         p.OW == p.W + 2 * p.pad_w - 2 && p.OH > 0 && p.OW > 0;
+  return takes(p) && p.dst_block == p.src_block && std::min(p.C, p.O) >= kMinChannels && p.O % p.src_block == 0;
+}
+
+bool applies_nchw_output(const Conv2dParams& p) {
+  return takes(p) && p.dst_block == 0 && p.C >= kMinChannels && p.O >= 2 * p.src_block;
 }
 
 bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p) {
-  if (!applies(p)) return false;
-  static thread_local std::vector<float> U;
-  transform_weights(w, p.C, p.O, false, U);
-  const Geom g{p.N, p.C, p.H, p.W, p.O, p.OH, p.OW, p.pad_h};
+  const bool nchw = applies_nchw_output(p);
+  if (!nchw && !applies(p)) return false;
+  const int64_t L = p.src_block, K = (p.O + L - 1) / L * L;
+  static thread_local std::vector<float> U, bias_padded;
+  transform_weights(w, p.C, p.O, K, false, U);
+  if (bias && K != p.O) {  // output_block reads whole blocks of it
+    bias_padded.assign(static_cast<size_t>(K), 0.0f);
+    std::copy(bias, bias + p.O, bias_padded.begin());
+    bias = bias_padded.data();
+  }
+  const Geom g{p.N, p.C, p.H, p.W, K, p.OH, p.OW, p.pad_h, nchw ? p.O : 0};
   with_lanes(p.src_block, [&](auto l) { conv<l()>(x, U, bias, p.relu != 0, y, g); });
   return true;
 }
@@ -436,7 +470,7 @@ bool conv2d_forward(const float* x, const float* w, const float* bias, float* y,
 bool conv2d_backward_data(const float* dy, const float* w, float* dx, const Conv2dParams& p) {
   if (!applies(p)) return false;
   static thread_local std::vector<float> U;
-  transform_weights(w, p.O, p.C, true, U);
+  transform_weights(w, p.O, p.C, p.C, true, U);
   const Geom g{p.N, p.O, p.OH, p.OW, p.C, p.H, p.W, 2 - p.pad_h};
   with_lanes(p.src_block, [&](auto l) { conv<l()>(dy, U, nullptr, false, dx, g); });
   return true;
@@ -450,6 +484,7 @@ bool conv2d_backward_weights(const float* x, const float* dy, float* dw, float* 
 }
 #else
 bool applies(const Conv2dParams&) { return false; }
+bool applies_nchw_output(const Conv2dParams&) { return false; }
 bool conv2d_forward(const float*, const float*, const float*, float*, const Conv2dParams&) { return false; }
 bool conv2d_backward_data(const float*, const float*, float*, const Conv2dParams&) { return false; }
 bool conv2d_backward_weights(const float*, const float*, float*, float*, const Conv2dParams&) { return false; }

@@ -113,8 +113,9 @@ TEST_CASE("GlowCoupling's channel-blocked oneDNN net gives the reference kernels
     return;
   }
   // 8 channels: the net's first conv, 4->2b, has JIT kernels forward only (oneDNN 2.6, AVX-512),
-  // so the inference run takes another path than training's
-  for (int64_t c : {4, 8}) {
+  // so the inference run takes another path than training's; 16: the last conv, 2b->16, runs
+  // forward on our Winograd with NCHW output where b is 8
+  for (int64_t c : {4, 8, 16}) {
     CAPTURE(c);
     GlowCoupling layer(c, 2 * b);  // hidden = 2b channels: two blocks
     randomize(layer, 0.3, 5);

@@ -74,6 +74,60 @@ TEST_CASE("winograd conv (nChw8c, nChw16c) matches the f32 reference: forward (+
   }
 }
 
+TEST_CASE("winograd conv forward from nChw8c / nChw16c to NCHW output matches the f32 reference (+ bias, ReLU)") {
+  namespace wino = fg::cpu::winograd;
+#ifndef FG_SIMD_GEMM
+  MESSAGE("no AVX2 and FMA in this build: no Winograd of ours");
+  return;
+#endif
+  std::mt19937 g(79);
+  const std::vector<Conv2dParams> cases = {
+      conv(3, 128, 7, 7, 16, 3, 3, 1, 1, 1, 1),   // multiscale's last conv at 7x7
+      conv(2, 96, 14, 14, 32, 3, 3, 1, 1, 1, 1),  // tiles overhang the edge
+      conv(1, 32, 9, 11, 20, 3, 3, 1, 1, 1, 1),   // outputs padded to a whole block (8), H != W
+      conv(2, 48, 6, 5, 40, 3, 3, 1, 0, 1, 1),    // no padding; padded to a whole block with 16
+  };
+  for (const int64_t b : our_blocks()) {
+    for (Conv2dParams p : cases) {
+      CAPTURE(b); CAPTURE(p.C); CAPTURE(p.O); CAPTURE(p.H); CAPTURE(p.W); CAPTURE(p.pad_h);
+      if (p.C % b || p.O < 2 * b) continue;
+      ConvData d(p, g);
+      p.src_block = b;  // and NCHW output, as the reference's
+      const auto r = ref_conv<float>(d);
+      const auto x = blocked(d.x, p.N, p.C, p.H * p.W, b, true);
+      std::vector<float> y(d.ny(), NAN), y_relu(d.ny(), NAN);
+      CHECK_FALSE(wino::applies(p));  // not backward: that takes blocked dy and dx
+      REQUIRE(wino::applies_nchw_output(p));
+      REQUIRE(wino::conv2d_forward(x.data(), d.w.data(), nullptr, y.data(), p));
+      Conv2dParams relu = p;
+      relu.relu = 1;
+      REQUIRE(wino::conv2d_forward(x.data(), d.w.data(), d.b.data(), y_relu.data(), relu));
+      std::vector<float> y_nb = r.y, y_r = r.y;
+      for (size_t i = 0; i < y_nb.size(); ++i) {
+        y_nb[i] -= d.b[(i / (p.OH * p.OW)) % p.O];
+        y_r[i] = std::max(y_r[i], 0.0f);
+      }
+      CHECK(rel_err(y, y_nb) <= 1e-4);
+      CHECK(rel_err(y_relu, y_r) <= 1e-4);
+    }
+  }
+  SUBCASE("declines what it does not compute") {
+    Conv2dParams p = conv(1, 32, 8, 8, 16, 3, 3, 1, 1, 1, 1);
+    p.src_block = 8;
+    CHECK(wino::applies_nchw_output(p));
+    Conv2dParams q = p;
+    q.O = 8;  // one block of outputs: does not pay
+    CHECK_FALSE(wino::applies_nchw_output(q));
+    q = p;
+    q.C = 8;  // too few inputs
+    CHECK_FALSE(wino::applies_nchw_output(q));
+    q = p;
+    q.src_block = 0;  // an NCHW input
+    CHECK_FALSE(wino::applies_nchw_output(q));
+    CHECK_FALSE(wino::conv2d_forward(nullptr, nullptr, nullptr, nullptr, q));
+  }
+}
+
 // ---- our weight gradient for few input channels, NCHW x and nChw8c / nChw16c dy (tensor/cpu/small_conv.cpp) ----
 // Sums over N*OH*OW positions in f32 (split between threads): errors ~1e-6 of the scale.
 
