@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "tensor/ops.h"
+#include "tensor/uniform_at.h"
 
 using namespace fg;
 
@@ -70,6 +71,38 @@ TEST_CASE("seeded random streams are reproducible and have the right moments") {
   Tensor a1 = rand({10000}, DType::F32, Device::cpu(), &g4);
   set_num_threads(2);
   CHECK(max_abs_diff(a, a1) == 0.0);
+}
+
+// Element i of a normal draw, by definition: Box-Muller on word pair (i % 4) / 2 of counter i / 4.
+static double normal_at(int64_t i, uint64_t seed) {
+  const Philox4 r = philox(seed, static_cast<uint64_t>(i / 4));
+  const int lane = static_cast<int>(i % 4), pair = lane / 2;
+  const double u1 = (r.v[2 * pair] + 1.0) * (1.0 / 4294967296.0), u2 = r.v[2 * pair + 1] * (1.0 / 4294967296.0);
+  const double rad = std::sqrt(-2.0 * std::log(u1)), th = 6.283185307179586 * u2;
+  return lane % 2 == 0 ? rad * std::cos(th) : rad * std::sin(th);
+}
+
+TEST_CASE("random fills: element i is the stream's element i, for any length, dtype and thread count") {
+  // counters shared by several elements, a partial last counter, and draws split between threads
+  for (int64_t n : {1, 7, 4097, 30001}) {
+    for (int threads : {1, 2}) {
+      CAPTURE(n); CAPTURE(threads);
+      set_num_threads(threads);
+      Generator g1(5), g2(5), g3(5), g4(5);  // offset 0
+      const auto u32 = rand({n}, DType::F32, Device::cpu(), &g1).to_vector<float>();
+      const auto u64 = rand({n}, DType::F64, Device::cpu(), &g2).to_vector<double>();
+      const auto n32 = randn({n}, DType::F32, Device::cpu(), &g3).to_vector<float>();
+      const auto n64 = randn({n}, DType::F64, Device::cpu(), &g4).to_vector<double>();
+      int64_t wrong = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const double z = normal_at(i, 5);
+        wrong += u32[i] != uniform_at<float>(i, 0.0, 1.0, 5, 0) || u64[i] != uniform_at<double>(i, 0.0, 1.0, 5, 0) ||
+                 n32[i] != static_cast<float>(z) || n64[i] != z;
+      }
+      CHECK(wrong == 0);
+    }
+  }
+  set_num_threads(2);
 }
 
 TEST_CASE("arange and linspace") {
