@@ -10,6 +10,19 @@
 // output one by up to 8x8); measured errors against the reference are below 1e-5 at these shapes,
 // so the oneDNN tolerance (1e-4) holds; a wrong tap, transform entry or tile edge gives order 1.
 
+// What a kernel run without the bias should give, and relu of what it gives with it, from the
+// reference's y (which has the bias).
+static std::pair<std::vector<float>, std::vector<float>> without_bias_and_relu(const std::vector<float>& y,
+                                                                               const std::vector<float>& bias,
+                                                                               const Conv2dParams& p) {
+  std::vector<float> y_nb = y, y_r = y;
+  for (size_t i = 0; i < y.size(); ++i) {
+    y_nb[i] -= bias[(i / (p.OH * p.OW)) % p.O];
+    y_r[i] = std::max(y_r[i], 0.0f);
+  }
+  return {y_nb, y_r};
+}
+
 TEST_CASE("winograd conv (nChw8c, nChw16c) matches the f32 reference: forward (+ bias, ReLU), both backwards") {
   namespace wino = fg::cpu::winograd;
 #ifndef FG_SIMD_GEMM
@@ -44,11 +57,7 @@ TEST_CASE("winograd conv (nChw8c, nChw16c) matches the f32 reference: forward (+
       Conv2dParams relu = p;
       relu.relu = 1;
       REQUIRE(wino::conv2d_forward(x.data(), d.w.data(), d.b.data(), y_relu.data(), relu));
-      std::vector<float> y_nb = r.y, y_r = r.y;
-      for (size_t i = 0; i < y_nb.size(); ++i) {
-        y_nb[i] -= d.b[(i / (p.OH * p.OW)) % p.O];
-        y_r[i] = std::max(y_r[i], 0.0f);
-      }
+      const auto [y_nb, y_r] = without_bias_and_relu(r.y, d.b, p);
       CHECK(rel_err(blocked(y, p.N, p.O, p.OH * p.OW, b, false), y_nb) <= 1e-4);
       CHECK(rel_err(blocked(y_relu, p.N, p.O, p.OH * p.OW, b, false), y_r) <= 1e-4);
       CHECK(rel_err(blocked(dx, p.N, p.C, p.H * p.W, b, false), r.dx) <= 1e-4);
@@ -102,11 +111,7 @@ TEST_CASE("winograd conv forward from nChw8c / nChw16c to NCHW output matches th
       Conv2dParams relu = p;
       relu.relu = 1;
       REQUIRE(wino::conv2d_forward(x.data(), d.w.data(), d.b.data(), y_relu.data(), relu));
-      std::vector<float> y_nb = r.y, y_r = r.y;
-      for (size_t i = 0; i < y_nb.size(); ++i) {
-        y_nb[i] -= d.b[(i / (p.OH * p.OW)) % p.O];
-        y_r[i] = std::max(y_r[i], 0.0f);
-      }
+      const auto [y_nb, y_r] = without_bias_and_relu(r.y, d.b, p);
       CHECK(rel_err(y, y_nb) <= 1e-4);
       CHECK(rel_err(y_relu, y_r) <= 1e-4);
     }
