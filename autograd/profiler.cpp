@@ -56,10 +56,14 @@ std::string profile_report() {
   std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.second.ms > b.second.ms; });
   double total = 0;
   for (auto& [n, e] : v) total += e.ms;
-  std::string out = fmt::format("\nFG_PROFILE: {:.1f} ms in recorded ops\n{:<34} {:>12} {:>9} {:>7} {:>10}\n", total,
-                                "op", "total ms", "calls", "share", "layout MB");
+  // ms per step where steps were marked (tensor/counters.h), since the table's last reset
+  const double steps = static_cast<double>(counters().steps);
+  std::string out = fmt::format("\nFG_PROFILE: {:.1f} ms in recorded ops{}\n{:<34} {:>12} {:>9} {:>9} {:>7} {:>10}\n",
+                                total, steps > 0 ? fmt::format(" over {:.0f} steps", steps) : "", "op", "total ms",
+                                "ms/step", "calls", "share", "layout MB");
   for (auto& [n, e] : v)
-    out += fmt::format("{:<34} {:>12.1f} {:>9} {:>6.1f}% {:>10.1f}\n", n, e.ms, e.calls,
+    out += fmt::format("{:<34} {:>12.1f} {:>9} {:>9} {:>6.1f}% {:>10.1f}\n", n, e.ms,
+                       steps > 0 ? fmt::format("{:.2f}", e.ms / steps) : "-", e.calls,
                        total > 0 ? 100 * e.ms / total : 0, e.layout / 1e6);
   return out;
 }
