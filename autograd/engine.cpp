@@ -4,7 +4,7 @@
 // grad() instead captures the gradients of chosen Vars and leaves every .grad alone.
 #include <unordered_map>
 
-#include "autograd/var.h"
+#include "flowgrad/autograd/var.h"
 
 namespace fg::ag {
 

@@ -1,9 +1,9 @@
-#include "autograd/gradcheck.h"
+#include "flowgrad/autograd/gradcheck.h"
 
 #include <cmath>
 #include <random>
 
-#include "autograd/functional.h"
+#include "flowgrad/autograd/functional.h"
 
 namespace fg::ag {
 

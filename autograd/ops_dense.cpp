@@ -1,8 +1,9 @@
 // Differentiable dense ops: matmul, conv2d, conv_transpose2d (its backward is conv2d forward
 // and conv2d backward-weights with roles swapped), layer norm, and the small-matrix slogdet and
 // inverse used by Glow's 1x1 convolution.
-#include "autograd/functional.h"
-#include "tensor/linalg.h"
+#include "flowgrad/autograd/functional.h"
+#include "flowgrad/tensor/linalg.h"
+#include "tensor/ops_internal.h"
 
 namespace fg::ag {
 
@@ -117,7 +118,8 @@ struct LayerNormOp {
     if (affine) gamma = in[k];
     const Tensor* ga = affine ? &in[k] : nullptr;
     const Tensor* be = affine ? &in[k + 1] : nullptr;
-    fwd = gated ? fg::gated_residual_layer_norm(x, h, ga, be, eps, block) : fg::layer_norm(x, dim, ga, be, eps, block);
+    fwd = gated ? fg::gated_residual_layer_norm_forward(x, h, ga, be, eps, block)
+                : fg::layer_norm_forward(x, dim, ga, be, eps, block);
     Tensor y = fwd.y;
     fwd.y = Tensor();  // not needed by backward
     return y;
@@ -172,7 +174,7 @@ Var matmul(const Var& a, const Var& b, bool ta, bool tb) {
 
 namespace {
 // A conv with few outputs (at most 8: the nets' last convs) reading a channel-blocked input and
-// writing NCHW runs as a 1x1 conv to K*K*O channels followed by tap_sum (tensor/ops.h). oneDNN
+// writing NCHW runs as a 1x1 conv to K*K*O channels followed by tap_sum (flowgrad/tensor/ops.h). oneDNN
 // pads O to a whole channel block, so the direct conv did 2-8x the work: simple's 64->2 at 28x28
 // took 2.7 ms per call forward, glow's 128->4 at 14x14 1.36 ms. The 1x1 conv writes its K*K*O
 // channels blocked, padded with zero weights to a whole block, which tap_sum reads as they are:

@@ -1,8 +1,9 @@
-// Differentiable elementwise ops. Every op of tensor/elementwise.def shares one of two generic
+// Differentiable elementwise ops. Every op of flowgrad/detail/elementwise.def shares one of two generic
 // nodes: UnaryNode saves what the table says its derivative reads (input and/or output) and runs
 // the table's fused backward kernel; BinaryNode saves both inputs and gets da and db from one
 // kernel (summed back to broadcast shapes), or passes g through where the table says so.
-#include "autograd/functional.h"
+#include "flowgrad/autograd/functional.h"
+#include "tensor/ops_internal.h"
 
 namespace fg::ag {
 
@@ -124,7 +125,7 @@ Var binary_apply(BinaryOp op, const Var& a, const Var& b) {
   Var fn(const Var& x FG_EW_PARAMS_##np) { return unary_apply(UnaryOp::Name, x, FG_EW_ARGS_##np); }
 #define FG_BINARY(Name, fn, ...) \
   Var fn(const Var& a, const Var& b) { return binary_apply(BinaryOp::Name, a, b); }
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_UNARY
 #undef FG_BINARY
 

@@ -1,7 +1,8 @@
 // Differentiable layout ops: reshape, permute (gradient: the inverse permutation, a view), concat
 // (gradient: slices, views), slice (gradient: zero-padded), split/chunk (one node for all pieces,
 // gradient: their concatenation), flip (gradient: flipped), broadcast_to (gradient: sum_to).
-#include "autograd/functional.h"
+#include "flowgrad/autograd/functional.h"
+#include "tensor/ops_internal.h"
 
 namespace fg::ag {
 

@@ -1,6 +1,6 @@
 // Differentiable reductions. The upstream gradient is reshaped to keepdim form and broadcast
 // back over the reduced dims; amax/amin split it evenly among tied extrema (as PyTorch's amax).
-#include "autograd/functional.h"
+#include "flowgrad/autograd/functional.h"
 
 namespace fg::ag {
 

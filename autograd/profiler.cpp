@@ -1,4 +1,4 @@
-#include "autograd/profiler.h"
+#include "flowgrad/autograd/profiler.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "tensor/counters.h"
+#include "flowgrad/tensor/counters.h"
 
 namespace fg::ag {
 
@@ -56,7 +56,7 @@ std::string profile_report() {
   std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.second.ms > b.second.ms; });
   double total = 0;
   for (auto& [n, e] : v) total += e.ms;
-  // ms per step where steps were marked (tensor/counters.h), since the table's last reset
+  // ms per step where steps were marked (flowgrad/tensor/counters.h), since the table's last reset
   const double steps = static_cast<double>(counters().steps);
   std::string out = fmt::format("\nFG_PROFILE: {:.1f} ms in recorded ops{}\n{:<34} {:>12} {:>9} {:>9} {:>7} {:>10}\n",
                                 total, steps > 0 ? fmt::format(" over {:.0f} steps", steps) : "", "op", "total ms",

@@ -1,4 +1,4 @@
-#include "autograd/var.h"
+#include "flowgrad/autograd/var.h"
 
 namespace fg::ag {
 
@@ -10,7 +10,7 @@ const char* op_name(OpId id) {
   switch (id) {
 #define FG_DIFF_OP(name) \
   case OpId::name: return #name;
-#include "autograd/ops.def"
+#include "flowgrad/detail/ops.def"
 #undef FG_DIFF_OP
   }
   return "?";

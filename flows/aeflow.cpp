@@ -1,9 +1,9 @@
-#include "flows/aeflow.h"
+#include "flowgrad/flows/aeflow.h"
 
 #include <nlohmann/json.hpp>
 
-#include "nn/init.h"
-#include "nn/losses.h"
+#include "flowgrad/nn/init.h"
+#include "flowgrad/nn/losses.h"
 
 namespace fg::flows {
 

@@ -1,4 +1,4 @@
-#include "flows/coupling.h"
+#include "flowgrad/flows/coupling.h"
 
 namespace fg::flows {
 

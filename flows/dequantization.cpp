@@ -1,4 +1,4 @@
-#include "flows/dequantization.h"
+#include "flowgrad/flows/dequantization.h"
 
 #include <cmath>
 

@@ -1,6 +1,7 @@
-#include "flows/gated_conv.h"
+#include "flowgrad/flows/gated_conv.h"
 
-#include "nn/init.h"
+#include "flowgrad/nn/init.h"
+#include "tensor/ops_internal.h"
 
 namespace fg::flows {
 

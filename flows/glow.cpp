@@ -1,9 +1,9 @@
-#include "flows/glow.h"
+#include "flowgrad/flows/glow.h"
 
 #include <cmath>
 
-#include "flows/gated_conv.h"
-#include "tensor/linalg.h"
+#include "flowgrad/flows/gated_conv.h"
+#include "flowgrad/tensor/linalg.h"
 
 namespace fg::flows {
 

@@ -1,8 +1,8 @@
-#include "flows/image_flow.h"
+#include "flowgrad/flows/image_flow.h"
 
 #include <cmath>
 
-#include "flows/multiscale.h"
+#include "flowgrad/flows/multiscale.h"
 
 namespace fg::flows {
 

@@ -1,11 +1,11 @@
-#include "flows/models.h"
+#include "flowgrad/flows/models.h"
 
-#include "flows/continuous/image_fm.h"
+#include "flowgrad/flows/continuous/image_fm.h"
 
-#include "flows/coupling.h"
-#include "flows/dequantization.h"
-#include "flows/glow.h"
-#include "flows/multiscale.h"
+#include "flowgrad/flows/coupling.h"
+#include "flowgrad/flows/dequantization.h"
+#include "flowgrad/flows/glow.h"
+#include "flowgrad/flows/multiscale.h"
 
 #include <nlohmann/json.hpp>
 
@@ -125,6 +125,24 @@ int64_t tutorial_param_count(const std::string& name, Arch arch) {
   if (name == "multiscale") return v1 ? 1062090 : 1711818;
   if (name == "glow") return 433792;  // not the tutorial's: the PyTorch peer's (../shared/peer/README.md), K 8, hidden 128
   return -1;
+}
+
+LoadedModel load_model(const std::string& path, Device device) {
+  LoadedModel lm;
+  lm.checkpoint = nn::load_checkpoint(path);
+  lm.config = config_from_json(lm.checkpoint.get("config"));
+  lm.model = build_image_model(lm.config);
+  nn::restore(lm.checkpoint, *lm.model, nullptr, false);
+  lm.model->to(device);
+  lm.model->eval();
+  return lm;
+}
+
+ImageFlow& LoadedModel::flow(const char* what) const {
+  auto* f = dynamic_cast<ImageFlow*>(model.get());
+  FG_CHECK(f, "{}: {} holds a {} model ({}); this command needs a coupling flow", what, checkpoint.path, config.name,
+           model->family());
+  return *f;
 }
 
 }  // namespace fg::flows

@@ -1,4 +1,4 @@
-#include "flows/multiscale.h"
+#include "flowgrad/flows/multiscale.h"
 
 namespace fg::flows {
 

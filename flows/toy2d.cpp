@@ -1,7 +1,7 @@
-#include "flows/toy2d.h"
+#include "flowgrad/flows/toy2d.h"
 
-#include "nn/init.h"
-#include "nn/layers.h"
+#include "flowgrad/nn/init.h"
+#include "flowgrad/nn/layers.h"
 
 namespace fg::flows {
 

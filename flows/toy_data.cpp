@@ -1,11 +1,11 @@
-#include "flows/toy_data.h"
+#include "flowgrad/flows/toy_data.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numbers>
 
-#include "tensor/error.h"
+#include "flowgrad/tensor/error.h"
 
 namespace fg::flows {
 

@@ -1,5 +1,5 @@
 // Atomic file writes: temp file in the same directory, write, fflush, fsync, rename, fsync dir.
-#include "nn/atomic_file.h"
+#include "flowgrad/nn/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "nn/fault.h"
-#include "tensor/error.h"
+#include "flowgrad/tensor/error.h"
 
 namespace fg::nn {
 namespace {

@@ -1,8 +1,8 @@
-#include "nn/checkpoint.h"
+#include "flowgrad/nn/checkpoint.h"
 
 #include <cstdlib>
 
-#include "nn/safetensors.h"
+#include "flowgrad/nn/safetensors.h"
 
 namespace fg::nn {
 

@@ -1,11 +1,11 @@
 // DataLoader: permutations, row gathering and the one-batch-ahead prefetch worker. The worker only
 // reads images_/labels_/order_; order_ changes only while the worker is idle (cancel_prefetch).
-#include "nn/data_loader.h"
+#include "flowgrad/nn/data_loader.h"
 
 #include <cstring>
 #include <random>
 
-#include "tensor/error.h"
+#include "flowgrad/tensor/error.h"
 
 namespace fg::nn {
 namespace {

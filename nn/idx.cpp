@@ -1,7 +1,7 @@
 // IDX reader/writer. Raw files are size-checked against the header before anything is allocated;
 // gzip files are inflated in chunks (never more than the header promises plus one byte), so a
 // garbage header cannot make us allocate or read without bound.
-#include "nn/idx.h"
+#include "flowgrad/nn/idx.h"
 
 #include <zlib.h>
 
@@ -12,7 +12,7 @@
 #include <memory>
 #include <vector>
 
-#include "nn/atomic_file.h"
+#include "flowgrad/nn/atomic_file.h"
 
 namespace fg::nn {
 namespace {

@@ -1,6 +1,6 @@
 // PNG grids and files. Encoding/decoding uses libpng's simplified API (png_image_*), which reports
 // errors through png_image.message instead of longjmp, so no setjmp crosses C++ frames here.
-#include "nn/image.h"
+#include "flowgrad/nn/image.h"
 
 #include <png.h>
 
@@ -9,8 +9,9 @@
 #include <cstring>
 #include <vector>
 
-#include "nn/atomic_file.h"
-#include "tensor/error.h"
+#include "flowgrad/nn/atomic_file.h"
+#include "flowgrad/tensor/ops.h"
+#include "flowgrad/tensor/error.h"
 
 namespace fg::nn {
 namespace {
@@ -111,6 +112,16 @@ Tensor read_png(const std::string& path) {
   png_image_free(&img);
   FG_CHECK(ok, "read_png {}: {}", path, msg);
   return t;
+}
+
+void write_image_grid(const std::string& path, const Tensor& imgs, int nrow, int scale) {
+  FG_CHECK(scale >= 1, "write_image_grid: scale must be at least 1, got {}", scale);
+  Tensor grid = make_grid(clamp(imgs.to(DType::F32), 0, 255).to(DType::U8), nrow);  // [H, W, C]
+  if (scale > 1) {
+    int64_t h = grid.size(0), w = grid.size(1), c = grid.size(2);
+    grid = broadcast_to(grid.reshape({h, 1, w, 1, c}), {h, scale, w, scale, c}).reshape({h * scale, w * scale, c});
+  }
+  write_png(path, grid);
 }
 
 }  // namespace fg::nn

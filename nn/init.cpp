@@ -1,4 +1,4 @@
-#include "nn/init.h"
+#include "flowgrad/nn/init.h"
 
 #include <cmath>
 

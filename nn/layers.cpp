@@ -1,8 +1,8 @@
-#include "nn/layers.h"
+#include "flowgrad/nn/layers.h"
 
 #include <cmath>
 
-#include "nn/init.h"
+#include "flowgrad/nn/init.h"
 
 namespace fg::nn {
 

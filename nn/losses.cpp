@@ -1,4 +1,4 @@
-#include "nn/losses.h"
+#include "flowgrad/nn/losses.h"
 
 namespace fg::nn {
 

@@ -1,13 +1,13 @@
 // MNIST directory resolution, split loading and validation, and the seeded train/val split.
-#include "nn/mnist.h"
+#include "flowgrad/nn/mnist.h"
 
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
 
-#include "nn/data_loader.h"
-#include "nn/idx.h"
-#include "tensor/error.h"
+#include "flowgrad/nn/data_loader.h"
+#include "flowgrad/nn/idx.h"
+#include "flowgrad/tensor/error.h"
 
 namespace fg::nn {
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-#include "nn/module.h"
+#include "flowgrad/nn/module.h"
 
 namespace fg::nn {
 

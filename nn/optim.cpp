@@ -1,4 +1,4 @@
-#include "nn/optim.h"
+#include "flowgrad/nn/optim.h"
 
 #include <cmath>
 

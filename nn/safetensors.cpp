@@ -1,6 +1,6 @@
 // safetensors writer and validating reader. The reader checks the whole header before allocating
 // any tensor, collects every problem it finds, and reads each tensor's bytes straight from the file.
-#include "nn/safetensors.h"
+#include "flowgrad/nn/safetensors.h"
 
 #include <algorithm>
 #include <bit>
@@ -13,8 +13,8 @@
 #include <vector>
 #include <zlib.h>
 
-#include "nn/atomic_file.h"
-#include "tensor/error.h"
+#include "flowgrad/nn/atomic_file.h"
+#include "flowgrad/tensor/error.h"
 
 namespace fg::nn {
 

@@ -4,14 +4,14 @@
 // The CUDA backend is a module, libflowgrad_cuda.so, loaded the first time a cuda device is asked
 // for: programs that stay on the CPU then never map the CUDA libraries, which took about 210 MB of
 // resident memory at start-up (an empty program linked with cuDNN, cuBLAS and cudart: 219 MB RSS;
-// with oneDNN and OpenMP alone: 6 MB). Where it is looked for: $FG_CUDA_MODULE, else the program's
-// directory and up to three above it (the build tree's layout; device_check's kit puts it next to
-// the programs), else the build directory it was built in.
+// with oneDNN and OpenMP alone: 6 MB). Where it is looked for: cuda_module_candidates() below.
 // FG_EMULATE_CUDA=1 serves the cuda device kind with the CPU kernels on host memory that only
 // kernels may touch (data<T>() refuses it as device memory): on a machine without a GPU, tests
 // and programs then run their device paths (moving models and batches, checkpoints across
 // devices, no host access to device data). It says nothing about the CUDA kernels themselves.
 #include "tensor/backend.h"
+
+#include <omp.h>
 
 #include <array>
 #include <atomic>
@@ -19,9 +19,9 @@
 #include <map>
 #include <mutex>
 
-#include "tensor/counters.h"
+#include "flowgrad/tensor/counters.h"
 #include "tensor/cpu/cpu_backend.h"
-#include "tensor/random.h"
+#include "flowgrad/tensor/random.h"
 #ifdef FG_HAVE_CUDA
 #include <dlfcn.h>
 
@@ -61,18 +61,36 @@ struct CudaModule {
   std::string error;  // why there is none
 };
 
-CudaModule load_cuda_module() {
+// Where the module may be: $FG_CUDA_MODULE alone when set; otherwise relative to the file that
+// holds this code (libflowgrad.so, or a program linked with the static library): its flowgrad/
+// subdirectory (the installed layout, libdir/flowgrad/), the file's own directory and up to three
+// above it (the build tree, where programs sit in build/apps/ and the module in build/; the device
+// kit's flat layout), and prefix/libdir/flowgrad/ seen from a program installed in prefix/bin/.
+std::vector<std::filesystem::path> cuda_module_candidates() {
   namespace fs = std::filesystem;
   const char* name = "libflowgrad_cuda.so";
-  std::vector<fs::path> where;
-  if (const char* e = std::getenv("FG_CUDA_MODULE"); e && *e) {
-    where.emplace_back(e);
-  } else {
+  if (const char* e = std::getenv("FG_CUDA_MODULE"); e && *e) return {fs::path(e)};
+  Dl_info info{};
+  fs::path self;
+  if (dladdr(reinterpret_cast<void*>(&cuda_module_candidates), &info) && info.dli_fname) {
     std::error_code ec;
-    fs::path dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
-    for (int up = 0; up < 4 && !dir.empty(); ++up, dir = dir.parent_path()) where.push_back(dir / name);
-    where.push_back(fs::path(FG_CUDA_MODULE_DIR) / name);
+    self = fs::canonical(info.dli_fname, ec);
   }
+  if (self.empty()) {
+    std::error_code ec;
+    self = fs::read_symlink("/proc/self/exe", ec);
+  }
+  std::vector<fs::path> where;
+  fs::path dir = self.parent_path();
+  where.push_back(dir / "flowgrad" / name);
+  for (int up = 0; up < 4 && !dir.empty(); ++up, dir = dir.parent_path()) where.push_back(dir / name);
+  where.push_back(self.parent_path().parent_path() / FG_INSTALL_LIBDIR / "flowgrad" / name);
+  return where;
+}
+
+CudaModule load_cuda_module() {
+  namespace fs = std::filesystem;
+  const std::vector<fs::path> where = cuda_module_candidates();
   CudaModule m;
   for (const fs::path& p : where) {
     std::error_code ec;
@@ -128,17 +146,17 @@ std::mutex g_create;
 enum Saves { NONE = 0, X = 1, Y = 2, XY = 3, AB = 4 };
 constexpr Saves kUnarySaves[] = {
 #define FG_UNARY(Name, fn, np, saves, ...) saves,
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_UNARY
 };
 constexpr Saves kBinarySaves[] = {
 #define FG_BINARY(Name, fn, saves, ...) saves,
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_BINARY
 };
 constexpr int kBinaryFlags[] = {
 #define FG_BINARY(Name, fn, saves, fwd, ga, gb, flags, ...) flags,
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_BINARY
 };
 }  // namespace
@@ -147,7 +165,7 @@ const char* unary_name(UnaryOp op) {
   switch (op) {
 #define FG_UNARY(Name, fn, ...) \
   case UnaryOp::Name: return #fn;
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_UNARY
   }
   return "?";
@@ -159,7 +177,7 @@ const char* binary_name(BinaryOp op) {
   case BinaryOp::Name: return #fn;
 #define FG_COMPARE(Name, fn, ...) \
   case BinaryOp::Name: return #fn;
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_BINARY
 #undef FG_COMPARE
   }
@@ -211,6 +229,15 @@ Backend& backend_of(Device d) {
   g_cuda_backends[d.index].store(b, std::memory_order_release);
   return *b;
 }
+
+void synchronize(Device d) { backend_of(d).synchronize(); }
+size_t peak_memory_bytes(Device d) { return backend_of(d).peak_memory_bytes(); }
+
+void set_num_threads(int n) {
+  FG_CHECK(n >= 1, "set_num_threads: need at least 1 thread, got {}", n);
+  omp_set_num_threads(n);
+}
+int num_threads() { return omp_get_max_threads(); }
 
 Backend& launch(Device d) {
   count_launch();

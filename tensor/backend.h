@@ -1,28 +1,19 @@
-// Backend: one implementation per device kind, one virtual per kernel (tensor/backend.def lists
-// them). Kernels take tensors that ops.h has already checked (shapes, dtypes, devices) and the
-// plain parameter structs of tensor/params.h.
+// Backend (internal): one implementation per device kind, one virtual per kernel (tensor/backend.def
+// lists them). Kernels take tensors that the op layer has already checked (shapes, dtypes,
+// devices) and the plain parameter structs of flowgrad/detail/params.h. Users reach devices
+// through flowgrad/tensor/device.h and kernels through the op API.
 #pragma once
 #include <cstdint>
 #include <vector>
 
-#include "tensor/params.h"
-#include "tensor/tensor.h"
+#include "flowgrad/detail/params.h"
+#include "flowgrad/tensor/device.h"
+#include "flowgrad/tensor/ops.h"
+#include "tensor/ops_internal.h"
+#include "flowgrad/tensor/tensor.h"
 
 namespace fg {
 
-const char* unary_name(UnaryOp op);
-const char* binary_name(BinaryOp op);
-// What a unary op's backward reads (elementwise.def's `saves`).
-bool unary_saves_x(UnaryOp op);
-bool unary_saves_y(UnaryOp op);
-bool binary_saves_inputs(BinaryOp op);  // elementwise.def's AB
-constexpr int kGradAIsG = 1, kGradBIsG = 2;
-int binary_grad_flags(BinaryOp op);
-
-struct AdamTensors {
-  std::vector<Tensor*> params, exp_avg, exp_avg_sq;
-  std::vector<const Tensor*> grads;
-};
 
 class Backend {
  public:
@@ -51,13 +42,5 @@ Backend& launch(Device d);
 // Registers a backend for a device kind (the CUDA backend does this when it is built): a factory
 // per device index, and whether that index is usable (else the reason in *why).
 void register_backend(Device::Kind kind, Backend* (*factory)(int index), bool (*available)(int index, std::string* why));
-bool device_available(Device d, std::string* why = nullptr);
-// The backend's name for a device ("cpu", "cuda", "cuda-emulated"), or "unavailable".
-std::string backend_name(Device d);
-
-// TF32 tensor-core math for f32 convolutions and matmuls on GPUs (PyTorch's allow_tf32): off by
-// default so that f32 results match the CPU's; FG_ALLOW_TF32=1 turns it on for a process.
-void set_allow_tf32(bool on);
-bool allow_tf32();
 
 }  // namespace fg

@@ -1,4 +1,4 @@
-#include "tensor/counters.h"
+#include "flowgrad/tensor/counters.h"
 
 #include <atomic>
 

@@ -1,6 +1,6 @@
 // Doolittle LU with partial pivoting, in double. n is small (the channel count of a 1x1
 // convolution), so O(n^3) plain loops are fine. inverse/logabsdet/slogdet dispatch to the backend.
-#include "tensor/linalg.h"
+#include "flowgrad/tensor/linalg.h"
 
 #include <cmath>
 

@@ -1,6 +1,8 @@
 // Shared argument checks for the op files: each names the op and the shapes involved.
 #pragma once
-#include "tensor/ops.h"
+#include "flowgrad/tensor/ops.h"
+#include "tensor/backend.h"
+#include "tensor/ops_internal.h"
 
 namespace fg::detail {
 

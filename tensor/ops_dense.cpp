@@ -1,13 +1,12 @@
 // Dense ops: batched matmul, conv2d (+ both backward kernels), conv_transpose2d (expressed through
 // the conv kernels: its forward is conv's backward-data), layer norm over any dim. Their kernels
 // need dense memory, so each takes contiguous() of its inputs here (a no-op for dense tensors).
-#include <omp.h>
-
 #include <cstdlib>
 #include <string>
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/ops_check.h"
+#include "tensor/ops_internal.h"
 
 namespace fg {
 
@@ -235,13 +234,22 @@ LayerNormResult layer_norm_of(const Tensor& x, const Tensor* gate, int64_t dim, 
 }
 }  // namespace
 
-LayerNormResult layer_norm(const Tensor& x, int64_t dim, const Tensor* gamma, const Tensor* beta, double eps,
-                           int64_t block) {
+LayerNormResult layer_norm_forward(const Tensor& x, int64_t dim, const Tensor* gamma, const Tensor* beta, double eps,
+                                   int64_t block) {
   return layer_norm_of(x, nullptr, dim, gamma, beta, eps, block);
 }
 
-LayerNormResult gated_residual_layer_norm(const Tensor& x, const Tensor& h, const Tensor* gamma, const Tensor* beta,
-                                          double eps, int64_t block) {
+Tensor layer_norm(const Tensor& x, int64_t dim, const Tensor* gamma, const Tensor* beta, double eps, int64_t block) {
+  return layer_norm_forward(x, dim, gamma, beta, eps, block).y;
+}
+
+Tensor gated_residual_layer_norm(const Tensor& x, const Tensor& h, const Tensor* gamma, const Tensor* beta,
+                                 double eps, int64_t block) {
+  return gated_residual_layer_norm_forward(x, h, gamma, beta, eps, block).y;
+}
+
+LayerNormResult gated_residual_layer_norm_forward(const Tensor& x, const Tensor& h, const Tensor* gamma,
+                                                  const Tensor* beta, double eps, int64_t block) {
   detail::check_same("gated_residual_layer_norm", x, h);
   Shape hs = x.shape();
   if (hs.size() >= 2) hs[1] *= 2;
@@ -314,10 +322,5 @@ Tensor tap_sum_backward(const Tensor& dy, int64_t k, int64_t block) {
   return dz;
 }
 
-void set_num_threads(int n) {
-  FG_CHECK(n >= 1, "set_num_threads: need at least 1 thread, got {}", n);
-  omp_set_num_threads(n);
-}
-int num_threads() { return omp_get_max_threads(); }
 
 }  // namespace fg

@@ -36,7 +36,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   Tensor fn(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Name, a, b); }
 #define FG_COMPARE(Name, fn, ...) \
   Tensor fn(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Name, a, b); }
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_UNARY
 #undef FG_BINARY
 #undef FG_COMPARE

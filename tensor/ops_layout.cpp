@@ -3,9 +3,10 @@
 // strided-copy kernel (copy_into): concat, flip, slice_backward, contiguous().
 #include <numeric>
 
-#include "tensor/counters.h"
+#include "flowgrad/tensor/counters.h"
 #include "tensor/geometry.h"
 #include "tensor/ops_check.h"
+#include "tensor/ops_internal.h"
 
 namespace fg {
 

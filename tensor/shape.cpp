@@ -1,6 +1,6 @@
-#include "tensor/shape.h"
+#include "flowgrad/tensor/shape.h"
 
-#include "tensor/error.h"
+#include "flowgrad/tensor/error.h"
 
 namespace fg {
 

@@ -1,10 +1,10 @@
-#include "tensor/tensor.h"
+#include "flowgrad/tensor/tensor.h"
 
 #include <cstring>
 
 #include "tensor/backend.h"
-#include "tensor/counters.h"
-#include "tensor/ops.h"
+#include "flowgrad/tensor/counters.h"
+#include "flowgrad/tensor/ops.h"
 
 namespace fg {
 

@@ -1,7 +1,7 @@
 // Element i of a uniform [lo, hi) stream, one definition for the CPU and CUDA backends so that
 // the same seed gives the same bits on both (tensor/cpu/random.cpp, tensor/cuda/random.cu).
 #pragma once
-#include "tensor/random.h"
+#include "flowgrad/tensor/random.h"
 
 namespace fg {
 

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "nn/idx.h"
-#include "nn/mnist.h"
-#include "tensor/ops.h"
+#include "flowgrad/nn/idx.h"
+#include "flowgrad/nn/mnist.h"
+#include "flowgrad/tensor/ops.h"
 
 namespace fg::test {
 

@@ -12,7 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "tensor/ops.h"
+#include "flowgrad/tensor/ops.h"
+#include "tensor/ops_internal.h"
 
 namespace {
 

@@ -19,12 +19,12 @@
 
 #include "apps/common/cli.h"
 #include "apps/common/cli_parse.h"
-#include "autograd/profiler.h"
-#include "flows/models.h"
-#include "nn/mnist.h"
-#include "nn/optim.h"
+#include "flowgrad/autograd/profiler.h"
+#include "flowgrad/flows/models.h"
+#include "flowgrad/nn/mnist.h"
+#include "flowgrad/nn/optim.h"
 #include "tensor/backend.h"
-#include "tensor/counters.h"
+#include "flowgrad/tensor/counters.h"
 
 using namespace fg;
 

@@ -1,11 +1,11 @@
-// train_aeflow: the seed's MNIST autoencoder-flow (flows/aeflow.h), trained with MSE.
+// train_aeflow: the seed's MNIST autoencoder-flow (flowgrad/flows/aeflow.h), trained with MSE.
 //   --variant stable (default): bounded couplings, logs = tanh(s / e^f) e^f, and the loss
 //     MSE + 0.01 |z|^2 / (2 * 128) (the latent NLL's Gaussian part)
 //   --variant literal: the seed's unbounded exp(logs), MSE only (6 of 10 seeds become NaN at step
 //     6-7; why: README.md)
 // Each step is instrumented (MSE, flow NLL, ldj stats, max |logs|, latent norms, gradient norm);
 // the first non-finite value stops the run with exit 1 and a report, without writing a
-// checkpoint. The steps run in the shared training loop (apps/common/train_loop.h). Outputs in
+// checkpoint. The steps run in the shared training loop (flowgrad/train/train_loop.h). Outputs in
 // --out: metrics.jsonl (losses), diagnostics.jsonl (per-step diagnostics), inputs_epochE.png /
 // recon_epochE.png (the first 64 validation images and their reconstructions, as the seed's
 // evaluate_autoencoder), samples.png, curve.png, diagnostics.png, last/best.safetensors, results.json.
@@ -22,15 +22,15 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/common/cli.h"
-#include "apps/common/plot.h"
-#include "apps/common/train_loop.h"
-#include "nn/atomic_file.h"
-#include "flows/aeflow.h"
-#include "nn/checkpoint.h"
-#include "nn/data_loader.h"
-#include "nn/image.h"
-#include "nn/mnist.h"
-#include "nn/optim.h"
+#include "flowgrad/train/plot.h"
+#include "flowgrad/train/train_loop.h"
+#include "flowgrad/nn/atomic_file.h"
+#include "flowgrad/flows/aeflow.h"
+#include "flowgrad/nn/checkpoint.h"
+#include "flowgrad/nn/data_loader.h"
+#include "flowgrad/nn/image.h"
+#include "flowgrad/nn/mnist.h"
+#include "flowgrad/nn/optim.h"
 
 using namespace fg;
 using namespace fg::app;

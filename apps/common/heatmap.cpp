@@ -9,9 +9,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "apps/common/plot.h"
-#include "nn/image.h"
-#include "tensor/error.h"
+#include "apps/common/cli.h"
+#include "flowgrad/train/plot.h"
+#include "flowgrad/nn/image.h"
+#include "flowgrad/tensor/error.h"
 
 namespace fg::app {
 
@@ -38,7 +39,7 @@ void viridis(double t, uint8_t rgb[3]) {
     rgb[c] = static_cast<uint8_t>(std::lround(255.0 * ((1 - f) * kViridis[k][c] + f * kViridis[k + 1][c])));
 }
 
-bool heatmap_png(const std::string& png_path, const Grid2D& g, double lo, double hi, const PlotSpec& spec) {
+bool heatmap_png(const std::string& png_path, const Grid2D& g, double lo, double hi, const train::PlotSpec& spec) {
   FG_CHECK(g.nx > 0 && g.ny > 0 && static_cast<int64_t>(g.values.size()) == g.nx * g.ny,
            "heatmap {}: grid {}x{} with {} values", png_path, g.nx, g.ny, g.values.size());
   FG_CHECK(hi > lo, "heatmap {}: empty colour range [{}, {}]", png_path, lo, hi);

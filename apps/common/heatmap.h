@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/common/plot.h"
+#include "flowgrad/train/plot.h"
 
 namespace fg::app {
 
@@ -24,6 +24,6 @@ void viridis(double t, uint8_t rgb[3]);
 // Writes the grid as a heatmap PNG with the colour scale [lo, hi]: values below lo (including
 // -inf) take lo's colour, above hi hi's; NaN cells are drawn as lo. Returns true when gnuplot drew
 // it, false when it fell back to the bare image.
-bool heatmap_png(const std::string& png_path, const Grid2D& grid, double lo, double hi, const PlotSpec& spec);
+bool heatmap_png(const std::string& png_path, const Grid2D& grid, double lo, double hi, const train::PlotSpec& spec);
 
 }  // namespace fg::app

@@ -5,7 +5,7 @@
 #include <numeric>
 #include <random>
 
-#include "tensor/ops.h"
+#include "flowgrad/tensor/ops.h"
 
 namespace fg::app::cmd {
 
@@ -31,11 +31,11 @@ Device setup_runtime(const CommonOptions& o) {
   return dev;
 }
 
-LoadedModel load_checkpoint_model(const std::string& path, Device dev) {
+flows::LoadedModel load_checkpoint_model(const std::string& path, Device dev) {
   std::error_code ec;
   FG_CHECK(fs::exists(path, ec), "checkpoint {} does not exist", path);
   FG_CHECK(fs::is_regular_file(path, ec), "checkpoint {} is not a file", path);
-  return load_model(path, dev);
+  return flows::load_model(path, dev);
 }
 
 nn::MnistData load_split(const std::string& data_dir, const std::string& split) {

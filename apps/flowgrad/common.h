@@ -8,8 +8,9 @@
 #include <vector>
 
 #include "apps/common/cli_parse.h"
-#include "apps/common/model_io.h"
-#include "nn/mnist.h"
+#include "flowgrad/flows/models.h"
+#include "flowgrad/nn/image.h"
+#include "flowgrad/nn/mnist.h"
 
 namespace fg::app::cmd {
 
@@ -36,7 +37,7 @@ void add_scale_option(CLI::App* sub, int& scale);
 Device setup_runtime(const CommonOptions& o);
 
 // load_model(path) with a check that the file exists first (one clear line when it does not).
-LoadedModel load_checkpoint_model(const std::string& path, Device dev);
+flows::LoadedModel load_checkpoint_model(const std::string& path, Device dev);
 
 // The MNIST directory from --data (resolve_mnist_dir) and one split of it.
 nn::MnistData load_split(const std::string& data_dir, const std::string& split);

@@ -14,11 +14,11 @@
 #include <memory>
 
 #include "apps/common/cli.h"
-#include "apps/common/plot.h"
+#include "flowgrad/train/plot.h"
 #include "apps/flowgrad/common.h"
-#include "flows/dequantization.h"
-#include "nn/atomic_file.h"
-#include "tensor/ops.h"
+#include "flowgrad/flows/dequantization.h"
+#include "flowgrad/nn/atomic_file.h"
+#include "flowgrad/tensor/ops.h"
 
 namespace fg::app::cmd {
 
@@ -74,7 +74,7 @@ bool write_plot(const std::string& path, const Histogram& h, const std::string& 
 
 int run_dequant_hist(const DequantOptions& o) {
   Device dev = setup_runtime(o.common);
-  LoadedModel lm = load_checkpoint_model(o.checkpoint, dev);
+  flows::LoadedModel lm = load_checkpoint_model(o.checkpoint, dev);
   flows::ImageFlow& flow = lm.flow("dequant-hist");
   auto* deq = dynamic_cast<flows::Dequantization*>(flow.flows().at(0).get());
   FG_CHECK(deq != nullptr, "the first flow of model '{}' in {} is a {}, not a dequantization", lm.config.name,

@@ -4,8 +4,8 @@
 #include <memory>
 
 #include "apps/flowgrad/common.h"
-#include "autograd/functional.h"
-#include "autograd/gradcheck.h"
+#include "flowgrad/autograd/functional.h"
+#include "flowgrad/autograd/gradcheck.h"
 #include "tensor/cpu/cpu_backend.h"
 
 namespace fg::app::cmd {

@@ -6,7 +6,7 @@
 
 #include "apps/common/cli.h"
 #include "apps/flowgrad/common.h"
-#include "tensor/ops.h"
+#include "flowgrad/tensor/ops.h"
 
 namespace fg::app::cmd {
 
@@ -22,7 +22,7 @@ struct InterpOptions {
 
 int run_interpolate(const InterpOptions& o) {
   Device dev = setup_runtime(o.common);
-  LoadedModel lm = load_checkpoint_model(o.checkpoint, dev);
+  flows::LoadedModel lm = load_checkpoint_model(o.checkpoint, dev);
   flows::ImageFlow& flow = lm.flow("interpolate");
   nn::MnistData test = load_split(o.data, "test");
   std::vector<int64_t> idx = pick_indices(test.size(), 2 * o.pairs, o.common.seed);
@@ -35,7 +35,7 @@ int run_interpolate(const InterpOptions& o) {
   }
   prog.finish(fmt::format("{} pairs x {} steps ({})", o.pairs, o.steps, lm.config.name));
   ensure_parent_dir(o.out);
-  write_image_grid(o.out, concat(rows, 0), o.steps, o.scale);
+  nn::write_image_grid(o.out, concat(rows, 0), o.steps, o.scale);
   report_written(o.out);
   return 0;
 }

@@ -6,8 +6,8 @@
 
 #include "apps/common/cli.h"
 #include "apps/flowgrad/common.h"
-#include "flows/multiscale.h"
-#include "tensor/ops.h"
+#include "flowgrad/flows/multiscale.h"
+#include "flowgrad/tensor/ops.h"
 
 namespace fg::app::cmd {
 
@@ -23,7 +23,7 @@ struct LatentsOptions {
 
 int run_latents(const LatentsOptions& o) {
   Device dev = setup_runtime(o.common);
-  LoadedModel lm = load_checkpoint_model(o.checkpoint, dev);
+  flows::LoadedModel lm = load_checkpoint_model(o.checkpoint, dev);
   flows::ImageFlow& model = lm.flow("latents");
   int splits = 0;
   for (auto& f : model.flows()) splits += dynamic_cast<flows::SplitFlow*>(f.get()) != nullptr;
@@ -41,7 +41,7 @@ int run_latents(const LatentsOptions& o) {
   }
   prog.finish(fmt::format("{} final latents {} x {} variations", o.n, shape_str(one), o.variations));
   ensure_parent_dir(o.out);
-  write_image_grid(o.out, concat(rows, 0), static_cast<int>(o.variations), o.scale);
+  nn::write_image_grid(o.out, concat(rows, 0), static_cast<int>(o.variations), o.scale);
   report_written(o.out);
   return 0;
 }

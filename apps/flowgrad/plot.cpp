@@ -6,9 +6,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "apps/common/plot.h"
+#include "apps/common/cli.h"
+#include "flowgrad/train/plot.h"
 #include "apps/flowgrad/common.h"
-#include "tensor/error.h"
+#include "flowgrad/tensor/error.h"
 
 namespace fg::app::cmd {
 

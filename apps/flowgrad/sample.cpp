@@ -4,7 +4,7 @@
 
 #include "apps/common/cli.h"
 #include "apps/flowgrad/common.h"
-#include "tensor/ops.h"
+#include "flowgrad/tensor/ops.h"
 
 namespace fg::app::cmd {
 
@@ -24,7 +24,7 @@ struct SampleOptions {
 
 int run_sample(const SampleOptions& o) {
   Device dev = setup_runtime(o.common);
-  LoadedModel lm = load_checkpoint_model(o.checkpoint, dev);
+  flows::LoadedModel lm = load_checkpoint_model(o.checkpoint, dev);
   Generator gen(o.common.seed);
   flows::SampleOptions so;
   so.temperature = o.temperature;
@@ -57,7 +57,7 @@ int run_sample(const SampleOptions& o) {
                         : "";
   prog.finish(fmt::format("{} images from {} ({}{})", o.n, o.checkpoint, lm.config.name, how));
   ensure_parent_dir(o.out);
-  write_image_grid(o.out, concat(parts, 0), o.nrow, o.scale);
+  nn::write_image_grid(o.out, concat(parts, 0), o.nrow, o.scale);
   report_written(o.out);
   return 0;
 }

@@ -1,10 +1,10 @@
 // toy2d: a 2-D density learned two ways, side by side on the same data.
-//   --method realnvp        a RealNVP of MLP couplings (flows/toy2d.h) by maximum likelihood
+//   --method realnvp        a RealNVP of MLP couplings (flowgrad/flows/toy2d.h) by maximum likelihood
 //   --method fm|i-cfm|ot-cfm a continuous flow trained by flow matching (torchcfm's MLP velocity
 //                           field: 3 x 64 SELU; flows/continuous/), from --source gaussian
 //                           (N(0, I)) or 8gaussians to --dataset
 // Every step draws a fresh batch from generators derived from (--seed, step), so a stopped run
-// resumes exactly; the shared training loop (apps/common/train_loop.h) runs the steps.
+// resumes exactly; the shared training loop (flowgrad/train/train_loop.h) runs the steps.
 //
 // Evaluation (fixed seeds, the same for every --seed):
 //   - matching methods: W2 by exact EMD between 1,000 generated and 1,000 fresh target points at
@@ -27,14 +27,14 @@
 
 #include "apps/common/cli.h"
 #include "apps/common/heatmap.h"
-#include "apps/common/plot.h"
-#include "apps/common/train_loop.h"
-#include "flows/continuous/assignment.h"
-#include "flows/continuous/cnf.h"
-#include "flows/continuous/matching.h"
-#include "flows/toy2d.h"
-#include "flows/toy_data.h"
-#include "nn/atomic_file.h"
+#include "flowgrad/train/plot.h"
+#include "flowgrad/train/train_loop.h"
+#include "flowgrad/flows/continuous/assignment.h"
+#include "flowgrad/flows/continuous/cnf.h"
+#include "flowgrad/flows/continuous/matching.h"
+#include "flowgrad/flows/toy2d.h"
+#include "flowgrad/flows/toy_data.h"
+#include "flowgrad/nn/atomic_file.h"
 
 using namespace fg;
 using namespace fg::app;

@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/common/cli.h"
-#include "nn/atomic_file.h"
-#include "nn/data_loader.h"
+#include "flowgrad/nn/atomic_file.h"
+#include "flowgrad/nn/data_loader.h"
 
 namespace fg::app {
 
@@ -72,16 +72,16 @@ void time_model(flows::ImageModel& model, const nn::MnistData& test, const Train
   flows::SampleOptions so = sample_options(o);
   so.nfe = &r.sample_nfe;
   model.test_bpd(imgs, 1);  // warm-up (oneDNN plans)
-  backend_of(model.parameters()[0].device()).synchronize();
+  synchronize(model.parameters()[0].device());
   r.inference_ms_64 = median_ms(reps, [&] {
     model.test_bpd(imgs, 1);
-    backend_of(model.parameters()[0].device()).synchronize();
+    synchronize(model.parameters()[0].device());
   });
   model.generate(64, so);
-  backend_of(model.parameters()[0].device()).synchronize();
+  synchronize(model.parameters()[0].device());
   r.sampling_ms_64 = median_ms(fm ? 1 : 3, [&] {
     model.generate(64, so);
-    backend_of(model.parameters()[0].device()).synchronize();
+    synchronize(model.parameters()[0].device());
   });
   r.family = model.family();
   if (fm) r.solver = flows::ode::method_name(so.solver.method);

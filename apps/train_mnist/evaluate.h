@@ -4,8 +4,8 @@
 #include <string>
 
 #include "apps/train_mnist/options.h"
-#include "flows/image_model.h"
-#include "nn/mnist.h"
+#include "flowgrad/flows/image_model.h"
+#include "flowgrad/nn/mnist.h"
 
 namespace fg::app {
 

@@ -6,11 +6,12 @@
 
 #include "apps/common/cli.h"
 #include "apps/common/cli_parse.h"
-#include "apps/common/model_io.h"
+#include "flowgrad/flows/models.h"
+#include "flowgrad/nn/image.h"
 #include "apps/train_mnist/evaluate.h"
 #include "apps/train_mnist/trainer.h"
-#include "flows/continuous/image_fm.h"
-#include "nn/atomic_file.h"
+#include "flowgrad/flows/continuous/image_fm.h"
+#include "flowgrad/nn/atomic_file.h"
 
 using namespace fg;
 using namespace fg::app;
@@ -48,13 +49,13 @@ void fm_sample_grids(flows::ImageModel& model, const TrainOptions& o, const std:
     so.nfe = &nfe;
     Tensor imgs = model.generate(64, so);
     std::string name = s.steps > 0 ? fmt::format("samples_{}{}.png", s.solver, s.steps) : std::string("samples_dopri5.png");
-    write_image_grid(dir + "/" + name, imgs, 8);
+    nn::write_image_grid(dir + "/" + name, imgs, 8, 3);
     std::fprintf(stderr, "wrote %s/%s (%ld function evaluations)\n", dir.c_str(), name.c_str(), static_cast<long>(nfe));
   }
 }
 
 int evaluate_checkpoint(const TrainOptions& o, const std::string& ckpt, const nn::MnistData& test) {
-  LoadedModel lm = load_model(ckpt, Device::parse(o.device));
+  flows::LoadedModel lm = flows::load_model(ckpt, Device::parse(o.device));
   EvalResult r;
   r.model = lm.config.name;
   r.params = lm.model->num_parameters();
@@ -98,7 +99,7 @@ int main(int argc, char** argv) {
     // all four files now: a corrupt test file fails here, not after training
     nn::MnistData test = nn::load_mnist(dir, "test");
     if (!o.eval_only.empty()) {
-      load_model(o.eval_only, dev);  // the checkpoint loads, and results.json can be written, before any work
+      flows::load_model(o.eval_only, dev);  // the checkpoint loads, and results.json can be written, before any work
       check_writable_dir(o.out);
       return evaluate_checkpoint(o, o.eval_only, test);
     }
@@ -106,7 +107,7 @@ int main(int argc, char** argv) {
     if (!o.resume.empty()) nn::load_checkpoint(o.resume);  // readable and intact, before the first step
     check_writable_dir(o.out);
     auto [train_set, val_set] = nn::split_train_val(all, o.train_size, 42);
-    TrainOutcome t = train(o, train_set, val_set);
+    TrainOutcome t = run_training(o, train_set, val_set);
     if (t.exit_code != 0 || !o.test || t.best_checkpoint.empty()) return t.exit_code;
     return evaluate_checkpoint(o, t.best_checkpoint, test);
   });

@@ -4,7 +4,7 @@
 #pragma once
 #include <string>
 
-#include "flows/models.h"
+#include "flowgrad/flows/models.h"
 
 namespace fg::app {
 

@@ -3,11 +3,12 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "apps/common/model_io.h"
-#include "apps/common/plot.h"
+#include "flowgrad/flows/models.h"
+#include "flowgrad/nn/image.h"
+#include "flowgrad/train/plot.h"
 #include "apps/train_mnist/evaluate.h"
-#include "flows/models.h"
-#include "nn/data_loader.h"
+#include "flowgrad/flows/models.h"
+#include "flowgrad/nn/data_loader.h"
 
 namespace fg::app {
 
@@ -42,8 +43,8 @@ class MnistTask : public Task {
     flows::SampleOptions so = sample_options(o_);
     Tensor s = model_->generate(o_.sample_count, so);
     int nrow = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(o_.sample_count))));
-    write_image_grid(fmt::format("{}/samples_step{:06}.png", o_.out, step), s, nrow);
-    write_image_grid(o_.out + "/samples_latest.png", s, nrow);
+    nn::write_image_grid(fmt::format("{}/samples_step{:06}.png", o_.out, step), s, nrow, 3);
+    nn::write_image_grid(o_.out + "/samples_latest.png", s, nrow, 3);
     std::string key = std::string("val_") + model_->loss_name();
     return {{{key, v}}, v, fmt::format("{} {:.4f}", key, v)};
   }
@@ -57,7 +58,7 @@ class MnistTask : public Task {
 
 }  // namespace
 
-TrainOutcome train(const TrainOptions& o, const nn::MnistData& train_set, const nn::MnistData& val_set) {
+TrainOutcome run_training(const TrainOptions& o, const nn::MnistData& train_set, const nn::MnistData& val_set) {
   MnistTask task(o, train_set, val_set);
   flows::ImageModel& m = task.image_model();
   nn::Adam opt(m.parameters(), o.lr);  // built after the model moved: its state lives there too

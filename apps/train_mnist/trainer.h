@@ -1,11 +1,12 @@
-// train_mnist's task for the shared training loop (apps/common/train_loop.h): any image model
+// train_mnist's task for the shared training loop (flowgrad/train/train_loop.h): any image model
 // (coupling flows, flow matching) on MNIST batches, validated by its objective on the validation
 // images (bpd for the coupling flows, the matching loss for flow matching) with a sample grid.
 #pragma once
-#include "apps/common/train_loop.h"
+#include "apps/common/cli.h"
+#include "flowgrad/train/train_loop.h"
 #include "apps/train_mnist/options.h"
-#include "flows/image_model.h"
-#include "nn/mnist.h"
+#include "flowgrad/flows/image_model.h"
+#include "flowgrad/nn/mnist.h"
 
 namespace fg::app {
 
@@ -15,6 +16,6 @@ struct TrainOutcome {
   std::string best_checkpoint;  // empty when none was written
 };
 
-TrainOutcome train(const TrainOptions& o, const nn::MnistData& train_set, const nn::MnistData& val_set);
+TrainOutcome run_training(const TrainOptions& o, const nn::MnistData& train_set, const nn::MnistData& val_set);
 
 }  // namespace fg::app

@@ -1,4 +1,4 @@
-#include "flows/continuous/assignment.h"
+#include "flowgrad/flows/continuous/assignment.h"
 
 #include <cmath>
 #include <limits>

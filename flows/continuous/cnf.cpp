@@ -1,4 +1,4 @@
-#include "flows/continuous/cnf.h"
+#include "flowgrad/flows/continuous/cnf.h"
 
 #include <cmath>
 

@@ -1,8 +1,8 @@
-#include "flows/continuous/image_fm.h"
+#include "flowgrad/flows/continuous/image_fm.h"
 
 #include <cmath>
 
-#include "flows/continuous/cnf.h"
+#include "flowgrad/flows/continuous/cnf.h"
 
 namespace fg::flows {
 

@@ -1,6 +1,6 @@
-#include "flows/continuous/matching.h"
+#include "flowgrad/flows/continuous/matching.h"
 
-#include "flows/continuous/assignment.h"
+#include "flowgrad/flows/continuous/assignment.h"
 
 namespace fg::flows {
 

@@ -1,9 +1,9 @@
-#include "flows/continuous/ode.h"
+#include "flowgrad/flows/continuous/ode.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "autograd/var.h"
+#include "flowgrad/autograd/var.h"
 
 namespace fg::flows::ode {
 

@@ -1,8 +1,8 @@
-#include "flows/continuous/velocity.h"
+#include "flowgrad/flows/continuous/velocity.h"
 
 #include <cmath>
 
-#include "nn/init.h"
+#include "flowgrad/nn/init.h"
 
 namespace fg::flows {
 

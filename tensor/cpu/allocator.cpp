@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tensor/error.h"
+#include "flowgrad/tensor/error.h"
 
 namespace fg::cpu {
 

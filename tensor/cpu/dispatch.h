@@ -3,7 +3,7 @@
 #pragma once
 #include <cstdint>
 
-#include "tensor/tensor.h"
+#include "flowgrad/tensor/tensor.h"
 
 namespace fg::cpu {
 

@@ -47,7 +47,7 @@ using std::sqrt, std::floor, std::pow, std::sin, std::cos;
   struct Name##Fn {                                                          \
     template <class T> FG_ALWAYS_INLINE T operator()(T a, T b) const { return fwd; } \
   };
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_UNARY
 #undef FG_BINARY
 #undef FG_COMPARE
@@ -247,7 +247,7 @@ void CpuBackend::unary(UnaryOp op, const UnaryParams& p, const ElementwiseParams
     switch (op) {
 #define FG_UNARY(Name, ...) \
   case UnaryOp::Name: return unary_kernel<T>(e, x, out, p, Name##Fn{});
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_UNARY
     }
   });
@@ -260,7 +260,7 @@ void CpuBackend::unary_backward(UnaryOp op, const UnaryParams& p, const Elementw
     switch (op) {
 #define FG_UNARY(Name, ...) \
   case UnaryOp::Name: return unary_backward_kernel<T>(e, x, y, g, dx, p, Name##Fn{});
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_UNARY
     }
   });
@@ -274,7 +274,7 @@ void CpuBackend::binary(BinaryOp op, const ElementwiseParams& e, const Tensor& a
   case BinaryOp::Name: return binary_kernel<T>(e, a, b, out, Name##Fn{});
 #define FG_COMPARE(Name, ...) \
   case BinaryOp::Name: return binary_kernel<T>(e, a, b, out, Name##Fn{});
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_BINARY
 #undef FG_COMPARE
     }
@@ -294,7 +294,7 @@ void CpuBackend::binary_backward(BinaryOp op, const ElementwiseParams& e, const 
   switch (op) {
 #define FG_BINARY(Name, ...) \
   case BinaryOp::Name: return run(Name##Fn{});
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_BINARY
     default: fail(fmt::format("{}: comparisons have no gradient", binary_name(op)));
   }

@@ -22,7 +22,7 @@
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/fast_math.h"
-#include "tensor/error.h"
+#include "flowgrad/tensor/error.h"
 
 namespace fg::cpu::ref {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/dispatch.h"
-#include "tensor/linalg.h"
+#include "flowgrad/tensor/linalg.h"
 
 namespace fg::cpu {
 

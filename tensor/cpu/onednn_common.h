@@ -13,7 +13,7 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "tensor/error.h"
+#include "flowgrad/tensor/error.h"
 #include "tensor/plan_cache.h"
 
 namespace fg::cpu::onednn {

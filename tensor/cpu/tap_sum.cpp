@@ -1,4 +1,4 @@
-// The shifted-tap sum of a K x K conv computed as a 1x1 conv (tensor/params.h, TapSumParams), and
+// The shifted-tap sum of a K x K conv computed as a 1x1 conv (flowgrad/detail/params.h, TapSumParams), and
 // its adjoint, which scatters dy back to each tap's shifted window. One output plane (n, o) per
 // work item forward, one group of z's channels (a plane, or a block) in the adjoint; each tap
 // moves runs of rows, shifted by (i - pad, j - pad). In a

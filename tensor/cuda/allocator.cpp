@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "tensor/error.h"
+#include "flowgrad/tensor/error.h"
 
 namespace fg::cuda {
 

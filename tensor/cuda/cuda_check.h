@@ -5,7 +5,7 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
-#include "tensor/error.h"
+#include "flowgrad/tensor/error.h"
 
 #define FG_CUDA(call)                                                                                     \
   do {                                                                                                    \

@@ -1,5 +1,5 @@
 // CUDA dense kernels: batched matmul on cuBLAS, 2-D convolution (forward, backward data, backward
-// filter with bias) on cuDNN 9's legacy convolution API. Layouts are those of tensor/params.h
+// filter with bias) on cuDNN 9's legacy convolution API. Layouts are those of flowgrad/detail/params.h
 // (row-major matrices, NCHW / OIHW). Descriptors and the chosen algorithms are built once per
 // params key (tensor/plan_cache.h); algorithms come from cuDNN's heuristics (the _v7 queries), the
 // first that runs without error in the workspace we allow. Math: FMA only (no TF32) unless

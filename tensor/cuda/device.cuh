@@ -6,8 +6,8 @@
 
 #include <cstdint>
 
-#include "tensor/dtype.h"
-#include "tensor/params.h"
+#include "flowgrad/tensor/dtype.h"
+#include "flowgrad/detail/params.h"
 
 namespace fg::cuda {
 

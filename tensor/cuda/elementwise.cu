@@ -1,4 +1,4 @@
-// CUDA elementwise kernels, generated from the same table as the CPU's (tensor/elementwise.def):
+// CUDA elementwise kernels, generated from the same table as the CPU's (flowgrad/detail/elementwise.def):
 // unary and binary forward, their fused backward, comparisons, where, cast, copy, fill and row
 // gathers. Operands are strided views walked through ElementwiseParams (tensor/geometry.cpp); one
 // thread per output element in a grid-stride loop.
@@ -40,7 +40,7 @@ namespace {
   struct Name##Fn {                                                                     \
     template <class T> __device__ __forceinline__ T operator()(T a, T b) const { return fwd; } \
   };
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_UNARY
 #undef FG_BINARY
 #undef FG_COMPARE
@@ -184,7 +184,7 @@ void unary(cudaStream_t s, DType t, UnaryOp op, const UnaryParams& p, const Elem
   case UnaryOp::Name:                                                                          \
     unary_kernel<T><<<grid_for(n), kThreads, 0, s>>>(e, p, cp<T>(x), mp<T>(out), Name##Fn{}); \
     break;
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_UNARY
     }
   });
@@ -203,7 +203,7 @@ void unary_backward(cudaStream_t s, DType t, UnaryOp op, const UnaryParams& p, c
     unary_backward_kernel<T><<<grid_for(n), kThreads, 0, s>>>(e, p, cp<T>(x), cp<T>(y), cp<T>(g), mp<T>(dx), \
                                                               Name##Fn{});                                   \
     break;
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_UNARY
     }
   });
@@ -221,7 +221,7 @@ void binary(cudaStream_t s, DType t, BinaryOp op, const ElementwiseParams& e, co
     binary_kernel<T><<<grid_for(n), kThreads, 0, s>>>(e, cp<T>(a), cp<T>(b), mp<T>(out), Name##Fn{}); \
     break;
 #define FG_COMPARE(Name, ...) FG_BINARY(Name)
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_BINARY
 #undef FG_COMPARE
     }
@@ -251,7 +251,7 @@ void binary_backward(cudaStream_t s, DType t, BinaryOp op, const ElementwisePara
   switch (op) {
 #define FG_BINARY(Name, ...) \
   case BinaryOp::Name: run(Name##Fn{}); break;
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_BINARY
     default: break;  // comparisons: the ops layer never asks
   }

@@ -1,5 +1,5 @@
 // Launchers for flowgrad's own CUDA kernels (the .cu files of this folder). They take raw device
-// pointers, the plain params structs of tensor/params.h and the backend's stream, queue the kernel
+// pointers, the plain params structs of flowgrad/detail/params.h and the backend's stream, queue the kernel
 // and return without waiting. Nothing here throws on bad data: a kernel cannot report to the host
 // without a sync, so each documents what it writes for bad input instead (NaN, zeros).
 #pragma once
@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "tensor/dtype.h"
-#include "tensor/params.h"
+#include "flowgrad/tensor/dtype.h"
+#include "flowgrad/detail/params.h"
 
 namespace fg::cuda {
 
@@ -59,7 +59,7 @@ void sigmoid_coupling(cudaStream_t s, DType t, const SigmoidCouplingParams& p, c
 void sigmoid_coupling_backward(cudaStream_t s, DType t, const SigmoidCouplingParams& p, const void* z, const void* h,
                                const void* gy, const void* gl, void* dz, void* dh);
 
-// random.cu: the Philox streams of tensor/random.h, element for element as on the CPU.
+// random.cu: the Philox streams of flowgrad/tensor/random.h, element for element as on the CPU.
 void random_uniform(cudaStream_t s, DType t, void* out, int64_t n, double lo, double hi, uint64_t seed,
                     uint64_t offset);
 void random_normal(cudaStream_t s, DType t, void* out, int64_t n, double mean, double std, uint64_t seed,

@@ -1,4 +1,4 @@
-// CUDA random fills from the Philox stream of tensor/random.h, with the CPU's element-to-counter
+// CUDA random fills from the Philox stream of flowgrad/tensor/random.h, with the CPU's element-to-counter
 // map (tensor/cpu/random.cpp): uniform draws are bit-identical to the CPU's; normal draws use the
 // device's log/sin/cos and agree to a few ulps.
 #include "tensor/cuda/device.cuh"

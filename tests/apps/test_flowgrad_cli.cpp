@@ -18,10 +18,10 @@
 #include <string>
 #include <vector>
 
-#include "flows/models.h"
-#include "nn/checkpoint.h"
-#include "nn/image.h"
-#include "nn/mnist.h"
+#include "flowgrad/flows/models.h"
+#include "flowgrad/nn/checkpoint.h"
+#include "flowgrad/nn/image.h"
+#include "flowgrad/nn/mnist.h"
 
 using namespace fg;
 namespace fs = std::filesystem;

@@ -22,8 +22,8 @@
 #include <random>
 #include <thread>
 
-#include "nn/checkpoint.h"
-#include "nn/idx.h"
+#include "flowgrad/nn/checkpoint.h"
+#include "flowgrad/nn/idx.h"
 #include "test_support.h"
 
 using namespace fg;

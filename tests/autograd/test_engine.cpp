@@ -1,7 +1,7 @@
 // The backward engine: accumulation, no-grad mode, detach, freed graphs, deep graphs.
 #include <doctest/doctest.h>
 
-#include "autograd/functional.h"
+#include "flowgrad/autograd/functional.h"
 
 using namespace fg;
 using namespace fg::ag;

@@ -1,10 +1,11 @@
-// f64 central-difference gradient checks, one per differentiable op in autograd/ops.def.
+// f64 central-difference gradient checks, one per differentiable op in flowgrad/detail/ops.def.
 // Each gradcheck_<op> below is declared from that list and called by the test case at the end,
 // so adding an op to the list without a check here fails to link.
 #include <doctest/doctest.h>
 
-#include "autograd/functional.h"
-#include "autograd/gradcheck.h"
+#include "flowgrad/autograd/functional.h"
+#include "flowgrad/autograd/gradcheck.h"
+#include "tensor/ops_internal.h"
 
 using namespace fg;
 using namespace fg::ag;
@@ -31,7 +32,7 @@ void expect_ok(const char* what, const VarFn& f, const std::vector<Tensor>& in, 
 }  // namespace
 
 #define FG_DIFF_OP(name) void gradcheck_##name();
-#include "autograd/ops.def"
+#include "flowgrad/detail/ops.def"
 #undef FG_DIFF_OP
 
 // The elementwise table's ops: x sampled from the table's range, kept 0.05 away from 0 and from
@@ -62,7 +63,7 @@ Tensor table_sample(const Shape& s, uint64_t seed, double lo, double hi, double 
     expect_ok(#fn " broadcast", [](auto& v) { return fn(v[0], v[1]); },                                \
               {rnd({2, 1, 4}, s, alo, ahi), rnd({3, 1}, s + 1, blo, bhi)});                            \
   }
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_UNARY
 #undef FG_BINARY
 #undef unary_call_0
@@ -236,7 +237,7 @@ void gradcheck_inverse() {
 
 #define FG_DIFF_OP(name) \
   TEST_CASE("gradcheck " #name) { gradcheck_##name(); }
-#include "autograd/ops.def"
+#include "flowgrad/detail/ops.def"
 #undef FG_DIFF_OP
 
 TEST_CASE("gradcheck catches a wrong gradient") {

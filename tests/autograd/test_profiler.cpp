@@ -1,12 +1,12 @@
 // The op profiler's table (autograd/profiler.cpp): totals, calls, layout bytes and ms per marked
-// step (tensor/counters.h), since the last reset.
+// step (flowgrad/tensor/counters.h), since the last reset.
 #include <doctest/doctest.h>
 
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "autograd/profiler.h"
+#include "flowgrad/autograd/profiler.h"
 
 using namespace fg;
 using namespace fg::ag;

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/gradcheck.h"
+#include "flowgrad/autograd/gradcheck.h"
 #include "tensor/backend.h"
 
 int main(int argc, char** argv) {

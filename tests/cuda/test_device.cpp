@@ -9,10 +9,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "flows/models.h"
-#include "nn/optim.h"
+#include "flowgrad/flows/models.h"
+#include "flowgrad/nn/optim.h"
 #include "tensor/backend.h"
-#include "tensor/counters.h"
+#include "flowgrad/tensor/counters.h"
 #include "test_support.h"
 
 using namespace fg;

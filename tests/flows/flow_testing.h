@@ -8,12 +8,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "flows/flow.h"
-#include "nn/mnist.h"
-#include "autograd/gradcheck.h"
-#include "nn/init.h"
+#include "flowgrad/flows/flow.h"
+#include "flowgrad/nn/mnist.h"
+#include "flowgrad/autograd/gradcheck.h"
+#include "flowgrad/nn/init.h"
 #include "tensor/cpu/cpu_backend.h"
-#include "tensor/linalg.h"
+#include "flowgrad/tensor/linalg.h"
 
 namespace fg::flows::testing {
 

@@ -1,4 +1,4 @@
-// The seed's autoencoder-flow (flows/aeflow.h): LinearCoupling (literal and bounded) and Flip are
+// The seed's autoencoder-flow (flowgrad/flows/aeflow.h): LinearCoupling (literal and bounded) and Flip are
 // exactly invertible and their ldj equals the brute-force log|det J| (f64); the whole 128-d latent
 // flow inverts; the literal model has the PyTorch peer's parameter count, names and shapes;
 // coupling parameter gradients match central differences (f64); and one full epoch of MNIST
@@ -13,10 +13,10 @@
 
 #include "flow_testing.h"
 #include "test_support.h"
-#include "flows/aeflow.h"
-#include "nn/data_loader.h"
-#include "nn/mnist.h"
-#include "nn/optim.h"
+#include "flowgrad/flows/aeflow.h"
+#include "flowgrad/nn/data_loader.h"
+#include "flowgrad/nn/mnist.h"
+#include "flowgrad/nn/optim.h"
 
 using namespace fg;
 using namespace fg::flows;

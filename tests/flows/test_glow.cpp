@@ -10,10 +10,10 @@
 #include <filesystem>
 
 #include "flow_testing.h"
-#include "flows/glow.h"
-#include "flows/models.h"
-#include "flows/multiscale.h"
-#include "nn/checkpoint.h"
+#include "flowgrad/flows/glow.h"
+#include "flowgrad/flows/models.h"
+#include "flowgrad/flows/multiscale.h"
+#include "flowgrad/nn/checkpoint.h"
 
 using namespace fg;
 using namespace fg::flows;

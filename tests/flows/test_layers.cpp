@@ -5,10 +5,10 @@
 #include <cmath>
 
 #include "flow_testing.h"
-#include "flows/coupling.h"
-#include "flows/dequantization.h"
-#include "flows/gated_conv.h"
-#include "flows/multiscale.h"
+#include "flowgrad/flows/coupling.h"
+#include "flowgrad/flows/dequantization.h"
+#include "flowgrad/flows/gated_conv.h"
+#include "flowgrad/flows/multiscale.h"
 #include "tensor/cpu/cpu_backend.h"
 
 using namespace fg;

@@ -5,10 +5,10 @@
 #include <cmath>
 
 #include "flow_testing.h"
-#include "flows/coupling.h"
-#include "flows/dequantization.h"
-#include "flows/models.h"
-#include "flows/multiscale.h"
+#include "flowgrad/flows/coupling.h"
+#include "flowgrad/flows/dequantization.h"
+#include "flowgrad/flows/models.h"
+#include "flowgrad/flows/multiscale.h"
 
 using namespace fg;
 using namespace fg::flows;

@@ -1,4 +1,4 @@
-// 2-D flows (flows/toy2d.h) and toy densities (flows/toy_data.h): the seed's worked numbers
+// 2-D flows (flowgrad/flows/toy2d.h) and toy densities (flowgrad/flows/toy_data.h): the seed's worked numbers
 // (seeds/004, section 10), invertibility and log-det against the brute-force Jacobian for every
 // 2-D layer, parameter gradients, the samplers and exact densities, and a short training run.
 #include <doctest/doctest.h>
@@ -7,9 +7,9 @@
 #include <cmath>
 
 #include "flow_testing.h"
-#include "flows/toy2d.h"
-#include "flows/toy_data.h"
-#include "nn/optim.h"
+#include "flowgrad/flows/toy2d.h"
+#include "flowgrad/flows/toy_data.h"
+#include "flowgrad/nn/optim.h"
 
 using namespace fg;
 using namespace fg::flows;

@@ -8,11 +8,11 @@
 
 #include "flow_testing.h"
 #include "test_support.h"
-#include "flows/models.h"
-#include "nn/data_loader.h"
-#include "nn/mnist.h"
-#include "nn/optim.h"
-#include "tensor/counters.h"
+#include "flowgrad/flows/models.h"
+#include "flowgrad/nn/data_loader.h"
+#include "flowgrad/nn/mnist.h"
+#include "flowgrad/nn/optim.h"
+#include "flowgrad/tensor/counters.h"
 
 using namespace fg;
 

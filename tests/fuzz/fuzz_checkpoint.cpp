@@ -4,8 +4,8 @@
 #include <cstdint>
 
 #include "fuzz_util.h"
-#include "nn/checkpoint.h"
-#include "nn/layers.h"
+#include "flowgrad/nn/checkpoint.h"
+#include "flowgrad/nn/layers.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = fg::fuzz::write_scratch(data, size, ".safetensors");

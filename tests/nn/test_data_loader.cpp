@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <set>
 
-#include "nn/data_loader.h"
-#include "tensor/ops.h"
+#include "flowgrad/nn/data_loader.h"
+#include "flowgrad/tensor/ops.h"
 
 using namespace fg;
 using nn::Batch;

@@ -6,8 +6,8 @@
 #include <random>
 
 #include "io_test_util.h"
-#include "nn/idx.h"
-#include "tensor/ops.h"
+#include "flowgrad/nn/idx.h"
+#include "flowgrad/tensor/ops.h"
 
 using namespace fg;
 using fg::test::put_be32;

@@ -6,8 +6,8 @@
 #include <limits>
 
 #include "io_test_util.h"
-#include "nn/image.h"
-#include "tensor/ops.h"
+#include "flowgrad/nn/image.h"
+#include "flowgrad/tensor/ops.h"
 
 using namespace fg;
 using fg::test::TempDir;

@@ -12,9 +12,9 @@
 #include <set>
 
 #include "io_test_util.h"
-#include "nn/idx.h"
-#include "nn/mnist.h"
-#include "tensor/ops.h"
+#include "flowgrad/nn/idx.h"
+#include "flowgrad/nn/mnist.h"
+#include "flowgrad/tensor/ops.h"
 
 using namespace fg;
 using fg::test::TempDir;

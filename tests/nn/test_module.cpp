@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "nn/init.h"
-#include "nn/layers.h"
+#include "flowgrad/nn/init.h"
+#include "flowgrad/nn/layers.h"
 
 using namespace fg;
 using namespace fg::nn;

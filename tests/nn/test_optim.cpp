@@ -3,10 +3,10 @@
 
 #include <cmath>
 
-#include "nn/layers.h"
-#include "nn/losses.h"
-#include "nn/optim.h"
-#include "tensor/counters.h"
+#include "flowgrad/nn/layers.h"
+#include "flowgrad/nn/losses.h"
+#include "flowgrad/nn/optim.h"
+#include "flowgrad/tensor/counters.h"
 
 using namespace fg;
 using namespace fg::nn;

@@ -12,11 +12,11 @@
 #include <random>
 
 #include "io_test_util.h"
-#include "nn/atomic_file.h"
+#include "flowgrad/nn/atomic_file.h"
 #include "nn/fault.h"
-#include "nn/safetensors.h"
+#include "flowgrad/nn/safetensors.h"
 #include "test_support.h"
-#include "tensor/ops.h"
+#include "flowgrad/tensor/ops.h"
 
 using namespace fg;
 using fg::test::TempDir;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/ops_internal.h"
 
 namespace dense_test {
 

@@ -9,8 +9,8 @@
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/geometry.h"
-#include "tensor/linalg.h"
-#include "tensor/ops.h"
+#include "flowgrad/tensor/linalg.h"
+#include "flowgrad/tensor/ops.h"
 
 namespace fg::parity {
 

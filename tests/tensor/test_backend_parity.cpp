@@ -69,7 +69,7 @@ struct UnaryCase {
 const std::vector<UnaryCase>& unary_cases() {
   static const std::vector<UnaryCase> c = {
 #define FG_UNARY(Name, fn, np, saves, fwd, bwd, lo, hi, a, b) {UnaryOp::Name, lo, hi, a, b},
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_UNARY
   };
   return c;
@@ -124,7 +124,7 @@ std::vector<BinaryOp> all_binary() {
   return {
 #define FG_BINARY(Name, ...) BinaryOp::Name,
 #define FG_COMPARE(Name, ...) BinaryOp::Name,
-#include "tensor/elementwise.def"
+#include "flowgrad/detail/elementwise.def"
 #undef FG_BINARY
 #undef FG_COMPARE
   };

@@ -2,6 +2,7 @@
 // ReLU fused), tap_sum, layer norm (gated too), slogdet and inverse, on the harness of
 // parity_harness.h (tolerance classes kDense and kLinalg; tap_sum is kElementwise).
 #include "parity_harness.h"
+#include "tensor/ops_internal.h"
 
 using namespace fg;
 using namespace fg::parity;
@@ -153,7 +154,7 @@ void parity_layer_norm_backward() {
   for (auto& p : ln_cases())
     check(fmt::format("layer norm backward [{}, {}, {}]", p.outer, p.C, p.inner), kDense, [=](Backend& b, Device d) {
       Tensor x = input({p.outer, p.C, p.inner}, DType::F32, 32, d, -3, 3), ga = input({p.C}, DType::F32, 33, d, 0.5, 1.5);
-      LayerNormResult fwd = layer_norm(x.reshape({p.outer, p.C, p.inner}), 1, &ga, nullptr);
+      LayerNormResult fwd = layer_norm_forward(x.reshape({p.outer, p.C, p.inner}), 1, &ga, nullptr);
       Tensor dy = input(x.shape(), DType::F32, 34, d);
       Tensor dx = out(x.shape(), DType::F32, d), dg = out({p.C}, DType::F32, d), dbeta = out({p.C}, DType::F32, d);
       b.layer_norm_backward(p, dy, x, &ga, fwd.mean, fwd.rstd, dx, &dg, &dbeta);

@@ -4,6 +4,7 @@
 // the reference's magnitude: err = max|a - ref| / max(1, max|ref|).
 #include "dense_test_support.h"
 #include "tensor/cpu/simd_gemm.h"  // FG_SIMD_GEMM: whether this build has our kernels
+#include "tensor/ops_internal.h"
 
 // ---- our Winograd F(4x4, 3x3) on nChw8c / nChw16c (tensor/cpu/winograd_conv.cpp) ----
 // Its transforms add rounding of their own (the 6x6 input transform scales by up to 5x5, the

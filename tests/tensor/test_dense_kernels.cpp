@@ -13,6 +13,7 @@
 // - f64 reference vs naive double loops: err <= 1e-12 (only summation order differs).
 // - layer norm backward vs central finite differences in f64 (h = 1e-6): err <= 1e-6.
 #include "dense_test_support.h"
+#include "tensor/ops_internal.h"
 
 using fg::LayerNormParams;
 using fg::MatmulParams;

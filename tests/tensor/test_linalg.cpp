@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "tensor/linalg.h"
-#include "tensor/ops.h"
+#include "flowgrad/tensor/linalg.h"
+#include "flowgrad/tensor/ops.h"
 
 using namespace fg;
 

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "tensor/ops.h"
+#include "flowgrad/tensor/ops.h"
 #include "tensor/uniform_at.h"
 
 using namespace fg;

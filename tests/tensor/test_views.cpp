@@ -3,8 +3,8 @@
 // and the counters that measure copies and launches.
 #include <doctest/doctest.h>
 
-#include "tensor/counters.h"
-#include "tensor/ops.h"
+#include "flowgrad/tensor/counters.h"
+#include "flowgrad/tensor/ops.h"
 
 using namespace fg;
 

@@ -7,7 +7,7 @@
 #include <numeric>
 #include <random>
 
-#include "flows/continuous/assignment.h"
+#include "flowgrad/flows/continuous/assignment.h"
 
 using namespace fg;
 using namespace fg::flows;

@@ -6,8 +6,8 @@
 
 #include <cmath>
 
-#include "flows/continuous/cnf.h"
-#include "flows/continuous/matching.h"
+#include "flowgrad/flows/continuous/cnf.h"
+#include "flowgrad/flows/continuous/matching.h"
 
 using namespace fg;
 using namespace fg::flows;

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "flows/continuous/ode.h"
+#include "flowgrad/flows/continuous/ode.h"
 
 using namespace fg;
 using namespace fg::flows;

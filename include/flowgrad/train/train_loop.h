@@ -1,0 +1,128 @@
+// The one training loop every program uses (train_mnist, toy2d, train_aeflow, and the
+// flow-matching models): steps with device-side clipping and non-finite skipping and no host
+// read but the rate-limited loss read, metrics.jsonl, a progress bar, validation, last/best
+// checkpoints written atomically, exact resume, and a clean stop on SIGINT/SIGTERM.
+//
+// Randomness, so that a run stopped anywhere and resumed continues bit for bit:
+//   - training draws come from the default generator, whose state is in every checkpoint;
+//   - validation runs with the default generator set to a fixed seed and restored afterwards,
+//     so it neither consumes nor depends on the training stream;
+//   - data order is a function of (seed, epoch) (nn::DataLoader), or of (seed, step) for
+//     step-indexed tasks.
+// Stops: --max-steps, --time-limit, the epochs (each validates, when the last validation is
+// older, and writes last.safetensors), and SIGINT/SIGTERM (writes last.safetensors at once).
+// metrics.jsonl holds every step up to the last checkpoint before it is written; a resume drops
+// the lines of the steps after the checkpoint (logged before a kill), so the file continues as
+// an uninterrupted run's would.
+#pragma once
+#include <chrono>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "flowgrad/nn/module.h"
+#include "flowgrad/nn/optim.h"
+
+namespace fg::train {
+
+struct LoopOptions {
+  std::string out;               // metrics.jsonl, last.safetensors, best.safetensors go here
+  std::string file_prefix;       // prepended to those names (several runs in one directory)
+  int64_t epochs = 0;            // 0: step-indexed (no epochs; max_steps bounds the run)
+  int64_t max_steps = 0;         // 0: no limit
+  double time_limit_s = 0;       // 0: no limit
+  int64_t log_every = 10;        // steps per host read of the step losses (each step gets a line)
+  int64_t val_every = 0;         // 0: at the end of each epoch (step-indexed: only at the end)
+  int64_t save_every = 0;        // also write last.safetensors every N steps (0: at validations only)
+  double clip = 1.0;             // global gradient norm (0: off)
+  int max_bad_in_a_row = 5;      // non-finite steps in a row that stop the run
+  uint64_t seed = 0;             // validation's fixed generator derives from it
+  std::string resume;            // a checkpoint to continue from
+  std::string loss_name = "loss";
+  bool checkpoints = true;       // write last/best
+  std::string progress_label = "train";
+};
+
+struct Evaluation {
+  nlohmann::json metrics;  // logged with step and epoch
+  double score = NAN;      // lower is better; NaN: no best tracking
+  std::string summary;     // one line for stderr
+};
+
+// What a program trains.
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual nn::Module& model() = 0;
+  // Stored in checkpoints; a resume must match it exactly.
+  virtual std::string config_json() const = 0;
+  // Batches per epoch; 0 for step-indexed tasks.
+  virtual int64_t batches_per_epoch() const { return 0; }
+  // Called at the start of each epoch (and when resuming mid-epoch, with the batch to start at).
+  virtual void start_epoch(int64_t /*epoch*/, int64_t /*batch*/) {}
+  // The scalar loss of one step: batch `batch` of `epoch` (global step `step`). Training
+  // randomness: the default generator (or a generator derived from the step).
+  virtual ag::Var loss(int64_t epoch, int64_t batch, int64_t step) = 0;
+  // Validation (the loop has set the default generator to a fixed seed). May write images.
+  virtual Evaluation validate(int64_t step, int64_t epoch) = 0;
+  // After each completed epoch (before its validation when val_every is 0), under the same
+  // fixed-seed randomness as validation.
+  virtual void end_epoch(int64_t /*epoch*/) {}
+  // Optional per-step diagnostics after the update (host reads allowed). A non-empty return
+  // stops the run with that message and without writing a checkpoint.
+  virtual std::string after_step(int64_t /*step*/, int64_t /*epoch*/, const nn::StepResult& /*r*/) { return {}; }
+  // Extra checkpoint metadata.
+  virtual std::map<std::string, std::string> meta() const { return {}; }
+};
+
+struct LoopResult {
+  int exit_code = 0;  // 0, or 128 + the signal that stopped the run
+  int64_t steps = 0, epochs = 0;
+  double train_seconds = 0, best_score = NAN, last_loss = NAN;
+  std::string best_checkpoint;  // empty when none was written
+};
+
+class TrainLoop {
+ public:
+  TrainLoop(Task& task, nn::Optimizer& opt, nn::StepLR* sched, LoopOptions o);
+  LoopResult run();
+
+ private:
+  struct Position {
+    int64_t epoch = 0, batch = 0, step = 0;
+    double best = INFINITY, train_seconds = 0;
+  };
+  void restore(const std::string& path);
+  void save(const std::string& name);
+  void validate();
+  void read_stats(bool final_read);
+  void log(const nlohmann::json& j);
+  double elapsed() const;
+
+  Task& task_;
+  nn::Optimizer& opt_;
+  nn::StepLR* sched_;
+  LoopOptions o_;
+  Position pos_;
+  std::FILE* metrics_ = nullptr;
+  std::chrono::steady_clock::time_point start_;
+  int64_t last_val_step_ = -1;
+  double last_score_ = NAN, run_loss_ = NAN;
+  // device-side: the losses and skip flags of the steps since the last read
+  std::vector<Tensor> losses_, bads_;
+  std::vector<int64_t> epochs_;
+  int64_t read_from_ = 0, bad_run_ = 0;
+};
+
+// Validation's fixed-seed stream: sets the default generator for the scope and restores it.
+class EvalRandomness {
+ public:
+  explicit EvalRandomness(uint64_t seed);
+  ~EvalRandomness();
+
+ private:
+  uint64_t seed_, offset_;
+};
+
+}  // namespace fg::train
