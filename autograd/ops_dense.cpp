@@ -3,6 +3,7 @@
 // inverse used by Glow's 1x1 convolution.
 #include "flowgrad/autograd/functional.h"
 #include "flowgrad/tensor/linalg.h"
+#include "tensor/backend.h"
 #include "tensor/ops_internal.h"
 
 namespace fg::ag {
@@ -173,19 +174,11 @@ Var matmul(const Var& a, const Var& b, bool ta, bool tb) {
 }
 
 namespace {
-// A conv with few outputs (at most 8: the nets' last convs) reading a channel-blocked input and
-// writing NCHW runs as a 1x1 conv to K*K*O channels followed by tap_sum (flowgrad/tensor/ops.h). oneDNN
-// pads O to a whole channel block, so the direct conv did 2-8x the work: simple's 64->2 at 28x28
-// took 2.7 ms per call forward, glow's 128->4 at 14x14 1.36 ms. The 1x1 conv writes its K*K*O
-// channels blocked, padded with zero weights to a whole block, which tap_sum reads as they are:
-// an NCHW z cost a layout copy per call (glow's 64x36x14x14: 0.11 ms, a conv's third). Built from
-// Vars, so dx and dw share one tap_sum backward.
-bool runs_as_taps(const Shape& w, const ConvOptions& o) {
-  return o.src_block > 0 && o.dst_block == 0 && !o.relu && o.groups == 1 && o.stride.h == 1 && o.stride.w == 1 &&
-         o.dilation.h == 1 && o.dilation.w == 1 && w[0] <= 8 && w[2] == w[3] && w[2] > 1 && w[2] % 2 == 1 &&
-         o.padding.h == w[2] / 2 && o.padding.w == w[3] / 2;
-}
-
+// A conv the backend would rather run as a 1x1 conv to K*K*O channels followed by tap_sum (the CPU
+// planner says so for blocked convs with few outputs: the nets' last convs, see tensor/cpu/
+// conv_plan.cpp). The 1x1 conv writes its K*K*O channels blocked, padded with zero weights to a
+// whole block, which tap_sum reads as they are. Built from Vars, so dx and dw share one tap_sum
+// backward.
 Var conv_as_taps(const Var& x, const Var& w, const Var* bias, ConvOptions o, bool concat_elu_input) {
   const int64_t out = w.size(0), in = w.size(1), k = w.size(2), taps = k * k * out, b = o.src_block;
   // w1 [P, C, 1, 1], tap-major: row (i*K + j)*O + o is w[o, :, i, j]; rows K*K*O..P are zero
@@ -199,7 +192,11 @@ Var conv_as_taps(const Var& x, const Var& w, const Var* bias, ConvOptions o, boo
 }
 
 Var conv_op(const Var& x, const Var& w, const Var* bias, const ConvOptions& o, bool concat_elu_input) {
-  if (runs_as_taps(w.shape(), o)) return conv_as_taps(x, w, bias, o, concat_elu_input);
+  Shape in = x.shape();  // the conv's input: concat_elu doubles the channels (dim 1, blocked or not)
+  if (concat_elu_input && in.size() >= 2) in[1] *= 2;
+  const Conv2dParams p = conv2d_params(in, w.shape(), o, "conv2d");
+  if (backend_of(x.device()).conv_choice(p, x.dtype(), ConvDir::Forward).taps)
+    return conv_as_taps(x, w, bias, o, concat_elu_input);
   Conv2dOp op;
   op.concat_elu_input = concat_elu_input;
   op.o = o;

@@ -118,7 +118,7 @@ ag::Var forward_channel_blocked(nn::Sequential& net, const ag::Var& x, int64_t h
   o.dst_block = b;
   // (inference needs only the forward kernel: glow's 4->128 at 7x7 runs JIT then, 0.19 ms instead of
   // 0.39 on gemm)
-  const bool jit = conv_runs_jit(x.value(), first->weight.shape(), o, ag::grad_enabled());
+  const bool jit = conv_runs_fast(x.value(), first->weight.shape(), o, ag::grad_enabled());
   // ReLU fused as in run_layers, into the blocked conv only: fused into the NCHW one, that conv
   // would keep its NCHW output for backward besides the blocked copy the next conv keeps
   o.relu = jit && net.size() > 2 && net[1].type_name() == "ReLU";

@@ -40,6 +40,9 @@ struct Registered {
 class EmulatedBackend final : public cpu::CpuBackend {
  public:
   const char* name() const override { return "cuda-emulated"; }
+  // as the CUDA backend: NCHW conv chains, no rewrites
+  ConvChoice conv_choice(const Conv2dParams&, DType, ConvDir) override { return {false, true, name()}; }
+  int64_t conv_channel_block(DType) override { return 0; }
 };
 constexpr int kEmulatedDevices = 2;
 bool emulated_available(int index, std::string* why) {

@@ -28,6 +28,19 @@ class Backend {
   virtual void synchronize() {}  // waits for queued work (timing); the CPU runs synchronously
   virtual size_t peak_memory_bytes() { return 0; }  // device memory high-water mark (0: not tracked)
 
+  // How this backend runs conv p of dtype t in direction d: whether the op layer should rewrite it as a 1x1
+  // conv plus tap_sum (tensor/ops_internal.h), whether the kernel it picks is fast (not a reference
+  // fallback), and that kernel's name. The CPU's answer comes from its planner (tensor/cpu/
+  // conv_plan.h); a backend with one conv library runs everything there, unrewritten.
+  struct ConvChoice {
+    bool taps = false, fast = true;
+    const char* kernel = "";
+  };
+  virtual ConvChoice conv_choice(const Conv2dParams& /*p*/, DType /*t*/, ConvDir /*d*/) { return {false, true, name()}; }
+  // The channel block of the layout this backend prefers for conv chains of dtype t
+  // (ConvOptions::src_block/dst_block), 0 when it takes NCHW only.
+  virtual int64_t conv_channel_block(DType /*t*/) { return 0; }
+
   // kernels
 #define FG_BACKEND_OP(name, params) virtual void name params = 0;
 #include "tensor/backend.def"

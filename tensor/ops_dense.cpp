@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <string>
 
-#include "tensor/cpu/cpu_backend.h"
 #include "tensor/ops_check.h"
 #include "tensor/ops_internal.h"
 
@@ -53,37 +52,15 @@ Shape conv2d_output_shape(const Conv2dParams& p) {
 }
 }  // namespace
 
-int64_t conv_channel_block(const Tensor& x) {
-  static const bool off = [] {
-    const char* e = std::getenv("FG_CONV_BLOCKS");
-    return e && std::string(e) == "0";
-  }();
-  return !off && x.device().is_cpu() && x.dtype() == DType::F32 && cpu::onednn_enabled()
-             ? cpu::onednn::channel_block()
-             : 0;
-}
+int64_t conv_channel_block(const Tensor& x) { return backend_of(x.device()).conv_channel_block(x.dtype()); }
 
-namespace {
-// The backward data of a K x K conv with few input channels (at most 8, the nets' first convs)
-// and a blocked dy: a conv of dy with the flipped, transposed kernel, which has few outputs, so it
-// runs as a 1x1 conv to K*K*C channels and tap_sum (see tap_sum). oneDNN pads dx's C to a whole
-// block: glow's 2->128 at 14x14 took 1.34 ms per call.
-bool backward_data_as_taps(const Conv2dParams& p) {
-  return p.dst_block > 0 && p.src_block == 0 && p.C <= 8 && p.groups == 1 && p.stride_h == 1 && p.stride_w == 1 &&
-         p.dil_h == 1 && p.dil_w == 1 && p.KH == p.KW && p.KH > 1 && p.KH % 2 == 1 && p.pad_h == p.KH / 2 &&
-         p.pad_w == p.KW / 2;
-}
-}  // namespace
-
-bool conv_runs_jit(const Tensor& x, const Shape& w, const ConvOptions& o, bool backward) {
-  if (!x.device().is_cpu() || x.dtype() != DType::F32 || !cpu::onednn_enabled()) return false;
-  const Conv2dParams p = conv2d_params(x.shape(), w, o, "conv_runs_jit");
-  const cpu::onednn::ConvJit jit = cpu::onednn::conv2d_jit(p);
-  // backward data as taps runs a 1x1 conv (JIT wherever oneDNN has any); our small-channel
-  // and blocked 1x1 weight gradients (tensor/cpu/small_conv.cpp, pointwise_conv.cpp) where they apply
-  return jit.forward &&
-         (!backward || ((jit.backward_data || backward_data_as_taps(p)) &&
-                        (jit.backward_weights || cpu::small_conv::applies(p) || cpu::pointwise_conv::applies(p))));
+bool conv_runs_fast(const Tensor& x, const Shape& w, const ConvOptions& o, bool backward) {
+  Backend& b = backend_of(x.device());
+  const Conv2dParams p = conv2d_params(x.shape(), w, o, "conv_runs_fast");
+  if (!b.conv_choice(p, x.dtype(), ConvDir::Forward).fast) return false;
+  if (!backward) return true;
+  const Backend::ConvChoice data = b.conv_choice(p, x.dtype(), ConvDir::BackwardData);
+  return (data.fast || data.taps) && b.conv_choice(p, x.dtype(), ConvDir::BackwardWeights).fast;
 }
 
 Conv2dParams conv2d_params(const Shape& xs, const Shape& w, const ConvOptions& o, const char* op) {
@@ -129,7 +106,7 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
   Conv2dParams p = conv2d_params(x_shape, w.shape(), o, "conv2d_backward_data");
   FG_CHECK(dy.shape() == conv2d_output_shape(p), "conv2d_backward_data: grad {} does not match output {}",
            shape_str(dy.shape()), shape_str(conv2d_output_shape(p)));
-  if (backward_data_as_taps(p)) {
+  if (backend_of(dy.device()).conv_choice(p, dy.dtype(), ConvDir::BackwardData).taps) {
     // dx[c, h, w] = sum dy[o, h + i - pad, w + j - pad] * w[o, c, K-1-i, K-1-j]: the 1x1 weight's
     // row (i*K + j)*C + c is the flipped kernel's [:, c, i, j]
     // (rows past K*K*C zero, to a whole block: the 1x1 conv writes its output blocked, as tap_sum reads it)

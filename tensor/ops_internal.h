@@ -56,9 +56,10 @@ int64_t tap_channels(int64_t k, int64_t o, int64_t block = 0);
 // its adjoint: [N, O, H, W] -> [N, K*K*O, H, W], or with block b > 0 the blocked [N, P/b, H, W, b]
 Tensor tap_sum_backward(const Tensor& dy, int64_t k, int64_t block = 0);
 
-// Whether the f32 conv of x with a weight of shape w and options o (channel blocks included) runs on
-// fast kernels forward and, with backward, in both backward passes (the conv planner's answer).
-bool conv_runs_jit(const Tensor& x, const Shape& w, const ConvOptions& o, bool backward = true);
+// Whether the conv of x with a weight of shape w and options o (channel blocks included) runs on
+// fast kernels forward and, with backward, in both backward passes (x's backend's conv_choice:
+// on the CPU, the planner's answer).
+bool conv_runs_fast(const Tensor& x, const Shape& w, const ConvOptions& o, bool backward = true);
 
 // layer_norm with the saved statistics its backward needs (mean and rstd per normalized row).
 struct LayerNormResult {

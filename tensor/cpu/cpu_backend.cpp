@@ -1,6 +1,9 @@
-// CPU backend: memory, and the dense kernels' one fast-or-reference dispatcher (oneDNN for f32
-// when enabled and it handles the case, the reference kernels otherwise and always for f64).
+// CPU backend: memory, and the dense kernels' one fast-or-reference dispatcher: for f32 convs the
+// kernel the planner names (conv_plan.h), for matmul and layer norm oneDNN when enabled and it
+// handles the case; the reference kernels otherwise, and always for f64.
 #include "tensor/cpu/cpu_backend.h"
+
+#include "tensor/cpu/conv_plan.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -53,9 +56,16 @@ void CpuBackend::matmul(const MatmulParams& p, const Tensor& a, const Tensor& b,
         });
 }
 
+Backend::ConvChoice CpuBackend::conv_choice(const Conv2dParams& p, DType t, ConvDir d) {
+  const ConvPlan plan = plan_conv(p, d, use_onednn() && t == DType::F32);
+  return {plan.taps, plan.fast, conv_kernel_name(plan.kernel)};
+}
+
+int64_t CpuBackend::conv_channel_block(DType t) { return t == DType::F32 ? cpu::conv_channel_block(use_onednn()) : 0; }
+
 namespace {
-// The reference kernels take NCHW only; blocked layouts exist for oneDNN (which handles every case
-// conv2d_params lets through, so this fires only when oneDNN was switched off mid-graph).
+// The reference kernels take NCHW only; blocked layouts exist for the fast kernels, which take every
+// case conv2d_params lets through (this fires only when oneDNN was switched off mid-graph).
 void plain_layouts(const Conv2dParams& p) {
   FG_CHECK(p.src_block == 0 && p.dst_block == 0, "conv2d: channel-blocked layouts need oneDNN (f32 on the CPU)");
 }
@@ -65,8 +75,11 @@ void CpuBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Te
                                 Tensor& y) {
   dense(use_onednn(), x.dtype(), "conv2d",
         [&] {
-          return winograd::conv2d_forward(F32(&x), F32(&w), F32(bias), F32_OUT(&y), p) ||
-                 onednn::conv2d_forward(F32(&x), F32(&w), F32(bias), F32_OUT(&y), p);
+          switch (plan_conv(p, ConvDir::Forward, true).kernel) {
+            case ConvKernel::Winograd: return winograd::conv2d_forward(F32(&x), F32(&w), F32(bias), F32_OUT(&y), p);
+            case ConvKernel::OneDnn: return onednn::conv2d_forward(F32(&x), F32(&w), F32(bias), F32_OUT(&y), p);
+            default: return false;
+          }
         },
         [&](auto z) {
           using T = decltype(z);
@@ -82,8 +95,11 @@ void CpuBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Te
 void CpuBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
   dense(use_onednn(), dy.dtype(), "conv2d_backward_data",
         [&] {
-          return winograd::conv2d_backward_data(F32(&dy), F32(&w), F32_OUT(&dx), p) ||
-                 onednn::conv2d_backward_data(F32(&dy), F32(&w), F32_OUT(&dx), p);
+          switch (plan_conv(p, ConvDir::BackwardData, true).kernel) {
+            case ConvKernel::Winograd: return winograd::conv2d_backward_data(F32(&dy), F32(&w), F32_OUT(&dx), p);
+            case ConvKernel::OneDnn: return onednn::conv2d_backward_data(F32(&dy), F32(&w), F32_OUT(&dx), p);
+            default: return false;
+          }
         },
         [&](auto z) {
           using T = decltype(z);
@@ -96,10 +112,15 @@ void CpuBackend::conv2d_backward_weights(const Conv2dParams& p, const Tensor& x,
                                          Tensor* dbias) {
   dense(use_onednn(), x.dtype(), "conv2d_backward_weights",
         [&] {
-          return small_conv::conv2d_backward_weights(F32(&x), F32(&dy), F32_OUT(&dw), F32_OUT(dbias), p) ||
-                 pointwise_conv::conv2d_backward_weights(F32(&x), F32(&dy), F32_OUT(&dw), F32_OUT(dbias), p) ||
-                 winograd::conv2d_backward_weights(F32(&x), F32(&dy), F32_OUT(&dw), F32_OUT(dbias), p) ||
-                 onednn::conv2d_backward_weights(F32(&x), F32(&dy), F32_OUT(&dw), F32_OUT(dbias), p);
+          const float *xf = F32(&x), *dyf = F32(&dy);
+          float *dwf = F32_OUT(&dw), *dbf = F32_OUT(dbias);
+          switch (plan_conv(p, ConvDir::BackwardWeights, true).kernel) {
+            case ConvKernel::SmallConv: return small_conv::conv2d_backward_weights(xf, dyf, dwf, dbf, p);
+            case ConvKernel::PointwiseConv: return pointwise_conv::conv2d_backward_weights(xf, dyf, dwf, dbf, p);
+            case ConvKernel::Winograd: return winograd::conv2d_backward_weights(xf, dyf, dwf, dbf, p);
+            case ConvKernel::OneDnn: return onednn::conv2d_backward_weights(xf, dyf, dwf, dbf, p);
+            default: return false;
+          }
         },
         [&](auto z) {
           using T = decltype(z);

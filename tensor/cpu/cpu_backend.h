@@ -1,7 +1,8 @@
-// The CPU backend: reference kernels (plain C++, float and double, OpenMP) for everything, and
-// oneDNN 2.6 primitives for the f32 hot paths (conv, matmul, layer norm) when enabled. One kernel
-// family per file: elementwise.cpp, activation.cpp, reduce.cpp, random.cpp, dense.cpp (dispatch to
-// oneDNN or the reference), linalg_kernels.cpp, optim_kernels.cpp.
+// The CPU backend: reference kernels (plain C++, float and double, OpenMP) for everything, oneDNN
+// 2.6 primitives for the f32 hot paths (conv, matmul, layer norm) when enabled, and our own SIMD
+// conv kernels where they beat oneDNN (Winograd, small-channel and 1x1 weight gradients). One
+// kernel family per file; cpu_backend.cpp holds memory and the dense kernels' dispatch, which for
+// convs follows the planner (conv_plan.h).
 #pragma once
 #include "tensor/backend.h"
 
@@ -24,6 +25,8 @@ class CpuBackend : public Backend {
   void deallocate(void* p, size_t bytes) override;
   void copy_from_host(void* dst, const void* src, size_t bytes) override;
   void copy_to_host(void* dst, const void* src, size_t bytes) override;
+  ConvChoice conv_choice(const Conv2dParams& p, DType t, ConvDir d) override;
+  int64_t conv_channel_block(DType t) override;
 
 #define FG_BACKEND_OP(name, params) void name params override;
 #include "tensor/backend.def"
@@ -47,10 +50,6 @@ template <class T>
 void layer_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* rstd, T* dx, T* dgamma,
                          T* dbeta, const LayerNormParams& p);
 }  // namespace ref
-
-// FG_CONV_WINOGRAD=0 turns Winograd convs off (oneDNN's and ours), =onednn leaves only oneDNN's
-// (none on AVX2), for comparisons.
-bool winograd_allowed();
 
 // Our Winograd F(4x4, 3x3) for f32 3x3 stride-1 convs with nChw8c (or, with AVX-512, nChw16c) on
 // both sides and at least 16 channels on each (tensor/cpu/winograd_conv.cpp), and forward only from
@@ -85,10 +84,13 @@ namespace onednn {
 bool matmul(const float* a, const float* b, float* c, const MatmulParams& p);
 // The channel block of oneDNN's nChw{b}c for this CPU (16 with AVX-512, 8 otherwise); 0 without oneDNN.
 int64_t channel_block();
-// Which directions oneDNN runs p in (its channel blocks included) on JIT kernels; false where it
-// would fall back to its own reference kernels (slow) or not take p at all.
+// Which directions oneDNN builds p in (its channel blocks included, laid out as the planner says),
+// and whether on JIT kernels (jit false: oneDNN's own reference implementation, slow).
 struct ConvJit {
-  bool forward = false, backward_data = false, backward_weights = false;
+  struct Direction {
+    bool built = false, jit = false;
+  };
+  Direction forward, backward_data, backward_weights;
 };
 ConvJit conv2d_jit(const Conv2dParams& p);
 bool conv2d_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dParams& p);

@@ -1,20 +1,22 @@
 // oneDNN f32 2-D convolution: forward, backward data, backward weights (+ bias).
 // User layouts: x/dx NCHW, w/dw OIHW (goihw = {G, O/G, C/G, KH, KW} when groups > 1), bias {O},
-// y/dy NCHW. The primitives are created with format_tag::any, so oneDNN picks its blocked
-// layouts (nChw16c for these shapes); Arg reorders user<->primitive layouts with cached reorder
-// primitives (see kAnyLayout for the measurement behind this choice).
+// y/dy NCHW. Where the planner lets it (format_tag::any), oneDNN picks its blocked layouts
+// (nChw16c for these shapes) and Arg reorders user<->primitive layouts with cached reorder
+// primitives.
 // A side given as channel-blocked (Conv2dParams::src_block/dst_block: nChw8c or nChw16c) is used
 // as it is, with no reorder; the chains that pass blocked tensors between convs choose the block
 // channel_block() reports, the one the jit kernels of this CPU use.
-// Wide 3x3 convs ask for Winograd (conv_algorithm); Conv2dParams::relu is an eltwise post-op of
-// the forward primitive (after it, for gemm convs). conv2d_jit tells which directions of a case have
-// JIT kernels.
+// The algorithm and which sides oneDNN lays out itself come from the conv planner
+// (onednn_conv_setup in conv_plan.cpp); Conv2dParams::relu is an eltwise post-op of the forward
+// primitive (after it, for gemm convs). conv2d_jit tells the planner which directions of a case
+// oneDNN builds, and whether on JIT kernels.
 // Dilation is passed as dil-1; right padding is derived from OH/OW. Backward primitive descriptors
 // get a forward_training descriptor of the same shapes as hint. dw and dbias are overwritten.
 // Returns false (reference runs) for empty shapes and for cases oneDNN rejects.
 #include <algorithm>
 #include <string>
 
+#include "tensor/cpu/conv_plan.h"
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/onednn_common.h"
 #include "tensor/cpu/parallel.h"
@@ -22,34 +24,12 @@
 namespace fg::cpu::onednn {
 namespace {
 
-// 1: let oneDNN choose layouts (format_tag::any) and reorder; 0: run on plain NCHW/OIHW.
-// Measured (2-core AVX-512 Xeon, batch 128, 32->32 3x3 pad 1, 28x28, reorders included):
-// any picks nChw16c + jit:avx512_core: fwd 10.8 ms, bwd data 10.4, bwd weights+bias 10.6;
-// plain NCHW falls back to gemm:jit (im2col): 19.1, 21.9, 34.6 ms. Hence any.
-#ifndef FG_ONEDNN_CONV_ANY_LAYOUT
-#define FG_ONEDNN_CONV_ANY_LAYOUT 1
-#endif
-constexpr bool kAnyLayout = FG_ONEDNN_CONV_ANY_LAYOUT;
-
 struct Shapes {
   md src, wei, bias, dst;                // user (plain) layouts
   md src_any, wei_any, dst_any;          // what the primitives are asked to pick from
   dims strides, dilates, pad_l, pad_r;
   dnnl::algorithm algo;
 };
-
-// Winograd (oneDNN's convolution_auto, which picks jit_wino_4x3 where the CPU has it: AVX-512
-// in oneDNN 2.6) for 3x3 stride-1 convs with at least 32 channels on both sides; direct otherwise.
-// Measured (2-core AVX-512 Xeon, batch 64, forward / backward data / backward weights, ms):
-// 64->32 at 28x28 direct 132 / 131 / 140, wino 100 / 87 / 84; 128->64 at 7x7 15.6 / 15.6 / 20.2
-// against 13.2 / 12.6 / 13.7; but with 16 or fewer output channels (128->4, 96->8, 32->16) or 8 or
-// fewer inputs wino was up to 2x slower. FG_CONV_WINOGRAD=0 turns it off for comparisons. Our own
-// Winograd (winograd_conv.cpp) takes the channel-blocked cases first; these are what it leaves.
-dnnl::algorithm conv_algorithm(const Conv2dParams& p) {
-  const bool wino = winograd_allowed() && p.groups == 1 && p.KH == 3 && p.KW == 3 && p.stride_h == 1 &&
-                    p.stride_w == 1 && p.dil_h == 1 && p.dil_w == 1 && std::min(p.C, p.O) >= 32;
-  return wino ? dnnl::algorithm::convolution_auto : dnnl::algorithm::convolution_direct;
-}
 
 tag layout_tag(int64_t block) { return block == 16 ? tag::nChw16c : block == 8 ? tag::nChw8c : tag::nchw; }
 
@@ -63,17 +43,11 @@ Shapes shapes(const Conv2dParams& p) {
   s.wei = md(wei_d, dt::f32, wei_tag);
   s.bias = md({p.O}, dt::f32, tag::x);
   s.dst = md(dst_d, dt::f32, layout_tag(p.dst_block));
-  // Convs with few input channels (the flows' first convs: 1, 2 or 4 channels) would pad C to
-  // 16 in the blocked layout; plain NCHW took 0.6-0.75 of the time for 1->32 and 4->48 (batch
-  // 128), while 8->64 at 7x7 was faster blocked.
-  // A channel-blocked side is already in the primitive's layout: it is passed as it is.
-  // An NCHW input of a conv writing channel-blocked output is left to oneDNN as well, whatever C:
-  // with a plain input oneDNN 2.6 has only reference kernels for that conv's backward passes.
-  const bool any = kAnyLayout && p.C > 4;
-  s.src_any = (any || p.dst_block) && !p.src_block ? md(src_d, dt::f32, tag::any) : s.src;
-  s.wei_any = any || p.src_block || p.dst_block ? md(wei_d, dt::f32, tag::any) : s.wei;
-  s.dst_any = any && !p.dst_block ? md(dst_d, dt::f32, tag::any) : s.dst;
-  s.algo = conv_algorithm(p);
+  const OneDnnConvSetup how = onednn_conv_setup(p);  // the planner's: algorithm, who picks each layout
+  s.src_any = how.src_any ? md(src_d, dt::f32, tag::any) : s.src;
+  s.wei_any = how.wei_any ? md(wei_d, dt::f32, tag::any) : s.wei;
+  s.dst_any = how.dst_any ? md(dst_d, dt::f32, tag::any) : s.dst;
+  s.algo = how.winograd ? dnnl::algorithm::convolution_auto : dnnl::algorithm::convolution_direct;
   s.strides = {p.stride_h, p.stride_w};
   s.dilates = {p.dil_h - 1, p.dil_w - 1};
   s.pad_l = {p.pad_h, p.pad_w};
@@ -153,11 +127,19 @@ ConvJit conv2d_jit(const Conv2dParams& p) {
   static PlanCache<ConvJit> cache;
   auto jit = cache.get(key_of(p, true), [&] {
     const Shapes s = shapes(p);
-    auto fwd = forward_pd(s, true);
     auto not_ref = [](const std::string& impl) { return impl.rfind("ref", 0) != 0; };
-    return std::make_shared<ConvJit>(ConvJit{not_ref(fwd.impl_info_str()),
-                                             not_ref(backward_data_pd(s, fwd).impl_info_str()),
-                                             not_ref(backward_weights_pd(s, true, fwd).impl_info_str())});
+    auto out = std::make_shared<ConvJit>();
+    auto fwd = forward_pd(s, true);
+    out->forward = {true, not_ref(fwd.impl_info_str())};
+    try {
+      out->backward_data = {true, not_ref(backward_data_pd(s, fwd).impl_info_str())};
+    } catch (const dnnl::error&) {
+    }
+    try {
+      out->backward_weights = {true, not_ref(backward_weights_pd(s, true, fwd).impl_info_str())};
+    } catch (const dnnl::error&) {
+    }
+    return out;
   });
   return jit ? *jit : ConvJit{};
 }

@@ -13,7 +13,6 @@
 // weights flipped and transposed (C and O swapped) and padding 2 - pad. Backward weights sums
 // V[a]^T (A dY A^T)[a] over the tiles and transforms back with G. Needs AVX2 and FMA at build time.
 #include <algorithm>
-#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <type_traits>
@@ -28,20 +27,6 @@
 #endif
 
 namespace fg::cpu {
-
-namespace {
-// FG_CONV_WINOGRAD: unset or 1, ours where it applies and oneDNN's elsewhere; "onednn", oneDNN's
-// only; 0, none (every conv direct)
-const std::string& winograd_setting() {
-  static const std::string setting = [] {
-    const char* e = std::getenv("FG_CONV_WINOGRAD");
-    return std::string(e ? e : "1");
-  }();
-  return setting;
-}
-}  // namespace
-
-bool winograd_allowed() { return winograd_setting() != "0"; }
 
 namespace winograd {
 
@@ -435,7 +420,7 @@ constexpr int64_t kMinChannels = 16;
 // the 3x3 stride-1 conv this file computes, on blocked x (any output layout: see applies)
 bool takes(const Conv2dParams& p) {
   const int64_t b = p.src_block;
-  return winograd_allowed() && winograd_setting() != "onednn" && (b == 8 || b == kMaxLanes) && p.groups == 1 &&
+  return (b == 8 || b == kMaxLanes) && p.groups == 1 &&
          p.KH == 3 && p.KW == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 && p.dil_w == 1 &&
          p.pad_h == p.pad_w && p.pad_h >= 0 && p.pad_h <= 2 && p.N > 0 && p.C % b == 0 &&
          p.OH == p.H + 2 * p.pad_h - 2 && p.OW == p.W + 2 * p.pad_w - 2 && p.OH > 0 && p.OW > 0;

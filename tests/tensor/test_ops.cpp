@@ -229,8 +229,8 @@ TEST_CASE("channel-blocked conv2d (oneDNN's nChw{b}c as [N, C/b, H, W, b]) equal
     ConvOptions src_only = o;  // blocked input, NCHW output
     src_only.src_block = b;
     CHECK(max_abs_diff(conv2d(to_blocks(x), w, &bias, src_only), y) < 1e-4);
-    CHECK(conv_runs_jit(to_blocks(x), w.shape(), ob));
-    CHECK_FALSE(conv_runs_jit(to_blocks(x).to(DType::F64), w.shape(), ob));
+    CHECK(conv_runs_fast(to_blocks(x), w.shape(), ob));
+    CHECK_FALSE(conv_runs_fast(to_blocks(x).to(DType::F64), w.shape(), ob));
   }
   {  // NCHW input with few channels, blocked output (the first conv of a blocked net)
     Tensor x = randn({3, 2, 7, 6}), w = randn({2 * b, 2, 3, 3}), bias = randn({2 * b});

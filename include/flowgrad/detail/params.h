@@ -85,6 +85,9 @@ struct MatmulParams {
   int64_t a_batch_stride, b_batch_stride;
 };
 
+// The three passes of a convolution (backends plan each on its own).
+enum class ConvDir : uint8_t { Forward, BackwardData, BackwardWeights };
+
 // NCHW input, OIHW weights (I = C / groups), NCHW output.
 struct Conv2dParams {
   int64_t N, C, H, W, O, KH, KW, OH, OW;
