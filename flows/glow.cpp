@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "flowgrad/flows/gated_conv.h"
+#include "flowgrad/nn/init.h"
 #include "flowgrad/tensor/linalg.h"
 
 namespace fg::flows {
@@ -161,17 +161,12 @@ void InvConv1x1LU::reverse(Var& z, Var& ldj, const Var*) {
 
 GlowCoupling::GlowCoupling(int64_t c, int64_t hidden) : c_(c), ca_(c / 2), hidden_(hidden) {
   FG_CHECK(c >= 2, "GlowCoupling: needs at least 2 channels, got {}", c);
-  int64_t cb = c - ca_;
-  auto last = std::make_shared<nn::Conv2d>(hidden, 2 * cb, 3, 1);
-  {
-    ag::NoGradGuard ng;
-    last->weight.mutable_value() = zeros_like(last->weight.value());
-    last->bias.mutable_value() = zeros_like(last->bias.value());
-  }
-  net_ = std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
-      std::make_shared<nn::Conv2d>(ca_, hidden, 3, 1), nn::relu(), std::make_shared<nn::Conv2d>(hidden, hidden, 1),
-      nn::relu(), last});
-  register_module("net", net_);
+  // the peer's nn.Sequential(conv, ReLU, conv1x1, ReLU, conv): parameters at indices 0, 2, 4
+  conv1_ = register_module("net.0", std::make_shared<nn::Conv2d>(ca_, hidden, 3, 1));
+  conv2_ = register_module("net.2", std::make_shared<nn::Conv2d>(hidden, hidden, 1));
+  conv3_ = register_module("net.4", std::make_shared<nn::Conv2d>(hidden, 2 * (c - ca_), 3, 1));
+  nn::zeros_(conv3_->weight);
+  nn::zeros_(conv3_->bias);
 }
 
 std::string GlowCoupling::extra_repr() const { return fmt::format("c={}, hidden={}", c_, hidden_); }
@@ -181,7 +176,10 @@ std::string GlowCoupling::extra_repr() const { return fmt::format("c={}, hidden=
 void GlowCoupling::couple(Var& z, Var& ldj, bool reverse) {
   FG_CHECK(z.dim() == 4 && z.size(1) == c_, "GlowCoupling({}){}: needs [N, {}, H, W], got {}", c_,
            reverse ? " reverse" : "", c_, shape_str(z.shape()));
-  Var h = forward_channel_blocked(*net_, ag::slice(z, 1, 0, ca_), hidden_);
+  const Var za = ag::slice(z, 1, 0, ca_);
+  const ConvChain chain(za, *conv1_, hidden_);
+  Var h = chain.conv(chain.first(za, *conv1_, /*relu=*/true), *conv2_, /*relu=*/true);
+  h = chain.last(h, *conv3_, /*concat_elu=*/false);
   auto out = ag::sigmoid_coupling(z, h, ca_, 2.0, reverse);
   z = out[0];
   ldj = reverse ? ldj - out[1] : ldj + out[1];

@@ -67,13 +67,6 @@ std::string Conv2d::extra_repr() const {
 
 Var Conv2d::forward(const Var& x) { return ag::conv2d(x, weight, bias.defined() ? &bias : nullptr, options()); }
 
-Var Conv2d::forward_blocked(const Var& x, int64_t src_block, int64_t dst_block) {
-  ConvOptions o = options();
-  o.src_block = src_block;
-  o.dst_block = dst_block;
-  return ag::conv2d(x, weight, bias.defined() ? &bias : nullptr, o);
-}
-
 ConvTranspose2d::ConvTranspose2d(const Conv2dConfig& c) : cfg(c) {
   FG_CHECK(c.in > 0 && c.out > 0 && c.kernel > 0 && c.groups > 0 && c.in % c.groups == 0 && c.out % c.groups == 0,
            "ConvTranspose2d: bad configuration in={} out={} kernel={} groups={}", c.in, c.out, c.kernel, c.groups);
@@ -115,13 +108,6 @@ Var LayerNorm::forward(const Var& x) {
   FG_CHECK(x.shape()[d] == features, "LayerNorm({}): input {} has {} features in dim {}", features,
            shape_str(x.shape()), x.shape()[d], dim);
   return ag::layer_norm(x, dim, weight.defined() ? &weight : nullptr, bias.defined() ? &bias : nullptr, eps);
-}
-
-Var LayerNorm::forward_blocked(const Var& x, int64_t block) {
-  const int64_t c = x.dim() >= 2 ? x.shape()[1] * block : 0;
-  FG_CHECK(dim == 1 && c == features, "LayerNorm({}) over dim {}: cannot normalize the channels of blocked input {}",
-           features, dim, shape_str(x.shape()));
-  return ag::layer_norm(x, 1, weight.defined() ? &weight : nullptr, bias.defined() ? &bias : nullptr, eps, block);
 }
 
 GroupNorm::GroupNorm(int64_t g, int64_t c, double e, bool affine) : groups(g), channels(c), eps(e) {
@@ -175,13 +161,6 @@ Var Sequential::forward(const Var& x) {
 }
 
 Var concat_elu(const Var& x) { return ag::concat_elu(x); }
-
-Var to_channel_blocks(const Var& x, int64_t b) {
-  const Shape& s = x.shape();
-  FG_CHECK(s.size() == 4 && b > 0 && s[1] % b == 0, "to_channel_blocks: needs [N, C, H, W] with C divisible by {}, got {}",
-           b, shape_str(s));
-  return ag::contiguous(ag::permute(ag::reshape(x, {s[0], s[1] / b, b, s[2], s[3]}), {0, 1, 3, 4, 2}));
-}
 
 ModulePtr silu() { return std::make_shared<Lambda>("SiLU", [](const Var& x) { return ag::silu(x); }); }
 ModulePtr selu() { return std::make_shared<Lambda>("SELU", [](const Var& x) { return ag::selu(x); }); }

@@ -1,50 +1,46 @@
 // The tutorial's coupling network: GatedConv residual blocks with channel LayerNorm.
 // Arch::V1 is the seed's GatedConv (conv3x3(c->h), ConcatELU, conv1x1(2h->2c));
 // Arch::V2 the revised tutorial's (ConcatELU, conv3x3(2c->h), ConcatELU, conv1x1(2h->2c)).
+// Parameter names follow the tutorial's nn.Sequential indices (GatedConvNet: nn.0 the first conv,
+// nn.1, nn.3, ... the GatedConvs, nn.2, nn.4, ... their LayerNorms, the last conv after them;
+// GatedConv: net.0 and net.2 (v1) or net.1 and net.3 (v2)), so checkpoints keep their keys.
 #pragma once
-#include "flowgrad/nn/layers.h"
+#include "flowgrad/flows/conv_chain.h"
 
 namespace fg::flows {
 
 enum class Arch { V1, V2 };
-Arch parse_arch(const std::string& s);  // "v1" | "v2"
+Arch parse_arch(const std::string& s);  // "v1" | "v2"; throws naming both
 const char* arch_name(Arch a);
 
 class GatedConv : public nn::Module {
  public:
   GatedConv(int64_t c_in, int64_t c_hidden, Arch arch);
   std::string type_name() const override { return "GatedConv"; }
-  ag::Var forward(const ag::Var& x) override;  // x + a * sigmoid(g)
-  // the same on channel-blocked x [N, C/b, H, W, b] (see GatedConvNet), blocked all through
-  ag::Var forward_blocked(const ag::Var& x, int64_t b);
-  // norm(forward_blocked(x, b)) for a LayerNorm over the channels, the residual never written out
-  ag::Var forward_norm(const ag::Var& x, int64_t b, nn::LayerNorm& norm);
+  Var forward(const Var& x) override;  // x + a * sigmoid(b), [a, b] = gates(x): x [N, C, H, W]
+  // The net's output [a, b] (2C channels) for x laid out as `chain` lays out its activations.
+  Var gates(const Var& x, const ConvChain& chain) const;
 
  private:
-  std::shared_ptr<nn::Sequential> net_;
+  Arch arch_;
+  std::shared_ptr<nn::Conv2d> conv1_, conv2_;
 };
 
-// Runs a conv net whose first and last layers are Conv2d and whose first conv writes `hidden`
-// channels, with its activations in oneDNN's channel-blocked layout from the first conv's output to
-// the last conv's input (convs, ReLUs, ConcatELUs, channel norms and GatedConvs in between all take
-// blocked tensors); as net(x) where f32 convs of x do not run on oneDNN (conv_channel_block).
-ag::Var forward_channel_blocked(nn::Sequential& net, const ag::Var& x, int64_t hidden);
-
 // conv3x3(c_in->h), num_layers x [GatedConv, LayerNormChannels], ConcatELU, conv3x3(2h->c_out)
-// with the last conv zero-initialized (so a coupling layer starts as the identity).
-// Where f32 convs run on oneDNN (conv_channel_block), everything from the first conv's output to
-// the last conv's input stays in oneDNN's channel-blocked layout: no conv reorders its activations
-// or their gradients there, and one layout copy is made (of the first conv's output). Same
-// parameters and math.
+// with the last conv zero-initialized (so a coupling layer starts as the identity). x [N, c_in,
+// H, W] -> [N, c_out, H, W]; c_out <= 0 means 2 c_in. Runs as a ConvChain: activations stay in
+// the backend's blocked layout between the first conv's output and the last conv's input.
 class GatedConvNet : public nn::Module {
  public:
   GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch arch, int num_layers = 3);
   std::string type_name() const override { return "GatedConvNet"; }
-  ag::Var forward(const ag::Var& x) override;
+  Var forward(const Var& x) override;
 
  private:
   int64_t c_hidden_;
-  std::shared_ptr<nn::Sequential> net_;
+  std::shared_ptr<nn::Conv2d> first_, last_;
+  std::vector<std::shared_ptr<GatedConv>> gated_;
+  std::vector<std::shared_ptr<nn::LayerNorm>> norms_;
 };
 
 }  // namespace fg::flows

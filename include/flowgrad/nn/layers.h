@@ -31,10 +31,8 @@ class Conv2d : public Module {
       : Conv2d(Conv2dConfig{in, out, kernel, stride, padding}) {}
   std::string type_name() const override { return "Conv2d"; }
   std::string extra_repr() const override;
-  Var forward(const Var& x) override;
-  // x or y channel-blocked, [N, C/b, H, W, b] (ConvOptions::src_block/dst_block; 0: NCHW)
-  Var forward_blocked(const Var& x, int64_t src_block, int64_t dst_block);
-  ConvOptions options() const;
+  Var forward(const Var& x) override;  // x [N, in, H, W] -> [N, out, OH, OW]
+  ConvOptions options() const;        // stride, padding, dilation, groups of cfg
   Conv2dConfig cfg;
   Var weight, bias;  // [out, in/groups, k, k], [out]
 };
@@ -57,8 +55,6 @@ class LayerNorm : public Module {
   std::string type_name() const override { return "LayerNorm"; }
   std::string extra_repr() const override;
   Var forward(const Var& x) override;
-  // over the channels of a channel-blocked x [N, C/b, H, W, b] (a LayerNorm over dim 1)
-  Var forward_blocked(const Var& x, int64_t block);
   int64_t features, dim;
   double eps;
   Var weight, bias;
@@ -117,8 +113,5 @@ ModulePtr flatten(int64_t start_dim = 1);
 ModulePtr unflatten(Shape per_example);  // [N, prod] -> [N, per_example...]
 
 Var concat_elu(const Var& x);
-// NCHW -> oneDNN's channel-blocked nChw{b}c as a dense [N, C/b, H, W, b] tensor (C divisible by b),
-// the layout ConvOptions::src_block/dst_block read and write (see flows::GatedConvNet).
-Var to_channel_blocks(const Var& x, int64_t b);
 
 }  // namespace fg::nn
