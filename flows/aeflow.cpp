@@ -14,8 +14,8 @@ Var flip_features(const Var& x) {
   return ag::flip(x, 1);
 }
 
-void Flip::forward(Var& z, Var&, const Var*) { z = flip_features(z); }
-void Flip::reverse(Var& z, Var&, const Var*) { z = flip_features(z); }
+void Flip::forward(Var& z, Var&, const FlowArgs&) { z = flip_features(z); }
+void Flip::reverse(Var& z, Var&, const FlowArgs&) { z = flip_features(z); }
 
 // ---------------------------------------------------------------------------- LinearCoupling
 
@@ -49,7 +49,7 @@ void LinearCoupling::shift_logscale(const Var& x0, Var& m, Var& logs) {
   if (record_stats) last_max_abs_logs_ = fg::amax(fg::abs(logs.value())).item();
 }
 
-void LinearCoupling::forward(Var& z, Var& ldj, const Var*) {
+void LinearCoupling::forward(Var& z, Var& ldj, const FlowArgs&) {
   FG_CHECK(z.dim() == 2 && z.size(1) == dim_, "LinearCoupling: expects [N, {}], got {}", dim_, shape_str(z.shape()));
   Var x0 = ag::slice(z, 1, 0, half_), x1 = ag::slice(z, 1, half_, dim_);
   Var m, logs;
@@ -58,7 +58,7 @@ void LinearCoupling::forward(Var& z, Var& ldj, const Var*) {
   ldj = ldj + ag::sum(logs, {1});
 }
 
-void LinearCoupling::reverse(Var& z, Var& ldj, const Var*) {
+void LinearCoupling::reverse(Var& z, Var& ldj, const FlowArgs&) {
   FG_CHECK(z.dim() == 2 && z.size(1) == dim_, "LinearCoupling: expects [N, {}], got {}", dim_, shape_str(z.shape()));
   Var x0 = ag::slice(z, 1, 0, half_), x1 = ag::slice(z, 1, half_, dim_);
   Var m, logs;

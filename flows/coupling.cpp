@@ -41,9 +41,9 @@ void CouplingLayer::scale_shift(const Var& z, const Var* cond, Var& s, Var& t) {
   t = st[1] * inv;
 }
 
-void CouplingLayer::forward(Var& z, Var& ldj, const Var* cond) {
+void CouplingLayer::forward(Var& z, Var& ldj, const FlowArgs& a) {
   Var s, t;
-  scale_shift(z, cond, s, t);
+  scale_shift(z, a.cond, s, t);
   if (additive_) {
     z = z + t;
     return;
@@ -52,9 +52,9 @@ void CouplingLayer::forward(Var& z, Var& ldj, const Var* cond) {
   ldj = ldj + sum_except_batch(s);
 }
 
-void CouplingLayer::reverse(Var& z, Var& ldj, const Var* cond) {
+void CouplingLayer::reverse(Var& z, Var& ldj, const FlowArgs& a) {
   Var s, t;
-  scale_shift(z, cond, s, t);
+  scale_shift(z, a.cond, s, t);
   if (additive_) {
     z = z - t;
     return;

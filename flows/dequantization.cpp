@@ -38,12 +38,12 @@ void Dequantization::dequant(Var& z, Var& ldj) {
   ldj = ldj - std::log(static_cast<double>(quants_)) * dims(z);
 }
 
-void Dequantization::forward(Var& z, Var& ldj, const Var*) {
+void Dequantization::forward(Var& z, Var& ldj, const FlowArgs&) {
   dequant(z, ldj);
   logit(z, ldj);
 }
 
-void Dequantization::reverse(Var& z, Var& ldj, const Var*) {
+void Dequantization::reverse(Var& z, Var& ldj, const FlowArgs&) {
   sigmoid(z, ldj);
   z = z * static_cast<double>(quants_);
   ldj = ldj + std::log(static_cast<double>(quants_)) * dims(z);
@@ -58,7 +58,7 @@ VariationalDequantization::VariationalDequantization(std::vector<FlowPtr> flows,
 
 void VariationalDequantization::noise_flow(Var& u, Var& ldj, const Var& img) const {
   logit(u, ldj);
-  for (auto& f : flows_) f->forward(u, ldj, &img);
+  for (auto& f : flows_) f->forward(u, ldj, {&img});
   sigmoid(u, ldj);
 }
 

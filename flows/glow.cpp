@@ -61,7 +61,7 @@ void ActNorm::initialize_from(const Tensor& z) {
   initialized_ = true;
 }
 
-void ActNorm::forward(Var& z, Var& ldj, const Var*) {
+void ActNorm::forward(Var& z, Var& ldj, const FlowArgs&) {
   if (is_training() && !initialized()) {
     ag::NoGradGuard ng;
     initialize_from(z.value());
@@ -71,7 +71,7 @@ void ActNorm::forward(Var& z, Var& ldj, const Var*) {
   ldj = ldj + ag::sum(logs) * hw;
 }
 
-void ActNorm::reverse(Var& z, Var& ldj, const Var*) {
+void ActNorm::reverse(Var& z, Var& ldj, const FlowArgs&) {
   double hw = static_cast<double>(z.size(2) * z.size(3));
   z = z * ag::exp(-logs) - loc;
   ldj = ldj - ag::sum(logs) * hw;
@@ -83,13 +83,13 @@ InvConv1x1::InvConv1x1(int64_t c, Generator* g) : c_(c) {
   weight = register_parameter("weight", random_orthogonal(c, g).to(DType::F32));
 }
 
-void InvConv1x1::forward(Var& z, Var& ldj, const Var*) {
+void InvConv1x1::forward(Var& z, Var& ldj, const FlowArgs&) {
   double hw = static_cast<double>(z.size(2) * z.size(3));
   ldj = ldj + ag::slogdet(weight) * hw;
   z = conv1x1(z, weight);
 }
 
-void InvConv1x1::reverse(Var& z, Var& ldj, const Var*) {
+void InvConv1x1::reverse(Var& z, Var& ldj, const FlowArgs&) {
   double hw = static_cast<double>(z.size(2) * z.size(3));
   ldj = ldj - ag::slogdet(weight) * hw;
   z = conv1x1(z, ag::inverse(weight));
@@ -145,13 +145,13 @@ Var InvConv1x1LU::weight() {
   return ag::matmul(ag::matmul(p, lower), upper);
 }
 
-void InvConv1x1LU::forward(Var& z, Var& ldj, const Var*) {
+void InvConv1x1LU::forward(Var& z, Var& ldj, const FlowArgs&) {
   double hw = static_cast<double>(z.size(2) * z.size(3));
   z = conv1x1(z, weight());
   ldj = ldj + ag::sum(log_s) * hw;
 }
 
-void InvConv1x1LU::reverse(Var& z, Var& ldj, const Var*) {
+void InvConv1x1LU::reverse(Var& z, Var& ldj, const FlowArgs&) {
   double hw = static_cast<double>(z.size(2) * z.size(3));
   z = conv1x1(z, ag::inverse(weight()));
   ldj = ldj - ag::sum(log_s) * hw;
@@ -185,9 +185,9 @@ void GlowCoupling::couple(Var& z, Var& ldj, bool reverse) {
   ldj = reverse ? ldj - out[1] : ldj + out[1];
 }
 
-void GlowCoupling::forward(Var& z, Var& ldj, const Var*) { couple(z, ldj, false); }
+void GlowCoupling::forward(Var& z, Var& ldj, const FlowArgs&) { couple(z, ldj, false); }
 
-void GlowCoupling::reverse(Var& z, Var& ldj, const Var*) { couple(z, ldj, true); }
+void GlowCoupling::reverse(Var& z, Var& ldj, const FlowArgs&) { couple(z, ldj, true); }
 
 // ---------------------------------------------------------------------------------- step
 
@@ -202,16 +202,16 @@ GlowStep::GlowStep(int64_t c, int64_t hidden, bool lu) {
   register_module("layers.2", coupling);
 }
 
-void GlowStep::forward(Var& z, Var& ldj, const Var* cond) {
-  actnorm->forward(z, ldj, cond);
-  conv->forward(z, ldj, cond);
-  coupling->forward(z, ldj, cond);
+void GlowStep::forward(Var& z, Var& ldj, const FlowArgs& a) {
+  actnorm->forward(z, ldj, a);
+  conv->forward(z, ldj, a);
+  coupling->forward(z, ldj, a);
 }
 
-void GlowStep::reverse(Var& z, Var& ldj, const Var* cond) {
-  coupling->reverse(z, ldj, cond);
-  conv->reverse(z, ldj, cond);
-  actnorm->reverse(z, ldj, cond);
+void GlowStep::reverse(Var& z, Var& ldj, const FlowArgs& a) {
+  coupling->reverse(z, ldj, a);
+  conv->reverse(z, ldj, a);
+  actnorm->reverse(z, ldj, a);
 }
 
 }  // namespace fg::flows

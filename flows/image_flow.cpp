@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "flowgrad/flows/multiscale.h"
 
 namespace fg::flows {
 
@@ -10,9 +9,16 @@ namespace {
 constexpr double kLog2e = 1.4426950408889634;
 }
 
-ImageFlow::ImageFlow(std::vector<FlowPtr> flows, Shape image_shape, int samples)
-    : import_samples(samples), flows_(std::move(flows)), image_shape_(std::move(image_shape)) {
+ImageFlow::ImageFlow(std::shared_ptr<Dequantization> dequantization, std::vector<FlowPtr> flows, Shape image_shape,
+                     int samples)
+    : import_samples(samples), dequantization_(std::move(dequantization)), image_shape_(std::move(image_shape)) {
   FG_CHECK(image_shape_.size() == 3, "ImageFlow: image shape must be [C, H, W], got {}", shape_str(image_shape_));
+  FG_CHECK(dequantization_, "ImageFlow: needs a dequantization layer");
+  flows_.push_back(dequantization_);
+  for (auto& f : flows) {
+    FG_CHECK(f, "ImageFlow: flow {} is null", flows_.size());
+    flows_.push_back(std::move(f));
+  }
   for (size_t i = 0; i < flows_.size(); ++i) register_module("flows." + std::to_string(i), flows_[i]);
 }
 
@@ -28,7 +34,13 @@ Shape ImageFlow::latent_shape(int64_t n) const {
   return s;
 }
 
-ImageFlow::Encoded ImageFlow::encode(const Tensor& imgs) {
+int ImageFlow::num_splits() const {
+  int n = 0;
+  for (auto& f : flows_) n += f->splits();
+  return n;
+}
+
+ImageFlow::Encoded ImageFlow::encode(const Tensor& imgs, std::vector<Tensor>* latents) {
   Shape want{imgs.dim() > 0 ? imgs.size(0) : 0};
   want.insert(want.end(), image_shape_.begin(), image_shape_.end());
   FG_CHECK(imgs.shape() == want, "ImageFlow: images must be [N, {}], got {}", fmt::join(image_shape_, ", "),
@@ -36,7 +48,9 @@ ImageFlow::Encoded ImageFlow::encode(const Tensor& imgs) {
   Device dev = parameters().empty() ? imgs.device() : parameters()[0].device();
   Var z(imgs.to(dev));
   Var ldj(zeros({imgs.size(0)}, dtype(), dev));
-  for (auto& f : flows_) f->forward(z, ldj);
+  FlowArgs a;
+  a.latents = latents;
+  for (auto& f : flows_) f->forward(z, ldj, a);
   return {z, ldj};
 }
 
@@ -60,19 +74,17 @@ Tensor ImageFlow::importance_bpd(const Tensor& imgs, int samples) {
   return ll * (-kLog2e / static_cast<double>(numel(image_shape_)));
 }
 
-Tensor ImageFlow::decode(const Tensor& z0, double temperature, Generator* g) {
+Tensor ImageFlow::decode(const Tensor& z0, const SampleOptions& o, std::vector<Tensor>* latents) {
   ag::NoGradGuard ng;
-  for (auto& f : flows_)
-    if (auto* s = dynamic_cast<SplitFlow*>(f.get())) {
-      s->temperature = temperature;
-      s->generator = g;
-    }
+  FlowArgs a;
+  a.sample = &o;
+  a.latents = latents;
   Var z(z0), ldj(zeros({z0.size(0)}, z0.dtype(), z0.device()));
-  for (auto it = flows_.rbegin(); it != flows_.rend(); ++it) (*it)->reverse(z, ldj);
+  for (auto it = flows_.rbegin(); it != flows_.rend(); ++it) (*it)->reverse(z, ldj, a);
   return z.value();
 }
 
-Tensor ImageFlow::sample(int64_t n, double temperature, const Tensor* z_init, Generator* g) {
+Tensor ImageFlow::sample(int64_t n, const SampleOptions& o, const Tensor* z_init) {
   Shape ls = latent_shape(n);
   Device dev = parameters().empty() ? Device::cpu() : parameters()[0].device();
   Tensor z;
@@ -81,9 +93,9 @@ Tensor ImageFlow::sample(int64_t n, double temperature, const Tensor* z_init, Ge
              shape_str(z_init->shape()));
     z = z_init->to(dtype()).to(dev);
   } else {
-    z = normal(ls, 0.0, temperature, dtype(), dev, g);
+    z = normal(ls, 0.0, o.temperature, dtype(), dev, o.generator);
   }
-  return decode(z, temperature, g);
+  return decode(z, o);
 }
 
 Tensor ImageFlow::interpolate(const Tensor& a, const Tensor& b, int num_steps) {
@@ -91,15 +103,21 @@ Tensor ImageFlow::interpolate(const Tensor& a, const Tensor& b, int num_steps) {
   FG_CHECK(num_steps >= 2, "interpolate: need at least 2 steps, got {}", num_steps);
   FG_CHECK(a.shape() == b.shape(), "interpolate: image batches {} and {} differ", shape_str(a.shape()),
            shape_str(b.shape()));
-  Tensor za = encode(a).z.value(), zb = encode(b).z.value();
-  std::vector<Tensor> rows;
-  int64_t n = a.size(0);
-  for (int64_t i = 0; i < n; ++i)
-    for (int k = 0; k < num_steps; ++k) {
-      double t = static_cast<double>(k) / (num_steps - 1);
-      rows.push_back(slice(za, 0, i, i + 1) * (1.0 - t) + slice(zb, 0, i, i + 1) * t);
-    }
-  return decode(concat(rows, 0));
+  std::vector<Tensor> la, lb;
+  Tensor za = encode(a, &la).z.value(), zb = encode(b, &lb).z.value();
+  // rows of num_steps: image i's latents blended from a's to b's, for z and every split-off part
+  auto blend = [&](const Tensor& x, const Tensor& y) {
+    std::vector<Tensor> rows;
+    for (int64_t i = 0; i < x.size(0); ++i)
+      for (int k = 0; k < num_steps; ++k) {
+        double t = static_cast<double>(k) / (num_steps - 1);
+        rows.push_back(slice(x, 0, i, i + 1) * (1.0 - t) + slice(y, 0, i, i + 1) * t);
+      }
+    return concat(rows, 0);
+  };
+  std::vector<Tensor> latents;
+  for (size_t i = 0; i < la.size(); ++i) latents.push_back(blend(la[i], lb[i]));
+  return decode(blend(za, zb), {}, &latents);
 }
 
 }  // namespace fg::flows

@@ -2,7 +2,7 @@
 
 namespace fg::flows {
 
-void SqueezeFlow::forward(Var& z, Var&, const Var*) {
+void SqueezeFlow::forward(Var& z, Var&, const FlowArgs&) {
   auto s = z.shape();
   FG_CHECK(s.size() == 4 && s[2] % 2 == 0 && s[3] % 2 == 0, "SqueezeFlow: needs [N, C, H, W] with even H, W; got {}",
            shape_str(s));
@@ -11,7 +11,7 @@ void SqueezeFlow::forward(Var& z, Var&, const Var*) {
   z = ag::reshape(r, {s[0], 4 * s[1], s[2] / 2, s[3] / 2});
 }
 
-void SqueezeFlow::reverse(Var& z, Var&, const Var*) {
+void SqueezeFlow::reverse(Var& z, Var&, const FlowArgs&) {
   auto s = z.shape();
   FG_CHECK(s.size() == 4 && s[1] % 4 == 0, "SqueezeFlow reverse: needs [N, 4C, H, W]; got {}", shape_str(s));
   Var r = ag::reshape(z, {s[0], s[1] / 4, 2, 2, s[2], s[3]});
@@ -21,22 +21,27 @@ void SqueezeFlow::reverse(Var& z, Var&, const Var*) {
 
 Shape SqueezeFlow::output_shape(const Shape& in) const { return {in[0], in[1] * 4, in[2] / 2, in[3] / 2}; }
 
-void SplitFlow::forward(Var& z, Var& ldj, const Var*) {
+void SplitFlow::forward(Var& z, Var& ldj, const FlowArgs& a) {
   FG_CHECK(z.dim() == 4 && z.size(1) % 2 == 0, "SplitFlow: needs an even channel count; got {}", shape_str(z.shape()));
   auto parts = ag::chunk(z, 2, 1);
-  if (stash) stash->push_back(parts[1].value());
+  if (a.latents) a.latents->push_back(parts[1].value());
   ldj = ldj + sum_except_batch(std_normal_log_prob(parts[1]));
   z = parts[0];
 }
 
-void SplitFlow::reverse(Var& z, Var& ldj, const Var*) {
+void SplitFlow::reverse(Var& z, Var& ldj, const FlowArgs& a) {
   Tensor zs;
-  if (stash) {
-    FG_CHECK(!stash->empty(), "SplitFlow reverse: the stash is empty");
-    zs = stash->back();
-    stash->pop_back();
+  if (a.latents) {
+    FG_CHECK(!a.latents->empty(), "SplitFlow reverse: no split-off latent left to take back (the latents hold one "
+                                  "per SplitFlow, from forward)");
+    zs = a.latents->back();
+    a.latents->pop_back();
+    FG_CHECK(zs.shape() == z.shape(), "SplitFlow reverse: the split-off latent {} does not match z {}",
+             shape_str(zs.shape()), shape_str(z.shape()));
   } else {
-    zs = normal(z.shape(), 0.0, temperature, z.dtype(), z.device(), generator);
+    const SampleOptions none;
+    const SampleOptions& so = a.sample ? *a.sample : none;
+    zs = normal(z.shape(), 0.0, so.temperature, z.dtype(), z.device(), so.generator);
   }
   Var split(zs);
   ldj = ldj - sum_except_batch(std_normal_log_prob(split));

@@ -33,13 +33,13 @@ LinearFlow2D::LinearFlow2D(Tensor a, Tensor bias) {
   b = register_parameter("b", std::move(bias));
 }
 
-void LinearFlow2D::forward(Var& z, Var& ldj, const Var*) {
+void LinearFlow2D::forward(Var& z, Var& ldj, const FlowArgs&) {
   check_2d(z, "LinearFlow2D");
   z = ag::matmul(z, A, false, true) + b;  // each row: A x + b
   ldj = ldj + ag::slogdet(A);
 }
 
-void LinearFlow2D::reverse(Var& z, Var& ldj, const Var*) {
+void LinearFlow2D::reverse(Var& z, Var& ldj, const FlowArgs&) {
   check_2d(z, "LinearFlow2D");
   z = ag::matmul(z - b, ag::inverse(A), false, true);  // each row: A^{-1} (z - b)
   ldj = ldj - ag::slogdet(A);
@@ -77,7 +77,7 @@ std::pair<Var, Var> AffineCoupling2D::scale_shift(const Var& x_c) {
   return {ag::tanh(st[0] / f) * f, st[1]};
 }
 
-void AffineCoupling2D::forward(Var& z, Var& ldj, const Var*) {
+void AffineCoupling2D::forward(Var& z, Var& ldj, const FlowArgs&) {
   check_2d(z, "AffineCoupling2D");
   Var x_c = ag::slice(z, 1, 1 - transformed_, 2 - transformed_);
   Var x_k = ag::slice(z, 1, transformed_, transformed_ + 1);
@@ -86,7 +86,7 @@ void AffineCoupling2D::forward(Var& z, Var& ldj, const Var*) {
   ldj = ldj + ag::reshape(s, {-1});
 }
 
-void AffineCoupling2D::reverse(Var& z, Var& ldj, const Var*) {
+void AffineCoupling2D::reverse(Var& z, Var& ldj, const FlowArgs&) {
   check_2d(z, "AffineCoupling2D");
   Var z_c = ag::slice(z, 1, 1 - transformed_, 2 - transformed_);
   Var z_k = ag::slice(z, 1, transformed_, transformed_ + 1);
@@ -116,12 +116,12 @@ RealNVP2D::RealNVP2D(int64_t layers, int64_t hidden) {
   }
 }
 
-void RealNVP2D::forward(Var& z, Var& ldj, const Var* cond) {
-  for (auto& c : couplings_) c->forward(z, ldj, cond);
+void RealNVP2D::forward(Var& z, Var& ldj, const FlowArgs& a) {
+  for (auto& c : couplings_) c->forward(z, ldj, a);
 }
 
-void RealNVP2D::reverse(Var& z, Var& ldj, const Var* cond) {
-  for (auto it = couplings_.rbegin(); it != couplings_.rend(); ++it) (*it)->reverse(z, ldj, cond);
+void RealNVP2D::reverse(Var& z, Var& ldj, const FlowArgs& a) {
+  for (auto it = couplings_.rbegin(); it != couplings_.rend(); ++it) (*it)->reverse(z, ldj, a);
 }
 
 Var RealNVP2D::nll(const Var& x) { return -ag::mean(log_prob(x)); }

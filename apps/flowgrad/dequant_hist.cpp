@@ -76,10 +76,8 @@ int run_dequant_hist(const DequantOptions& o) {
   Device dev = setup_runtime(o.common);
   flows::LoadedModel lm = load_checkpoint_model(o.checkpoint, dev);
   flows::ImageFlow& flow = lm.flow("dequant-hist");
-  auto* deq = dynamic_cast<flows::Dequantization*>(flow.flows().at(0).get());
-  FG_CHECK(deq != nullptr, "the first flow of model '{}' in {} is a {}, not a dequantization", lm.config.name,
-           o.checkpoint, flow.flows().at(0)->type_name());
-  bool variational = dynamic_cast<flows::VariationalDequantization*>(deq) != nullptr;
+  flows::Dequantization* deq = &flow.dequantization();
+  const bool variational = deq->variational();
   nn::MnistData train = load_split(o.data, "train");
   Tensor imgs = gather_images(train.images, pick_indices(train.size(), o.images, o.common.seed)).to(dev);
 

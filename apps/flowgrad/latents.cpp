@@ -6,7 +6,6 @@
 
 #include "apps/common/cli.h"
 #include "apps/flowgrad/common.h"
-#include "flowgrad/flows/multiscale.h"
 #include "flowgrad/tensor/ops.h"
 
 namespace fg::app::cmd {
@@ -25,9 +24,7 @@ int run_latents(const LatentsOptions& o) {
   Device dev = setup_runtime(o.common);
   flows::LoadedModel lm = load_checkpoint_model(o.checkpoint, dev);
   flows::ImageFlow& model = lm.flow("latents");
-  int splits = 0;
-  for (auto& f : model.flows()) splits += dynamic_cast<flows::SplitFlow*>(f.get()) != nullptr;
-  FG_CHECK(splits > 0,
+  FG_CHECK(model.num_splits() > 0,
            "model '{}' in {} has no SplitFlow: latents needs a multi-scale model (e.g. --model multiscale)",
            lm.config.name, o.checkpoint);
   Generator gen(o.common.seed);
@@ -36,7 +33,10 @@ int run_latents(const LatentsOptions& o) {
   std::vector<Tensor> rows;
   for (int64_t r = 0; r < o.n; ++r) {
     Tensor z = normal(one, 0.0, o.temperature, model.dtype(), dev, &gen);
-    rows.push_back(model.decode(broadcast_to(z, many), o.temperature, &gen).to(Device::cpu()));
+    flows::SampleOptions so;
+    so.temperature = o.temperature;
+    so.generator = &gen;
+    rows.push_back(model.decode(broadcast_to(z, many), so).to(Device::cpu()));
     prog.update(r + 1, "");
   }
   prog.finish(fmt::format("{} final latents {} x {} variations", o.n, shape_str(one), o.variations));

@@ -27,13 +27,13 @@ struct RoundTrip {
 inline RoundTrip round_trip(Flow& f, const Tensor& z0, const ag::Var* cond = nullptr) {
   ag::NoGradGuard ng;
   ag::Var z(z0), ldj(zeros({z0.size(0)}, z0.dtype()));
-  f.forward(z, ldj, cond);
+  f.forward(z, ldj, {cond});
   FG_CHECK(z.shape() == z0.shape(), "round_trip: forward changed the shape {} -> {}", shape_str(z0.shape()),
            shape_str(z.shape()));
   double fwd = ldj.value().to_vector<double>()[0];
   double out = amax(abs(z.value())).item();
   ag::Var ldj2(zeros({z0.size(0)}, z0.dtype()));
-  f.reverse(z, ldj2, cond);
+  f.reverse(z, ldj2, {cond});
   return {max_abs_diff(z.value(), z0), fwd, ldj2.value().to_vector<double>()[0], out};
 }
 
@@ -41,7 +41,7 @@ inline RoundTrip round_trip(Flow& f, const Tensor& z0, const ag::Var* cond = nul
 inline double forward_ldj(Flow& f, const Tensor& z0, const ag::Var* cond = nullptr) {
   ag::NoGradGuard ng;
   ag::Var z(z0), ldj(zeros({z0.size(0)}, z0.dtype()));
-  f.forward(z, ldj, cond);
+  f.forward(z, ldj, {cond});
   return ldj.value().to_vector<double>()[0];
 }
 

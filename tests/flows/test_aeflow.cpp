@@ -51,8 +51,8 @@ std::shared_ptr<LinearCoupling> random_coupling(int64_t d, bool bounded, uint64_
 struct LatentFlow : Flow {
   std::shared_ptr<AEFlow> m;
   explicit LatentFlow(std::shared_ptr<AEFlow> m_) : m(std::move(m_)) {}
-  void forward(Var& z, Var& ldj, const Var*) override { m->flow_forward(z, ldj); }
-  void reverse(Var& z, Var& ldj, const Var*) override { m->flow_reverse(z, ldj); }
+  void forward(Var& z, Var& ldj, const FlowArgs&) override { m->flow_forward(z, ldj); }
+  void reverse(Var& z, Var& ldj, const FlowArgs&) override { m->flow_reverse(z, ldj); }
 };
 
 

@@ -102,7 +102,7 @@ TEST_CASE("conditional coupling (variational dequantization's) and the noise flo
   CHECK(rt.max_err < 1e-12);
   double bf = brute_force_logdet([&](const Var& x) {
     Var zz = x, l(zeros({1}, DType::F64));
-    layer->forward(zz, l, &img);
+    layer->forward(zz, l, {&img});
     return zz;
   }, z);
   CHECK(rt.ldj_fwd == doctest::Approx(bf).epsilon(1e-9));
@@ -193,25 +193,39 @@ TEST_CASE("squeeze reproduces the tutorial's 4x4 example and inverts") {
   CHECK(std::abs(bf) < 1e-12);
 }
 
-TEST_CASE("split adds the factored-out half's log-density and inverts with the stash") {
+TEST_CASE("split adds the factored-out half's log-density and inverts with the kept latents") {
   SplitFlow sp;
-  std::vector<Tensor> stash;
-  sp.stash = &stash;
+  std::vector<Tensor> latents;
+  FlowArgs keep;
+  keep.latents = &latents;
   Tensor z0 = randn({2, 4, 3, 3}, DType::F64);
   Var z(z0), ldj(zeros({2}, DType::F64));
-  sp.forward(z, ldj);
+  sp.forward(z, ldj, keep);
+  CHECK(latents.size() == 1);
   CHECK(z.shape() == Shape{2, 2, 3, 3});
   Tensor second = slice(z0, 1, 2, 4);
   Tensor expect = sum(square(second) * -0.5 - 0.5 * std::log(2 * M_PI), {1, 2, 3});
   CHECK(max_abs_diff(ldj.value(), expect) < 1e-12);
   Var ldj2(zeros({2}, DType::F64));
-  sp.reverse(z, ldj2);
+  sp.reverse(z, ldj2, keep);
+  CHECK(latents.empty());
   CHECK(max_abs_diff(z.value(), z0) == 0.0);
   CHECK(max_abs_diff(ldj2.value(), -expect) < 1e-12);
-  sp.stash = nullptr;  // without a stash, reverse draws a fresh half
-  Var zs(slice(z0, 1, 0, 2)), l3(zeros({2}, DType::F64));
-  sp.reverse(zs, l3);
-  CHECK(zs.shape() == Shape{2, 4, 3, 3});
+  CHECK_THROWS_WITH(sp.reverse(z, ldj2, keep), doctest::Contains("no split-off latent left"));
+  // without latents, reverse draws a fresh half: N(0, T^2) from the sampling options' generator
+  SampleOptions so;
+  so.temperature = 0.5;
+  for (uint64_t seed : {3, 4}) {
+    Generator g(seed), g2(seed);
+    so.generator = &g;
+    FlowArgs draw;
+    draw.sample = &so;
+    Var zs(slice(z0, 1, 0, 2)), l3(zeros({2}, DType::F64));
+    sp.reverse(zs, l3, draw);
+    CHECK(zs.shape() == Shape{2, 4, 3, 3});
+    Tensor want = normal({2, 2, 3, 3}, 0.0, 0.5, DType::F64, Device::cpu(), &g2);
+    CHECK(max_abs_diff(slice(zs.value(), 1, 2, 4), want) == 0.0);
+  }
 }
 
 TEST_CASE("gradcheck through a whole coupling layer (f64)") {

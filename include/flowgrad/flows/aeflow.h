@@ -30,8 +30,8 @@ class LinearCoupling : public Flow {
   LinearCoupling(int64_t dim, int64_t hidden, bool bounded);
   std::string type_name() const override { return bounded_ ? "LinearCoupling(bounded)" : "LinearCoupling"; }
   std::string extra_repr() const override;
-  void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
-  void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
+  void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   bool bounded() const { return bounded_; }
   // max |logs| over the batch at the last forward/reverse (NaN if none yet); only recorded while
   // record_stats is on (one small reduction per call).
@@ -53,8 +53,8 @@ class LinearCoupling : public Flow {
 class Flip : public Flow {
  public:
   std::string type_name() const override { return "Flip"; }
-  void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
-  void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
+  void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
 };
 
 // Differentiable reversal of dim 1 of a [N, D] tensor (its own gradient).

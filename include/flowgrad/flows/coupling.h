@@ -16,8 +16,8 @@ class CouplingLayer : public Flow {
   // network maps [N, c_in (+ cond channels), H, W] to [N, 2*c_in, H, W] (affine) or c_in (additive)
   CouplingLayer(nn::ModulePtr network, Tensor mask, int64_t c_in, bool additive = false);
   std::string type_name() const override { return additive_ ? "AdditiveCoupling" : "CouplingLayer"; }
-  void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
-  void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
+  void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
 
  private:
   // s (already bounded and masked; undefined when additive) and t (masked)

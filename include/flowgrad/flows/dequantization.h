@@ -13,10 +13,11 @@ class Dequantization : public Flow {
  public:
   explicit Dequantization(double alpha = 1e-5, bool unscale_alpha = true, int quants = 256);
   std::string type_name() const override { return "Dequantization"; }
+  virtual bool variational() const { return false; }  // the noise comes from a learned flow
   // z holds integers (any dtype); the result takes ldj's float dtype (the model's)
-  void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   // z in logit space -> I32 integers in [0, quants-1]
-  void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
 
   // (0,1) -> logit space and back, with their log-dets (the tutorial's sigmoid(reverse=True/False)).
   void logit(Var& z, Var& ldj) const;
@@ -35,6 +36,7 @@ class VariationalDequantization : public Dequantization {
  public:
   VariationalDequantization(std::vector<FlowPtr> flows, double alpha = 1e-5, bool unscale_alpha = true);
   std::string type_name() const override { return "VariationalDequantization"; }
+  bool variational() const override { return true; }
   // The noise flow alone: u in (0,1) -> q-distributed noise in (0,1) given img in [-1,1]; ldj gets
   // log|det du'/du|.
   void noise_flow(Var& u, Var& ldj, const Var& img) const;

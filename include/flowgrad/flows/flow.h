@@ -1,20 +1,46 @@
 // The flow-layer interface. forward maps data towards the latent space, reverse maps back; each
 // adds the log|det J| of the direction it takes to the per-example ldj [N] (so reverse adds the
-// negative of what forward added). `cond` is an optional conditioning input (the image, for the
-// variational dequantization's flows).
+// negative of what forward added). Whatever else a layer may use travels in FlowArgs: a
+// conditioning input, the sampling options (temperature, generator) of layers that draw in
+// reverse, and the multi-scale latents of an exact round trip.
 #pragma once
+#include <vector>
+
+#include "flowgrad/flows/continuous/ode.h"
 #include "flowgrad/nn/module.h"
 
 namespace fg::flows {
 
 using ag::Var;
 
+// How a model samples.
+struct SampleOptions {
+  double temperature = 1.0;        // the prior's standard deviation (also for split-off variables)
+  Generator* generator = nullptr;  // the draws' source (the default generator when null)
+  ode::Options solver;             // flow matching: the ODE solve (its NFE follows from it)
+  int64_t* nfe = nullptr;          // flow matching: receives the solve's function evaluations
+};
+
+// What a flow layer may use besides z and ldj; every field is optional.
+struct FlowArgs {
+  // A conditioning input (the variational dequantization's flows get the image): a layer that
+  // takes one concatenates it to its network's input, or ignores it.
+  const Var* cond = nullptr;
+  // In reverse when sampling: the temperature and generator of layers that draw (SplitFlow).
+  const SampleOptions* sample = nullptr;
+  // Multi-scale latents: forward appends each split-off part here; reverse takes them back (the
+  // last one first) instead of drawing, so decode(encode(x)) is exact.
+  std::vector<Tensor>* latents = nullptr;
+};
+
 class Flow : public nn::Module {
  public:
-  virtual void forward(Var& z, Var& ldj, const Var* cond = nullptr) = 0;
-  virtual void reverse(Var& z, Var& ldj, const Var* cond = nullptr) = 0;
+  virtual void forward(Var& z, Var& ldj, const FlowArgs& a = {}) = 0;
+  virtual void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) = 0;
   // Shape of forward's output for an input of shape `in` (identity unless the layer reshapes).
   virtual Shape output_shape(const Shape& in) const { return in; }
+  // How many parts of z this layer factors out (forward appends them to FlowArgs::latents).
+  virtual int splits() const { return 0; }
 };
 
 using FlowPtr = std::shared_ptr<Flow>;

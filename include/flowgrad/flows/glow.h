@@ -31,8 +31,8 @@ class ActNorm : public Flow {
   explicit ActNorm(int64_t c);
   std::string type_name() const override { return "ActNorm"; }
   std::string extra_repr() const override { return std::to_string(c_); }
-  void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
-  void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
+  void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   bool initialized() const { return initialized_; }
   // The data-dependent initialization itself (forward calls it when training && !initialized).
   void initialize_from(const Tensor& z);
@@ -54,8 +54,8 @@ class InvConv1x1 : public Flow {
   explicit InvConv1x1(int64_t c, Generator* g = nullptr);
   std::string type_name() const override { return "InvConv1x1"; }
   std::string extra_repr() const override { return std::to_string(c_); }
-  void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
-  void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
+  void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   Var weight;  // [C, C]
 
  private:
@@ -70,8 +70,8 @@ class InvConv1x1LU : public Flow {
   InvConv1x1LU(const Tensor& w);
   std::string type_name() const override { return "InvConv1x1LU"; }
   std::string extra_repr() const override { return std::to_string(c_); }
-  void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
-  void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
+  void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   Var weight();  // P L (U + diag(sign_s exp(log_s))), differentiable
   Var p, sign_s, lmask, eye;  // buffers
   Var l, u, log_s;            // parameters [C, C], [C, C], [C]
@@ -86,8 +86,8 @@ class GlowCoupling : public Flow {
   GlowCoupling(int64_t c, int64_t hidden);
   std::string type_name() const override { return "GlowCoupling"; }
   std::string extra_repr() const override;
-  void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
-  void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
+  void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
 
  private:
   // either direction: NN(za), then ag::sigmoid_coupling (y and its log-determinant in one op)
@@ -100,8 +100,8 @@ class GlowStep : public Flow {
  public:
   GlowStep(int64_t c, int64_t hidden, bool lu = true);
   std::string type_name() const override { return "GlowStep"; }
-  void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
-  void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
+  void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   std::shared_ptr<ActNorm> actnorm;
   FlowPtr conv;
   std::shared_ptr<GlowCoupling> coupling;

@@ -4,17 +4,9 @@
 // [N, C, H, W] in {0, ..., 255}; bits per dimension use the same accounting for both families
 // (dequantization, every affine rescaling, -log 256 per dimension).
 #pragma once
-#include "flowgrad/flows/continuous/ode.h"
-#include "flowgrad/nn/module.h"
+#include "flowgrad/flows/flow.h"
 
 namespace fg::flows {
-
-struct SampleOptions {
-  double temperature = 1.0;      // the source's standard deviation
-  Generator* generator = nullptr;
-  ode::Options solver;           // flow matching: the ODE solve (NFE follows from it)
-  int64_t* nfe = nullptr;        // flow matching: receives the solve's function evaluations
-};
 
 class ImageModel : public nn::Module {
  public:

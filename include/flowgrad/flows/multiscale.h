@@ -1,7 +1,8 @@
 // Multi-scale pieces. SqueezeFlow: [C, H, W] -> [4C, H/2, W/2], each 2x2 block becoming 4
 // channels in the tutorial's order (log-det 0). SplitFlow: factors out the second half of the
-// channels under N(0, I), adding its log-density to ldj; reverse draws it again (times
-// `temperature`) or takes it from `stash` (exact inversion in tests).
+// channels under N(0, I), adding its log-density to ldj; reverse draws it again (N(0, T^2) with
+// FlowArgs::sample's temperature T and generator) or, given FlowArgs::latents, takes back what
+// forward put there (an exact round trip).
 #pragma once
 #include "flowgrad/flows/flow.h"
 
@@ -10,20 +11,18 @@ namespace fg::flows {
 class SqueezeFlow : public Flow {
  public:
   std::string type_name() const override { return "SqueezeFlow"; }
-  void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
-  void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
+  void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   Shape output_shape(const Shape& in) const override;
 };
 
 class SplitFlow : public Flow {
  public:
   std::string type_name() const override { return "SplitFlow"; }
-  void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
-  void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  int splits() const override { return 1; }
+  void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
+  void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   Shape output_shape(const Shape& in) const override;
-  double temperature = 1.0;
-  Generator* generator = nullptr;
-  std::vector<Tensor>* stash = nullptr;  // when set: forward pushes z_split, reverse pops it
 };
 
 }  // namespace fg::flows

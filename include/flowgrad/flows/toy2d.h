@@ -31,8 +31,8 @@ class LinearFlow2D : public Flow {
  public:
   LinearFlow2D(Tensor A, Tensor b);  // A [2, 2] invertible, b [2]; both trainable parameters
   std::string type_name() const override { return "LinearFlow2D"; }
-  void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
-  void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
+  void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   Var A, b;
 };
 
@@ -45,8 +45,8 @@ class AffineCoupling2D : public Flow {
   // Learned s and t: network maps [N, 1] -> [N, 2] (raw s, t); the scale is tanh-bounded.
   AffineCoupling2D(nn::ModulePtr network, int64_t transformed);
   std::string type_name() const override { return "AffineCoupling2D"; }
-  void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
-  void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
+  void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   int64_t transformed() const { return transformed_; }
 
  private:
@@ -65,8 +65,8 @@ class RealNVP2D : public Flow {
  public:
   RealNVP2D(int64_t layers = 8, int64_t hidden = 64);
   std::string type_name() const override { return "RealNVP2D"; }
-  void forward(Var& z, Var& ldj, const Var* cond = nullptr) override;
-  void reverse(Var& z, Var& ldj, const Var* cond = nullptr) override;
+  void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
+  void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
 
   Var log_prob(const Var& x) { return flow_log_prob(*this, x); }  // [N]
   Var nll(const Var& x);                                           // mean -log p(x), nats (the loss)
