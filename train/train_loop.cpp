@@ -47,7 +47,7 @@ void TrainLoop::log(const nlohmann::json& j) {
 
 void TrainLoop::restore(const std::string& path) {
   nn::Checkpoint ck = nn::load_checkpoint(path);
-  FG_CHECK(ck.get("config") == task_.config_json(),
+  FG_CHECK(task_.config_matches(ck.get("config")),
            "--resume {}: the checkpoint was trained with a different configuration:\n  checkpoint: {}\n  this run:   {}",
            path, printable(ck.get("config"), 300), task_.config_json());
   nn::restore(ck, task_.model(), &opt_);

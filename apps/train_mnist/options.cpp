@@ -1,5 +1,9 @@
 #include "apps/train_mnist/options.h"
 
+#include <algorithm>
+#include <cmath>
+#include <map>
+
 #include "apps/common/cli_parse.h"
 
 #include "apps/common/cli.h"
@@ -11,22 +15,34 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
                "Outputs in --out: metrics.jsonl, samples_*.png, curves.png, last/best checkpoints, results.json."};
   app.set_help_flag("-h,--help", "print this help and exit");
   std::string model = o.model.name, arch = "v2", time_limit;
-  app.add_option("--model", model, "model: " + fmt::format("{}", fmt::join(flows::model_names(), ", ")))
-      ->check(CLI::IsMember(flows::model_names()))
-      ->capture_default_str();
+  std::string models_help = "the model (--model-specific options below):";
+  for (const flows::ModelEntry& e : flows::model_registry())
+    models_help += fmt::format("\n  {:<11} {} ({})", e.name, e.help, flows::family_name(e.family));
+  app.add_option("--model", model, models_help)->check(CLI::IsMember(flows::model_names()))->capture_default_str();
   app.add_option("--arch", arch, "GatedConv variant: v1 (the seed's code) or v2 (the revised tutorial)")
       ->check(CLI::IsMember({"v1", "v2"}))
       ->capture_default_str();
   app.add_flag("--additive", o.model.additive, "NICE additive couplings instead of affine");
-  app.add_option("--glow-k", o.model.glow_k, "glow: steps per scale")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--glow-hidden", o.model.glow_hidden, "glow: coupling network width")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--fm-channels", o.model.fm_channels, "fm, ot-cfm: the U-Net's base width")
-      ->check(CLI::Range(8, 512))
-      ->capture_default_str();
-  app.add_option("--fm-sigma", o.model.fm_sigma, "fm, ot-cfm: the path's sigma (default 1e-4 for fm, 0 for ot-cfm)")
-      ->check(CLI::Range(0.0, 0.999));
+  // each registered model's own options, spelled with dashes (glow_k: --glow-k); models sharing a
+  // key (fm and ot-cfm) share the option
+  std::map<std::string, std::vector<std::string>> users;
+  std::map<std::string, const flows::ModelOption*> first;
+  for (const flows::ModelEntry& e : flows::model_registry())
+    for (const flows::ModelOption& opt : e.options) {
+      users[opt.key].push_back(e.name);
+      first.emplace(opt.key, &opt);
+    }
+  std::map<std::string, double> model_opts;
+  std::map<std::string, CLI::Option*> model_flags;
+  for (const auto& [key, opt] : first) {
+    std::string flag = "--" + key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    model_opts[key] = opt->value;
+    model_flags[key] = app.add_option(flag, model_opts[key], fmt::format("{}: {}", fmt::join(users[key], ", "), opt->help))
+                           ->type_name(opt->integer ? "INT" : "FLOAT")
+                           ->check(CLI::Range(opt->lo, opt->hi))
+                           ->capture_default_str();
+  }
   app.add_option("--sample-solver", o.sample_solver, "fm, ot-cfm: ODE solver for samples (euler, midpoint, rk4, dopri5)")
       ->check(CLI::IsMember({"euler", "midpoint", "rk4", "dopri5"}))
       ->capture_default_str();
@@ -83,6 +99,15 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
   if (!parse_cli(app, argc, argv, "train_mnist", exit_code)) return false;
   o.model.name = model;
   o.model.arch = flows::parse_arch(arch);
+  for (const auto& [key, flag] : model_flags) {
+    if (flag->count() == 0) continue;
+    const auto& who = users[key];
+    FG_CHECK(std::find(who.begin(), who.end(), model) != who.end(), "{} applies to {}, not to --model {}",
+             flag->get_name(), fmt::join(who, ", "), model);
+    FG_CHECK(!first[key]->integer || model_opts[key] == std::floor(model_opts[key]), "{} must be a whole number, got {}",
+             flag->get_name(), model_opts[key]);
+    o.model.options[key] = model_opts[key];
+  }
   if (!time_limit.empty()) o.time_limit_s = parse_duration(time_limit);
   if (o.out.empty()) o.out = "runs/" + o.model.name;
   if (app.count("--resume") && o.resume.empty()) o.resume = o.out + "/last.safetensors";

@@ -14,6 +14,12 @@ namespace fg::app {
 
 namespace {
 
+// import_samples is an evaluation setting: a resume may change it
+flows::ModelConfig training_config(flows::ModelConfig c) {
+  c.import_samples = 8;
+  return c;
+}
+
 class MnistTask : public Task {
  public:
   MnistTask(const TrainOptions& o, const nn::MnistData& train, const nn::MnistData& val)
@@ -25,11 +31,9 @@ class MnistTask : public Task {
   }
   nn::Module& model() override { return *model_; }
   flows::ImageModel& image_model() { return *model_; }
-  // import_samples is an evaluation setting: a resume may change it
-  std::string config_json() const override {
-    flows::ModelConfig c = o_.model;
-    c.import_samples = 8;
-    return flows::config_to_json(c);
+  std::string config_json() const override { return flows::config_to_json(training_config(o_.model)); }
+  bool config_matches(const std::string& stored) const override {
+    return training_config(flows::config_from_json(stored)) == training_config(o_.model);
   }
   int64_t batches_per_epoch() const override { return loader_.num_batches(); }
   void start_epoch(int64_t epoch, int64_t batch) override { loader_.set_epoch(epoch, batch); }

@@ -271,7 +271,7 @@ TEST_CASE("ActNorm's initialized state survives state_dict and a checkpoint roun
 TEST_CASE("glow model: the peer's parameter count, names and shapes; options change depth and width") {
   auto m = build_model({"glow"});
   CHECK(m->num_parameters() == 433792);
-  CHECK(tutorial_param_count("glow", Arch::V1) == 433792);
+  CHECK(model_entry("glow").reference_params({"glow", Arch::V1}) == 433792);
   CHECK(m->latent_shape(2) == Shape{2, 8, 7, 7});
   // torch: flows.{i}.layers.{0: ActNorm, 1: InvConv1x1LU, 2: GlowCoupling}
   std::map<std::string, Shape> want{
@@ -293,21 +293,19 @@ TEST_CASE("glow model: the peer's parameter count, names and shapes; options cha
   CHECK(sd.size() == 16 * (3 + 7 + 6));  // per step: ActNorm 3, LU conv 7, coupling 6 tensors
   CHECK(sum(abs(sd.at("flows.19.layers.2.net.4.weight"))).item() == 0.0);  // zero-init last conv
   ModelConfig cfg{"glow"};
-  cfg.glow_k = 2;
-  cfg.glow_hidden = 16;
+  cfg.options = {{"glow_k", 2}, {"glow_hidden", 16}};
   auto small = build_model(cfg);
   CHECK(small->flows().size() == 2 + 2 + 2 + 2);
   CHECK(small->num_parameters() < 20000);
   ModelConfig back = config_from_json(config_to_json(cfg));
-  CHECK(back.glow_k == 2);
-  CHECK(back.glow_hidden == 16);
+  CHECK(back.int_option("glow_k") == 2);
+  CHECK(back.int_option("glow_hidden") == 16);
 }
 
 TEST_CASE("glow: encode/decode round trip (f64, the split's half from the stash)") {
   manual_seed(31);
   ModelConfig cfg{"glow"};
-  cfg.glow_k = 2;
-  cfg.glow_hidden = 8;
+  cfg.options = {{"glow_k", 2}, {"glow_hidden", 8}};
   auto m = build_model(cfg);
   Generator gen(8);
   Tensor imgs = floor(uniform({2, 1, 28, 28}, 0, 256, DType::F64, Device::cpu(), &gen)).to(DType::I32);

@@ -13,16 +13,53 @@
 using namespace fg;
 using namespace fg::flows;
 
-TEST_CASE("parameter counts equal the tutorial's (seed v1 and revised v2)") {
+TEST_CASE("every registered model's parameter count equals its reference's (tutorial v1 and v2, peer, U-Net)") {
   for (Arch arch : {Arch::V1, Arch::V2})
-    for (const auto& name : coupling_model_names()) {
-      auto m = build_model({name, arch});
-      INFO(name, " ", arch_name(arch));
-      CHECK(m->num_parameters() == tutorial_param_count(name, arch));
+    for (const char* name : {"simple", "vardeq", "multiscale", "glow", "fm", "ot-cfm"}) {  // the built-in entries
+      const ModelEntry& e = model_entry(name);
+      ModelConfig cfg{e.name, arch};
+      auto m = build_image_model(cfg);
+      INFO(e.name, " ", arch_name(arch));
+      REQUIRE(e.reference_params(cfg) > 0);
+      CHECK(m->num_parameters() == e.reference_params(cfg));
     }
-  CHECK(tutorial_param_count("simple", Arch::V1) == 335128);
-  CHECK(tutorial_param_count("multiscale", Arch::V2) == 1711818);
-  CHECK_THROWS_WITH_AS(build_model({"glowish"}), doctest::Contains("unknown model 'glowish'"), Error);
+  CHECK(model_entry("simple").reference_params({"simple", Arch::V1}) == 335128);
+  CHECK(model_entry("multiscale").reference_params({"multiscale", Arch::V2}) == 1711818);
+  CHECK_THROWS_WITH_AS(build_model({"glowish"}), doctest::Contains("unknown model 'glowish': expected one of simple,"),
+                       Error);
+}
+
+TEST_CASE("the registry: families, options with defaults and ranges, configs through JSON, user models") {
+  CHECK(model_names(Family::Coupling) == std::vector<std::string>{"simple", "vardeq", "multiscale", "glow"});
+  CHECK(model_names(Family::FlowMatching) == std::vector<std::string>{"fm", "ot-cfm"});
+  ModelConfig glow{"glow"};
+  CHECK(glow.option("glow_k") == 8);
+  CHECK(glow == config_from_json(config_to_json(glow)));
+  glow.options["glow_k"] = 2;
+  CHECK(glow != ModelConfig{"glow"});
+  CHECK(config_from_json(config_to_json(glow)).int_option("glow_k") == 2);
+  CHECK_THROWS_WITH_AS(ModelConfig{"simple"}.option("glow_k"), doctest::Contains("model 'simple' has no option 'glow_k'"),
+                       Error);
+  glow.options["glow_k"] = 0;
+  CHECK_THROWS_WITH_AS(build_model(glow), doctest::Contains("glow_k = 0 is outside"), Error);
+  ModelConfig stray{"simple"};
+  stray.options["glow_k"] = 4;
+  CHECK_THROWS_WITH_AS(build_model(stray), doctest::Contains("has no option 'glow_k'"), Error);
+  // a model defined outside flowgrad: every tool that reads the registry knows it
+  register_model({"tiny-test", "one coupling", Family::Coupling,
+                  [](const ModelConfig& c) -> std::shared_ptr<ImageModel> {
+                    std::vector<FlowPtr> flows{std::make_shared<CouplingLayer>(
+                        std::make_shared<GatedConvNet>(1, c.int_option("width"), 2, Arch::V2, 1),
+                        checkerboard_mask(28, 28), 1)};
+                    return std::make_shared<ImageFlow>(std::make_shared<Dequantization>(), flows, Shape{1, 28, 28});
+                  },
+                  {{"width", 4, 1, 64, true, "hidden channels"}}});
+  CHECK_THROWS_WITH_AS(register_model({"tiny-test", "again", Family::Coupling, model_entry("tiny-test").build}),
+                       doctest::Contains("already registered"), Error);
+  ModelConfig tiny = config_from_json(R"({"model": "tiny-test", "width": 8})");
+  CHECK(tiny.int_option("width") == 8);
+  CHECK(build_model(tiny)->num_parameters() > 0);
+  CHECK(model_names().back() == "tiny-test");
 }
 
 TEST_CASE("latent shapes: simple keeps 1x28x28, multiscale ends at 8x7x7") {
@@ -37,9 +74,9 @@ TEST_CASE("latent shapes: simple keeps 1x28x28, multiscale ends at 8x7x7") {
 TEST_CASE("bpd of an untrained model equals its closed form") {
   Generator data_gen(3);
   Tensor imgs = floor(uniform({2, 1, 28, 28}, 0, 256, DType::F64, Device::cpu(), &data_gen)).to(DType::I32);
-  for (const auto& name : coupling_model_names()) {
+  for (const auto& name : model_names(Family::Coupling)) {
     if (name == "glow") continue;  // not the identity at init: ActNorm and sigmoid(r + 2) scale
-    auto m = build_model({name});
+    auto m = build_model({name, Arch::V2});
     m->to(DType::F64);
     manual_seed(77);
     double bpd = m->bpd(imgs).item();
@@ -61,8 +98,8 @@ TEST_CASE("bpd of an untrained model equals its closed form") {
 
 TEST_CASE("samples are integer images in [0, 255] of the right shape; temperature and z_init work") {
   manual_seed(5);
-  for (const auto& name : coupling_model_names()) {
-    auto m = build_model({name});
+  for (const auto& name : model_names(Family::Coupling)) {
+    auto m = build_model({name, Arch::V2});
     SampleOptions cold;
     cold.temperature = 0.8;
     Tensor s = m->sample(3, cold);
@@ -81,7 +118,7 @@ TEST_CASE("encode then decode returns the images (f64, exact)") {
   Generator gen(8);
   Tensor imgs = floor(uniform({2, 1, 28, 28}, 0, 256, DType::F64, Device::cpu(), &gen)).to(DType::I32);
   for (const auto& name : {"simple", "vardeq"}) {
-    auto m = build_model({name});
+    auto m = build_model({name, Arch::V2});
     testing::randomize(*m, 0.05, 9);  // couplings away from the identity
     m->to(DType::F64);
     ag::NoGradGuard ng;
@@ -173,5 +210,5 @@ TEST_CASE("flow matching on images: an untrained model is the identity flow, so 
   Tensor s = m->generate(3, so);
   CHECK(s.shape() == Shape{3, 1, 28, 28});
   CHECK(nfe == 2);
-  CHECK_THROWS_WITH_AS(build_model({"fm"}), doctest::Contains("flow-matching model"), Error);
+  CHECK_THROWS_WITH_AS(build_model({"fm"}), doctest::Contains("is a flow matching model, not a coupling flow"), Error);
 }

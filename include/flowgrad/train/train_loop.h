@@ -55,8 +55,9 @@ class Task {
  public:
   virtual ~Task() = default;
   virtual nn::Module& model() = 0;
-  // Stored in checkpoints; a resume must match it exactly.
+  // Stored in checkpoints; a resume needs config_matches(stored) (by default, the same string).
   virtual std::string config_json() const = 0;
+  virtual bool config_matches(const std::string& stored) const { return stored == config_json(); }
   // Batches per epoch; 0 for step-indexed tasks.
   virtual int64_t batches_per_epoch() const { return 0; }
   // Called at the start of each epoch (and when resuming mid-epoch, with the batch to start at).
