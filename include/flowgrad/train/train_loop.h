@@ -18,11 +18,13 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "flowgrad/nn/module.h"
 #include "flowgrad/nn/optim.h"
+#include "flowgrad/train/progress.h"
 
 namespace fg::train {
 
@@ -84,36 +86,45 @@ struct LoopResult {
   std::string best_checkpoint;  // empty when none was written
 };
 
+namespace detail {
+class MetricsLog;
+class StepStats;
+class Cadence;
+struct Position;
+}  // namespace detail
+
 class TrainLoop {
  public:
   TrainLoop(Task& task, nn::Optimizer& opt, nn::StepLR* sched, LoopOptions o);
+  ~TrainLoop();
+  // Trains until a limit, the last epoch or a stop signal; throws fg::Error for bad input (a
+  // checkpoint of another configuration, an unwritable --out) or after max_bad_in_a_row non-finite
+  // steps, leaving the last good checkpoint untouched.
   LoopResult run();
 
  private:
-  struct Position {
-    int64_t epoch = 0, batch = 0, step = 0;
-    double best = INFINITY, train_seconds = 0;
-  };
-  void restore(const std::string& path);
+  void start();                      // output directory, resume, metrics log
+  void train_step();                 // one optimizer step and its bookkeeping
+  void end_epoch();                  // the task's end_epoch, the schedule, the epoch's validation
+  void read_stats();                 // the rate-limited host read of the step losses
+  void validate();                   // the task's validation; writes last (and best) checkpoints
   void save(const std::string& name);
-  void validate();
-  void read_stats(bool final_read);
-  void log(const nlohmann::json& j);
+  void restore(const std::string& path);
+  LoopResult finish(int signal);
   double elapsed() const;
 
   Task& task_;
   nn::Optimizer& opt_;
   nn::StepLR* sched_;
   LoopOptions o_;
-  Position pos_;
-  std::FILE* metrics_ = nullptr;
+  std::unique_ptr<detail::Position> pos_;
+  std::unique_ptr<detail::Cadence> cadence_;
+  std::unique_ptr<detail::MetricsLog> log_;
+  std::unique_ptr<detail::StepStats> stats_;
+  std::unique_ptr<Progress> bar_;
   std::chrono::steady_clock::time_point start_;
-  int64_t last_val_step_ = -1;
-  double last_score_ = NAN, run_loss_ = NAN;
-  // device-side: the losses and skip flags of the steps since the last read
-  std::vector<Tensor> losses_, bads_;
-  std::vector<int64_t> epochs_;
-  int64_t read_from_ = 0, bad_run_ = 0;
+  int64_t last_val_step_ = -1, read_from_ = 0;
+  double last_score_ = NAN;
 };
 
 // Validation's fixed-seed stream: sets the default generator for the scope and restores it.
