@@ -16,7 +16,7 @@ namespace fg {
 struct PlanKey {
   static constexpr size_t kWords = 24;
   std::array<uint64_t, kWords> words{};
-  bool operator==(const PlanKey&) const = default;
+  bool operator==(const PlanKey& o) const { return words == o.words; }
 };
 
 template <class P>

@@ -45,7 +45,8 @@ struct Device {
   static Device cuda(int i = 0) { return {CUDA, i}; }
   bool is_cpu() const { return kind == CPU; }
   bool is_cuda() const { return kind == CUDA; }
-  bool operator==(const Device&) const = default;
+  bool operator==(const Device& o) const { return kind == o.kind && index == o.index; }
+  bool operator!=(const Device& o) const { return !(*this == o); }
   std::string str() const { return kind == CPU ? "cpu" : "cuda:" + std::to_string(index); }
   // Parses "cpu", "cuda", "cuda:N"; throws fg::Error naming the bad string.
   static Device parse(const std::string& s);
