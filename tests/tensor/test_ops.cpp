@@ -49,6 +49,28 @@ TEST_CASE("unary math matches std") {
   CHECK(spb[1] == 200.f);
 }
 
+TEST_CASE("SiLU and SELU forward values match their definitions (f64 and f32, both signs, large |x|)") {
+  // SiLU x sigmoid(x) (Elfwing et al.); SELU scale * (x > 0 ? x : alpha (e^x - 1)) with Klambauer
+  // et al.'s constants, as torch.nn.SELU
+  const double alpha = 1.6732632423543772848170429916717, scale = 1.0507009873554804934193349852946;
+  std::vector<double> xs{-30.0, -4.5, -1.0, -0.25, 0.0, 0.3, 2.0, 12.0, 40.0};
+  for (DType t : {DType::F64, DType::F32}) {
+    CAPTURE(dtype_name(t));
+    const double tol = t == DType::F64 ? 1e-14 : 3e-7;
+    Tensor x = from_vector(xs, {static_cast<int64_t>(xs.size())}).to(t);
+    auto si = silu(x).to_vector<double>(), se = selu(x).to_vector<double>();
+    for (size_t i = 0; i < xs.size(); ++i) {
+      CAPTURE(xs[i]);
+      const double want_si = xs[i] / (1 + std::exp(-xs[i]));
+      const double want_se = scale * (xs[i] > 0 ? xs[i] : alpha * std::expm1(xs[i]));
+      CHECK(std::abs(si[i] - want_si) <= tol * std::max(1.0, std::abs(want_si)));
+      CHECK(std::abs(se[i] - want_se) <= tol * std::max(1.0, std::abs(want_se)));
+    }
+  }
+  CHECK(silu(from_vector<double>({-800.0}, {1})).item() == 0.0);  // no overflow in exp(-x)
+  CHECK(selu(from_vector<double>({-800.0}, {1})).item() == doctest::Approx(-scale * alpha).epsilon(1e-15));
+}
+
 TEST_CASE("comparisons and where") {
   Tensor a = from_vector<float>({1, 2, 3}, {3});
   Tensor b = from_vector<float>({2, 2, 2}, {3});
