@@ -72,18 +72,44 @@ inline void check(const std::string& what, Tol tol, const Run& run) {
   }
 }
 
+// Seeded uniform inputs, rounded to f32 first so that the f32 and f64 runs of a kernel see the same
+// values (check_typed compares them).
 inline Tensor input(const Shape& s, DType t, uint64_t seed, Device d, double lo = -1, double hi = 1) {
   Generator g(seed);
-  return uniform(s, lo, hi, DType::F64, Device::cpu(), &g).to(t).to(d);
+  return uniform(s, lo, hi, DType::F64, Device::cpu(), &g).to(DType::F32).to(t).to(d);
 }
 inline Tensor out(const Shape& s, DType t, Device d) { return Tensor::empty(s, t, d); }
+
+inline constexpr DType kTypes[] = {DType::F32, DType::F64};
+
+// A kernel run for a given dtype.
+using TypedRun = std::function<std::vector<Tensor>(Backend& b, Device d, DType t)>;
+
+// check() in f32 and in f64; then, on the CPU, the f32 run against the f64 run on the same
+// (f32-representable) inputs at the f32 tolerance: each kernel's own f32 path (vectorized loops,
+// the fast exp and friends of tensor/cpu/fast_math.h, fused loops) against a scalar f64 evaluation
+// of the same formula, which check() cannot do on a machine whose candidates share those paths.
+inline void check_typed(const std::string& what, Tol tol, const TypedRun& run) {
+  for (DType t : kTypes)
+    check(what + " " + dtype_name(t), tol, [&](Backend& b, Device d) { return run(b, d, t); });
+#ifndef FG_PARITY_GPU
+  cpu::CpuBackend cpu_backend;
+  const std::vector<Tensor> f32 = run(cpu_backend, Device::cpu(), DType::F32);
+  const std::vector<Tensor> f64 = run(cpu_backend, Device::cpu(), DType::F64);
+  REQUIRE(f32.size() == f64.size());
+  for (size_t i = 0; i < f32.size(); ++i) {
+    const double e = rel_err(f64[i], f32[i]);
+    INFO(what, ": the cpu's f32 output ", i, " ", shape_str(f32[i].shape()), " against its f64 one: err ", e,
+         " (tolerance ", tol.f32, ")");
+    CHECK(e <= tol.f32);
+  }
+#endif
+}
 inline Tensor eye(int64_t n, DType t, Device d) {
   std::vector<double> v(n * n, 0.0);
   for (int64_t i = 0; i < n; ++i) v[i * n + i] = 1.0;
   return from_vector(v, {n, n}).to(t).to(d);
 }
-
-inline constexpr DType kTypes[] = {DType::F32, DType::F64};
 
 // Strided views of a base tensor: the same recipe on every device.
 struct View {

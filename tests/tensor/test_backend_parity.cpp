@@ -77,10 +77,9 @@ const std::vector<UnaryCase>& unary_cases() {
 }  // namespace
 
 void parity_unary() {
-  for (DType t : kTypes)
-    for (const UnaryCase& u : unary_cases())
-      for (const View& v : views())
-        check(std::string(unary_name(u.op)) + " of " + v.name, kElementwise, [=, &v](Backend& b, Device d) {
+  for (const UnaryCase& u : unary_cases())
+    for (const View& v : views())
+      check_typed(std::string(unary_name(u.op)) + " of " + v.name, kElementwise, [=, &v](Backend& b, Device d, DType t) {
           Tensor x = v.make(input(v.base, t, 3, d, 3 * u.lo, 3 * u.hi));  // also outside the check range
           if (u.op == UnaryOp::Log || u.op == UnaryOp::Sqrt || u.op == UnaryOp::Pow)
             x = v.make(input(v.base, t, 3, d, u.lo, 3 * u.hi));
@@ -92,9 +91,8 @@ void parity_unary() {
 }
 
 void parity_unary_backward() {
-  for (DType t : kTypes)
-    for (const UnaryCase& u : unary_cases())
-      check(std::string(unary_name(u.op)) + " backward", kElementwise, [=](Backend& b, Device d) {
+  for (const UnaryCase& u : unary_cases())
+    check_typed(std::string(unary_name(u.op)) + " backward", kElementwise, [=](Backend& b, Device d, DType t) {
         const View& v = views()[1];
         Tensor x = v.make(input(v.base, t, 4, d, u.lo, u.hi));
         Tensor g = v.make(input(v.base, t, 5, d));
@@ -132,10 +130,9 @@ std::vector<BinaryOp> all_binary() {
 }  // namespace
 
 void parity_binary() {
-  for (DType t : kTypes)
-    for (BinaryOp op : all_binary())
-      for (const BinaryCase& c : binary_shapes())
-        check(std::string(binary_name(op)) + " " + c.name, kElementwise, [=](Backend& b, Device d) {
+  for (BinaryOp op : all_binary())
+    for (const BinaryCase& c : binary_shapes())
+      check_typed(std::string(binary_name(op)) + " " + c.name, kElementwise, [=](Backend& b, Device d, DType t) {
           Tensor x = input(c.a, t, 6, d), y = input(c.b, t, 7, d, 0.5, 2);
           if (op >= BinaryOp::Eq) y = input(c.b, t, 6, d);  // comparisons see equal values too
           Tensor o = out(broadcast_shapes(c.a, c.b, "binary"), t, d);
@@ -153,11 +150,10 @@ void parity_binary() {
 }
 
 void parity_binary_backward() {
-  for (DType t : kTypes)
-    for (int k = 0; k < kNumDiffBinaryOps; ++k) {
-      BinaryOp op = static_cast<BinaryOp>(k);
-      for (const BinaryCase& c : binary_shapes())
-        check(std::string(binary_name(op)) + " backward " + c.name, kElementwise, [=](Backend& b, Device d) {
+  for (int k = 0; k < kNumDiffBinaryOps; ++k) {
+    BinaryOp op = static_cast<BinaryOp>(k);
+    for (const BinaryCase& c : binary_shapes())
+      check_typed(std::string(binary_name(op)) + " backward " + c.name, kElementwise, [=](Backend& b, Device d, DType t) {
           Tensor x = input(c.a, t, 10, d), y = input(c.b, t, 11, d, 0.5, 2);
           Shape s = broadcast_shapes(c.a, c.b, "binary");
           Tensor g = input(s, t, 12, d);
@@ -182,8 +178,7 @@ void parity_gather_rows() {
 }
 
 void parity_where() {
-  for (DType t : kTypes)
-    check(std::string("where ") + dtype_name(t), kElementwise, [t](Backend& b, Device d) {
+  check_typed("where", kElementwise, [](Backend& b, Device d, DType t) {
       Tensor c = gt(input({64, 1, 28, 28}, DType::F32, 13, d), scalar(0.0, DType::F32, d)).to(DType::U8);
       Tensor x = input({64, 32, 28, 28}, t, 14, d), y = input({32, 1, 1}, t, 15, d);
       Tensor o = out({64, 32, 28, 28}, t, d);
@@ -193,9 +188,8 @@ void parity_where() {
 }
 
 void parity_concat_elu() {
-  for (DType t : kTypes)
-    for (int64_t n : {64, 128})
-      check("concat_elu batch " + std::to_string(n), kElementwise, [=](Backend& b, Device d) {
+  for (int64_t n : {64, 128})
+    check_typed("concat_elu batch " + std::to_string(n), kElementwise, [=](Backend& b, Device d, DType t) {
         Tensor x = input({n, 32, 28, 28}, t, 16, d, -3, 3);
         Tensor y = out({n, 64, 28, 28}, t, d);
         b.concat_elu({n, 32, 28 * 28}, x, y);
@@ -204,8 +198,7 @@ void parity_concat_elu() {
 }
 
 void parity_concat_elu_backward() {
-  for (DType t : kTypes)
-    check("concat_elu backward", kElementwise, [t](Backend& b, Device d) {
+  check_typed("concat_elu backward", kElementwise, [](Backend& b, Device d, DType t) {
       Tensor x = input({64, 48, 14, 14}, t, 17, d, -3, 3);
       Tensor y = concat_elu(x), g = input({64, 96, 14, 14}, t, 18, d);
       Tensor dx = out(x.shape(), t, d);
@@ -215,9 +208,8 @@ void parity_concat_elu_backward() {
 }
 
 void parity_gated_residual() {
-  for (DType t : kTypes)
-    for (int64_t n : {64, 128})
-      check("gated_residual batch " + std::to_string(n), kElementwise, [=](Backend& b, Device d) {
+  for (int64_t n : {64, 128})
+    check_typed("gated_residual batch " + std::to_string(n), kElementwise, [=](Backend& b, Device d, DType t) {
         Tensor x = input({n, 32, 28, 28}, t, 19, d), h = input({n, 64, 28, 28}, t, 20, d, -4, 4);
         Tensor y = out(x.shape(), t, d);
         b.gated_residual({n, 32, 28 * 28}, x, h, y);
@@ -226,8 +218,7 @@ void parity_gated_residual() {
 }
 
 void parity_gated_residual_backward() {
-  for (DType t : kTypes)
-    check("gated_residual backward", kElementwise, [t](Backend& b, Device d) {
+  check_typed("gated_residual backward", kElementwise, [](Backend& b, Device d, DType t) {
       Tensor h = input({64, 96, 14, 14}, t, 21, d, -4, 4), g = input({64, 48, 14, 14}, t, 22, d);
       Tensor dh = out(h.shape(), t, d);
       b.gated_residual_backward({64, 48, 14 * 14}, h, g, dh);
@@ -237,11 +228,10 @@ void parity_gated_residual_backward() {
 
 // glow's shapes: C 4 at 14x14 and C 8 at 7x7 (ca = C/2), both directions
 void parity_sigmoid_coupling() {
-  for (DType t : kTypes)
-    for (bool rev : {false, true})
-      for (auto [c, hw] : {std::pair<int64_t, int64_t>{4, 14}, {8, 7}})
-        check(fmt::format("sigmoid_coupling C {} at {}x{}{}", c, hw, hw, rev ? " reverse" : ""), kReduce,
-              [=](Backend& b, Device d) {
+  for (bool rev : {false, true})
+    for (auto [c, hw] : {std::pair<int64_t, int64_t>{4, 14}, {8, 7}})
+      check_typed(fmt::format("sigmoid_coupling C {} at {}x{}{}", c, hw, hw, rev ? " reverse" : ""), kReduce,
+              [=](Backend& b, Device d, DType t) {
                 Tensor z = input({64, c, hw, hw}, t, 23, d), h = input({64, c, hw, hw}, t, 24, d, -4, 4);
                 Tensor y = out(z.shape(), t, d), ld = out({64}, t, d);
                 b.sigmoid_coupling({64, c, c / 2, hw * hw, 2.0, rev}, z, h, y, ld);
@@ -250,9 +240,9 @@ void parity_sigmoid_coupling() {
 }
 
 void parity_sigmoid_coupling_backward() {
-  for (DType t : kTypes)
-    for (bool rev : {false, true})
-      check(std::string("sigmoid_coupling backward") + (rev ? " reverse" : ""), kElementwise, [=](Backend& b, Device d) {
+  for (bool rev : {false, true})
+    check_typed(std::string("sigmoid_coupling backward") + (rev ? " reverse" : ""), kElementwise,
+                [=](Backend& b, Device d, DType t) {
         Tensor z = input({64, 4, 14, 14}, t, 25, d), h = input({64, 4, 14, 14}, t, 26, d, -4, 4);
         Tensor gy = input({64, 4, 14, 14}, t, 27, d), gl = input({64}, t, 28, d);
         Tensor dz = out(z.shape(), t, d), dh = out(h.shape(), t, d);
@@ -268,12 +258,11 @@ void parity_reduce() {
       {"except batch", {false, true, true, true}},
       {"channels", {false, true, false, false}},
   };
-  for (DType t : kTypes)
-    for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min, ReduceOp::LogSumExp})
-      for (auto& [dname, red] : dims)
-        for (bool permuted : {false, true})
-          check(std::string("reduce ") + dname + (permuted ? " of a permuted view" : ""), kReduce,
-                [=, red = red](Backend& b, Device d) {
+  for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min, ReduceOp::LogSumExp})
+    for (auto& [dname, red] : dims)
+      for (bool permuted : {false, true})
+        check_typed(std::string("reduce ") + dname + (permuted ? " of a permuted view" : ""), kReduce,
+                    [=, red = red](Backend& b, Device d, DType t) {
                   Tensor x = input({16, 12, 14, 14}, t, 19, d, -2, 2);
                   if (permuted) x = permute(input({16, 14, 14, 12}, t, 19, d, -2, 2), {0, 3, 1, 2});
                   Shape os;
@@ -333,9 +322,8 @@ void parity_scale_all() {
 }
 
 void parity_adam_step() {
-  for (DType t : kTypes)
-    for (bool skip : {false, true})
-      check(std::string("adam step") + (skip ? " (skipped)" : ""), kElementwise, [=](Backend& b, Device d) {
+  for (bool skip : {false, true})
+    check_typed(std::string("adam step") + (skip ? " (skipped)" : ""), kElementwise, [=](Backend& b, Device d, DType t) {
         std::vector<Tensor> w, g, m, v;
         for (int i = 0; i < 12; ++i) {
           Shape s{1 + 211 * i};
