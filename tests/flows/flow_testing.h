@@ -1,5 +1,6 @@
-// Helpers for flow tests: brute-force log|det J| through autograd, and random re-initialization
-// so zero-initialized layers are not the identity.
+// Helpers for flow tests (the round trip and brute-force log-det are the library's,
+// flowgrad/flows/check.h): random re-initialization so zero-initialized layers are not the
+// identity, oneDNN against the reference kernels, parameter gradients by central differences.
 #pragma once
 #include <doctest/doctest.h>
 
@@ -8,7 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "flowgrad/flows/flow.h"
+#include "flowgrad/flows/check.h"
 #include "flowgrad/nn/mnist.h"
 #include "flowgrad/autograd/gradcheck.h"
 #include "flowgrad/nn/init.h"
@@ -18,24 +19,9 @@
 namespace fg::flows::testing {
 
 
-struct RoundTrip {
-  double max_err, ldj_fwd, ldj_rev;  // max |reverse(forward(z)) - z|; example 0's ldj each way
-  double max_abs_out = 0;            // max |forward(z)|
-};
-
-// forward then reverse (no grad); the shape must survive forward.
-inline RoundTrip round_trip(Flow& f, const Tensor& z0, const ag::Var* cond = nullptr) {
-  ag::NoGradGuard ng;
-  ag::Var z(z0), ldj(zeros({z0.size(0)}, z0.dtype()));
-  f.forward(z, ldj, {cond});
-  FG_CHECK(z.shape() == z0.shape(), "round_trip: forward changed the shape {} -> {}", shape_str(z0.shape()),
-           shape_str(z.shape()));
-  double fwd = ldj.value().to_vector<double>()[0];
-  double out = amax(abs(z.value())).item();
-  ag::Var ldj2(zeros({z0.size(0)}, z0.dtype()));
-  f.reverse(z, ldj2, {cond});
-  return {max_abs_diff(z.value(), z0), fwd, ldj2.value().to_vector<double>()[0], out};
-}
+using flows::brute_force_logdet;
+using flows::round_trip;
+using flows::RoundTrip;
 
 // example 0's forward log-det
 inline double forward_ldj(Flow& f, const Tensor& z0, const ag::Var* cond = nullptr) {
@@ -43,25 +29,6 @@ inline double forward_ldj(Flow& f, const Tensor& z0, const ag::Var* cond = nullp
   ag::Var z(z0), ldj(zeros({z0.size(0)}, z0.dtype()));
   f.forward(z, ldj, {cond});
   return ldj.value().to_vector<double>()[0];
-}
-
-// log|det d f(z)/dz| for a single example z [1, ...] (f64): one backward pass per output element
-// builds the Jacobian row by row, then LU gives log|det|.
-inline double brute_force_logdet(const std::function<ag::Var(const ag::Var&)>& f, const Tensor& z) {
-  int64_t d = z.numel();
-  std::vector<double> jac;
-  jac.reserve(d * d);
-  for (int64_t i = 0; i < d; ++i) {
-    ag::Var x(z.clone(), true);
-    ag::Var y = f(x);
-    FG_CHECK(y.numel() == d, "brute_force_logdet: output has {} elements, input {}", y.numel(), d);
-    std::vector<double> onehot(d, 0.0);
-    onehot[i] = 1.0;
-    y.backward(from_vector(onehot, y.shape()).to(y.dtype()));
-    auto row = x.grad().to_vector<double>();
-    jac.insert(jac.end(), row.begin(), row.end());
-  }
-  return slogdet(from_vector(jac, {d, d})).logabsdet;
 }
 
 // Re-draws every parameter of m from N(0, std^2) (seeded).

@@ -70,8 +70,8 @@ TEST_CASE("LinearCoupling (literal and bounded) inverts exactly; ldj = brute-for
     Tensor z = normal({5, 6}, 0.0, 1.5, DType::F64);
     RoundTrip r = round_trip(*c, z);
     CHECK(r.max_err < 1e-14 * std::max(1.0, r.max_abs_out));
-    CHECK(std::abs(r.ldj_fwd + r.ldj_rev) < 1e-12);
-    CHECK(std::abs(r.ldj_fwd) > 0.05);  // the randomized layer is not the identity
+    CHECK(std::abs(r.ldj_forward + r.ldj_reverse) < 1e-12);
+    CHECK(std::abs(r.ldj_forward) > 0.05);  // the randomized layer is not the identity
     Tensor z1 = slice(z, 0, 0, 1);
     double expected = brute(*c, z1);
     double got;
@@ -101,7 +101,7 @@ TEST_CASE("bounded LinearCoupling: |logs| < e^f however large the network's outp
   Tensor z = normal({64, 6}, 0.0, 1e4, DType::F64);  // huge inputs, huge s
   RoundTrip r = round_trip(*c, z);
   CHECK(c->last_max_abs_logs() <= 0.7 + 1e-12);
-  CHECK(std::abs(r.ldj_fwd) <= 3 * 0.7 + 1e-9);
+  CHECK(std::abs(r.ldj_forward) <= 3 * 0.7 + 1e-9);
   CHECK(r.max_err < 1e-6 * 1e4);
   // the literal coupling's |logs| follows the network output without bound
   auto lit = random_coupling(6, false, 5);
@@ -115,7 +115,7 @@ TEST_CASE("LinearCoupling is the identity at initialization (post zero-initializ
     LinearCoupling c(128, 256, bounded);
     Tensor z = randn({4, 128});
     RoundTrip r = round_trip(c, z);
-    CHECK(r.ldj_fwd == 0.0);
+    CHECK(r.ldj_forward == 0.0);
     ag::NoGradGuard ng;
     Var zz(z), l(zeros({4}));
     c.forward(zz, l);
@@ -135,7 +135,7 @@ TEST_CASE("Flip reverses the features, is its own inverse, log-det 0 (f64 brute 
   }
   RoundTrip r = round_trip(f, z);
   CHECK(r.max_err == 0.0);
-  CHECK(r.ldj_fwd == 0.0);
+  CHECK(r.ldj_forward == 0.0);
   CHECK(brute(f, slice(z, 0, 0, 1)) == doctest::Approx(0.0));
   Var x(z.to(DType::F32), true);
   Var y = flip_features(x);
@@ -155,12 +155,12 @@ TEST_CASE("the full 128-d latent flow (4 x [coupling, flip]) inverts and its ldj
     LatentFlow lf(m);
     Tensor h = normal({16, 128}, 0.0, 1.0, DType::F64);
     RoundTrip r = round_trip(lf, h);
-    MESSAGE(variant, ": max |f^-1(f(h)) - h| = ", r.max_err, ", ldj = ", r.ldj_fwd);
+    MESSAGE(variant, ": max |f^-1(f(h)) - h| = ", r.max_err, ", ldj = ", r.ldj_forward);
     CHECK(r.max_err < 1e-11);
-    CHECK(std::abs(r.ldj_fwd + r.ldj_rev) < 1e-10);
-    CHECK(std::abs(r.ldj_fwd) > 0.3);
+    CHECK(std::abs(r.ldj_forward + r.ldj_reverse) < 1e-10);
+    CHECK(std::abs(r.ldj_forward) > 0.3);
     double expected = brute(lf, slice(h, 0, 0, 1));
-    CHECK(r.ldj_fwd == doctest::Approx(expected).epsilon(1e-9));
+    CHECK(r.ldj_forward == doctest::Approx(expected).epsilon(1e-9));
   }
 }
 

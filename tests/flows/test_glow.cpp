@@ -76,13 +76,13 @@ TEST_CASE("Glow layers (f64): inverse exact, log-det equals the brute-force Jaco
       Tensor z = randn({1, c, 3, 3}, DType::F64);
       RoundTrip rt = round_trip(*f, z);
       double bf = brute(*f, z);
-      INFO(name, " c=", c, ": max inverse error ", rt.max_err, ", ldj ", rt.ldj_fwd, " vs brute force ", bf);
+      INFO(name, " c=", c, ": max inverse error ", rt.max_err, ", ldj ", rt.ldj_forward, " vs brute force ", bf);
       MESSAGE(name, " c=", c, " f64: max |reverse(forward(z)) - z| = ", rt.max_err, ", |ldj - brute force| = ",
-              std::abs(rt.ldj_fwd - bf));
+              std::abs(rt.ldj_forward - bf));
       CHECK(rt.max_err < 1e-12);
-      CHECK(rt.ldj_rev == doctest::Approx(-rt.ldj_fwd).epsilon(1e-12));
-      CHECK(std::abs(rt.ldj_fwd) > 1e-3);  // not the identity
-      CHECK(rt.ldj_fwd == doctest::Approx(bf).epsilon(1e-9));
+      CHECK(rt.ldj_reverse == doctest::Approx(-rt.ldj_forward).epsilon(1e-12));
+      CHECK(std::abs(rt.ldj_forward) > 1e-3);  // not the identity
+      CHECK(rt.ldj_forward == doctest::Approx(bf).epsilon(1e-9));
       // a batch: every example gets its own ldj (data-dependent only for the coupling)
       Tensor zb = randn({3, c, 3, 3}, DType::F64);
       ag::NoGradGuard ng;
@@ -102,7 +102,7 @@ TEST_CASE("Glow layers (f32): inverse to f32 precision") {
     MESSAGE(name, " f32 (|z| ~ 4): max |reverse(forward(z)) - z| = ", rt.max_err);
     INFO(name);
     CHECK(rt.max_err < 2e-5);
-    CHECK(rt.ldj_rev == doctest::Approx(-rt.ldj_fwd).epsilon(1e-5));
+    CHECK(rt.ldj_reverse == doctest::Approx(-rt.ldj_forward).epsilon(1e-5));
   }
 }
 
