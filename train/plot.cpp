@@ -1,5 +1,7 @@
 #include "flowgrad/train/plot.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -55,9 +57,12 @@ bool plot_png(const std::string& png_path, const std::vector<Series>& series, co
   }
   fs::path dir = gnuplot_scratch_dir("plot");
   std::string script = fmt::format("set terminal png size {},{} noenhanced\nset output {}\nset title {}\nset xlabel {}\n"
-                                   "set ylabel {}\nset grid\nset key top right\n{}{}\n",
+                                   "set ylabel {}\nset grid\nset key top right\n{}{}{}\n",
                                    spec.width, spec.height, quote(png_path + ".tmp"), quote(spec.title),
                                    quote(spec.xlabel), quote(spec.ylabel), spec.logy ? "set logscale y\n" : "",
+                                   std::isfinite(spec.ylo) && std::isfinite(spec.yhi)
+                                       ? fmt::format("set yrange [{}:{}]\n", spec.ylo, spec.yhi)
+                                       : "",
                                    spec.extra);
   std::vector<std::string> parts;
   for (size_t i = 0; i < series.size(); ++i) {
@@ -74,6 +79,49 @@ bool plot_png(const std::string& png_path, const std::vector<Series>& series, co
   return true;
 }
 
+YRange focus_range(const std::vector<Series>& series, double skip) {
+  double x0 = INFINITY, x1 = -INFINITY;
+  size_t points = 0;
+  for (const Series& s : series)
+    for (size_t k = 0; k < s.x.size(); ++k) {
+      x0 = std::min(x0, s.x[k]);
+      x1 = std::max(x1, s.x[k]);
+      ++points;
+    }
+  YRange r;
+  if (points < 20) return r;
+  const double cut = x0 + skip * (x1 - x0);
+  double lo = INFINITY, hi = -INFINITY, all_hi = -INFINITY;
+  for (const Series& s : series)
+    for (size_t k = 0; k < s.x.size(); ++k) {
+      if (!std::isfinite(s.y[k])) continue;
+      lo = std::min(lo, s.y[k]);
+      all_hi = std::max(all_hi, s.y[k]);
+      if (s.x[k] >= cut) hi = std::max(hi, s.y[k]);
+    }
+  if (!std::isfinite(lo) || !std::isfinite(hi) || hi <= lo) return r;
+  const double pad = 0.05 * (hi - lo);
+  r.lo = lo - pad;
+  r.hi = hi + pad;
+  r.clipped = all_hi > r.hi;
+  return r;
+}
+
+namespace {
+// the mean of the last `window` values at each point
+Series running_mean(const Series& s, size_t window) {
+  Series m{s.title + " (running mean)", {}, {}, "lines lw 2"};
+  double sum = 0;
+  for (size_t k = 0; k < s.y.size(); ++k) {
+    sum += s.y[k];
+    if (k >= window) sum -= s.y[k - window];
+    m.x.push_back(s.x[k]);
+    m.y.push_back(sum / static_cast<double>(std::min(k + 1, window)));
+  }
+  return m;
+}
+}  // namespace
+
 bool plot_training_curves(const std::string& metrics, const std::string& png, const std::string& title) {
   std::ifstream in(metrics);
   FG_CHECK(in.good(), "cannot read metrics file {}", metrics);
@@ -84,14 +132,14 @@ bool plot_training_curves(const std::string& metrics, const std::string& png, co
     if (line.empty()) continue;
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.contains("step") || !j["step"].is_number()) continue;
-    double step = j["step"].get<double>();
+    const double step = j["step"].get<double>();
     for (auto& [k, v] : j.items()) {
-      bool train = k.rfind("train_", 0) == 0, val = k.rfind("val_", 0) == 0;
+      const bool train = k.rfind("train_", 0) == 0, val = k.rfind("val_", 0) == 0;
       if ((!train && !val) || !v.is_number()) continue;
       Series& s = series[k];
       if (s.title.empty()) {
         s.title = (train ? "train " : "validation ") + k.substr(train ? 6 : 4);
-        s.style = train ? "lines" : "linespoints";
+        s.style = train ? "lines lc rgb '#c0c0c0'" : "linespoints lw 2";
       }
       s.x.push_back(step);
       s.y.push_back(v.get<double>());
@@ -102,12 +150,15 @@ bool plot_training_curves(const std::string& metrics, const std::string& png, co
   for (auto& [k, s] : series) {
     bpd = bpd || k.find("bpd") != std::string::npos;
     all.push_back(s);
+    if (k.rfind("train_", 0) == 0 && s.y.size() >= 100) all.push_back(running_mean(s, s.y.size() / 50));
   }
+  const YRange r = focus_range(all);
   PlotSpec spec;
-  spec.title = title;
+  spec.title = r.clipped ? title + " (the first steps run above the top)" : title;
   spec.xlabel = "step";
   spec.ylabel = bpd ? "bits per dimension" : "loss";
-  spec.logy = true;
+  spec.ylo = r.lo;
+  spec.yhi = r.hi;
   return plot_png(png, all, spec);
 }
 

@@ -1,6 +1,7 @@
 // Plots drawn by gnuplot (Debian's gnuplot-nox, PNG terminal): the program writes the data and a
 // script to a temporary directory and runs gnuplot on it.
 #pragma once
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ struct PlotSpec {
   bool logy = false;
   int width = 900, height = 500;
   std::string extra;  // more gnuplot commands (e.g. "set xrange [0:255]")
+  double ylo = NAN, yhi = NAN;  // the y range (NaN: gnuplot's own)
 };
 
 // The shared gnuplot plumbing: whether gnuplot is installed, quoting for its scripts, a scratch
@@ -30,7 +32,19 @@ void run_gnuplot(const std::string& script, const std::string& dir, const std::s
 // Returns false (with a warning on stderr) when gnuplot is not installed; throws when it fails.
 bool plot_png(const std::string& png_path, const std::vector<Series>& series, const PlotSpec& spec);
 
-// Training curves from a metrics.jsonl (train_bpd per logged step, val_bpd per validation).
+// The y range a training curve should show: the values after the first `skip` fraction of the
+// steps (where the loss falls fast, from 10x the later values) set the top, all values the bottom,
+// with a margin of 5%; `clipped` says whether earlier points lie above it. Fewer than 20 points:
+// the full range.
+struct YRange {
+  double lo = NAN, hi = NAN;
+  bool clipped = false;
+};
+YRange focus_range(const std::vector<Series>& series, double skip = 0.1);
+
+// Training curves from a metrics.jsonl: every "train_*" key per logged step (with a running mean
+// over 2% of the steps) and every "val_*" key per validation, on a linear axis focused by
+// focus_range (so the 1.1-1.5 bpd a run spends most of its time in fills the plot).
 bool plot_training_curves(const std::string& metrics_jsonl, const std::string& png_path, const std::string& title);
 
 }  // namespace fg::train
