@@ -169,12 +169,22 @@ ModelConfig config_from_json(const std::string& text) {
   return c;
 }
 
-LoadedModel load_model(const std::string& path, Device device) {
+LoadedModel load_model(const std::string& path, Device device, bool use_average) {
   LoadedModel lm;
   lm.checkpoint = nn::load_checkpoint(path);
   lm.config = config_from_json(lm.checkpoint.get("config"));
   lm.model = build_image_model(lm.config);
   nn::restore(lm.checkpoint, *lm.model, nullptr, false);
+  if (use_average && !lm.checkpoint.ema.empty()) {
+    nn::EMA average(*lm.model, 0.0);
+    try {
+      average.load_state_dict(lm.checkpoint.ema);
+    } catch (const Error& e) {
+      fail(fmt::format("{}: its moving average does not fit the model: {}", path, e.what()));
+    }
+    average.swap();  // the average becomes the model's weights
+    lm.averaged = true;
+  }
   lm.model->to(device);
   lm.model->eval();
   return lm;

@@ -37,11 +37,15 @@ double Checkpoint::get_double(const std::string& key) const {
 }
 
 void save_checkpoint(const std::string& path, const Module& model, const Optimizer* opt,
-                     std::map<std::string, std::string> meta) {
+                     std::map<std::string, std::string> meta, const EMA* ema) {
   std::map<std::string, Tensor> all;
   for (auto& [n, t] : model.state_dict()) all["model." + n] = t;
   if (opt)
     for (auto& [n, t] : opt->state_dict()) all["optim." + n] = t;
+  if (ema) {
+    for (auto& [n, t] : ema->state_dict()) all["ema." + n] = t;
+    meta["ema_decay"] = fmt::format("{}", ema->decay());
+  }
   meta["format"] = kCheckpointFormat;
   meta["rng_seed"] = std::to_string(default_generator().seed());
   meta["rng_offset"] = std::to_string(default_generator().offset());
@@ -60,15 +64,17 @@ Checkpoint load_checkpoint(const std::string& path) {
   for (auto& [n, t] : f.tensors) {
     if (n.rfind("model.", 0) == 0) ck.model[n.substr(6)] = t;
     else if (n.rfind("optim.", 0) == 0) ck.optim[n.substr(6)] = t;
-    else fail(fmt::format("{}: unexpected tensor '{}' (expected model.* or optim.*)", path, printable(n)));
+    else if (n.rfind("ema.", 0) == 0) ck.ema[n.substr(4)] = t;
+    else fail(fmt::format("{}: unexpected tensor '{}' (expected model.*, optim.* or ema.*)", path, printable(n)));
   }
   return ck;
 }
 
-void restore(const Checkpoint& ck, Module& model, Optimizer* opt, bool restore_rng) {
+void restore(const Checkpoint& ck, Module& model, Optimizer* opt, bool restore_rng, EMA* ema) {
   try {
     model.load_state_dict(ck.model);
     if (opt) opt->load_state_dict(ck.optim);
+    if (ema && !ck.ema.empty()) ema->load_state_dict(ck.ema);
   } catch (const Error& e) {
     fail(fmt::format("{}: does not fit this model: {}", ck.path, e.what()));
   }

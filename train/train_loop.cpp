@@ -25,7 +25,9 @@ EvalRandomness::~EvalRandomness() { default_generator().set_state(seed_, offset_
 
 TrainLoop::TrainLoop(Task& task, nn::Optimizer& opt, nn::StepLR* sched, LoopOptions o)
     : task_(task), opt_(opt), sched_(sched), o_(std::move(o)), pos_(std::make_unique<Position>()),
-      stats_(std::make_unique<detail::StepStats>()) {}
+      stats_(std::make_unique<detail::StepStats>()) {
+  if (o_.ema_decay > 0) ema_ = std::make_unique<nn::EMA>(task_.model(), o_.ema_decay);
+}
 
 TrainLoop::~TrainLoop() = default;
 
@@ -38,7 +40,9 @@ void TrainLoop::restore(const std::string& path) {
   FG_CHECK(task_.config_matches(ck.get("config")),
            "--resume {}: the checkpoint was trained with a different configuration:\n  checkpoint: {}\n  this run:   {}",
            path, printable(ck.get("config"), 300), task_.config_json());
-  nn::restore(ck, task_.model(), &opt_);
+  nn::restore(ck, task_.model(), &opt_, true, ema_.get());
+  if (ema_ && ck.ema.empty())
+    std::fprintf(stderr, "%s holds no moving average of the weights: it starts from the current ones\n", path.c_str());
   *pos_ = {ck.get_int("epoch"), ck.get_int("batch"), ck.get_int("step"), ck.get_double("best_score"),
            ck.get_double("train_seconds")};
   if (sched_) sched_->set_epoch(pos_->epoch);
@@ -57,7 +61,7 @@ void TrainLoop::save(const std::string& name) {
   meta["train_seconds"] = fmt::format("{}", elapsed());
   meta["seed"] = std::to_string(o_.seed);
   meta["val_score"] = fmt::format("{}", last_score_);
-  nn::save_checkpoint(o_.out + "/" + o_.file_prefix + name, task_.model(), &opt_, meta);
+  nn::save_checkpoint(o_.out + "/" + o_.file_prefix + name, task_.model(), &opt_, meta, ema_.get());
 }
 
 void TrainLoop::validate() {
@@ -65,6 +69,7 @@ void TrainLoop::validate() {
   {
     ag::NoGradGuard ng;
     EvalRandomness r(o_.seed);
+    nn::EmaScope averaged(ema_.get());  // validation (and the best checkpoint) by the average
     task_.model().eval();
     ev = task_.validate(pos_->step, pos_->epoch);
     task_.model().train();
@@ -113,6 +118,7 @@ void TrainLoop::train_step() {
   opt_.zero_grad();
   ag::Var loss = detail::fault_loss(task_.loss(pos_->epoch, pos_->batch, step), step);
   const nn::StepResult r = nn::optimizer_step(loss, opt_, o_.clip, [&] { detail::fault_grads(opt_.params(), step); });
+  if (ema_) ema_->update(&r.bad);
   stats_->add(r, pos_->epoch);
   ++pos_->step;
   ++pos_->batch;

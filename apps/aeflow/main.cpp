@@ -43,7 +43,7 @@ struct Options {
   std::string variant = "stable";
   int64_t epochs = 1, batch = 128, max_steps = 0, bench = 0, train_size = 50000;
   int64_t val_every = 50, val_subset = 2000;  // interim validation on the first val_subset images
-  double lr = 1e-3, nll_weight = -1, clip = 1.0;  // nll_weight < 0: the variant's default
+  double lr = 1e-3, nll_weight = -1, clip = 1.0, ema = 0;  // nll_weight < 0: the variant's default
   uint64_t seed = 0;
   std::string data, out = "runs/aeflow", nll_mode = "prior", device = "cpu";
   int threads = 0;
@@ -156,6 +156,9 @@ bool parse(int argc, char** argv, Options& o, int& code) {
   app.add_option("--epochs", o.epochs, "training epochs")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--batch", o.batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--lr", o.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--ema", o.ema, "EMA decay of the weights used for evaluation and sampling (0: off)")
+      ->check(CLI::Range(0.0, 0.999999))
+      ->capture_default_str();
   app.add_option("--clip", o.clip, "clip gradients to this global norm (0: off)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -380,9 +383,12 @@ int run(const Options& o, const nn::MnistData& train, const nn::MnistData& val, 
   lo.val_every = o.val_every;
   lo.clip = o.clip > 0 ? o.clip : INFINITY;  // the norm is measured (and reported) either way
   lo.seed = o.seed;
+  lo.ema_decay = o.ema;
   lo.loss_name = "train_loss";
-  LoopResult lr = TrainLoop(task, opt, nullptr, lo).run();
+  TrainLoop loop(task, opt, nullptr, lo);
+  LoopResult lr = loop.run();
   if (lr.exit_code != 0) return lr.exit_code;
+  nn::EmaScope averaged(loop.average());  // with --ema, the rest evaluates the moving average
   if (task.val_curve.size() < 2) task.end_epoch(lr.epochs);  // stopped by --max-steps inside an epoch
 
   nn::write_png_grid(o.out + "/samples.png", model.sample(64), 8);

@@ -45,7 +45,7 @@ namespace {
 struct Options {
   std::string method = "realnvp", source = "gaussian", dataset, convention, out = "runs/toy2d";
   int64_t steps = 0, batch = 256, layers = 8, hidden = 64, width = 64;
-  double lr = 1e-3, sigma = 0.1;
+  double lr = 1e-3, sigma = 0.1, ema = 0;
   uint64_t seed = 0;
   int64_t test_size = 0, eval_points = 1000, samples = 2000, grid = 100;
   int threads = 1;  // 2-D batches are too small to split; the other core prepares OT-CFM's pairings
@@ -78,6 +78,9 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
       ->check(CLI::PositiveNumber);
   app.add_option("--batch", o.batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--lr", o.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--ema", o.ema, "EMA decay of the weights used for evaluation and sampling (0: off)")
+      ->check(CLI::Range(0.0, 0.999999))
+      ->capture_default_str();
   app.add_option("--sigma", o.sigma, "matching methods: the path's sigma (torchcfm's tutorial: 0.1)")
       ->check(CLI::Range(0.0, 0.999))
       ->capture_default_str();
@@ -248,13 +251,16 @@ int run(const Options& o) {
   lo.log_every = 100;
   lo.clip = 0;  // torchcfm's tutorial does not clip
   lo.seed = o.seed;
+  lo.ema_decay = o.ema;
   lo.resume = o.resume;
   lo.loss_name = matching ? "train_fm_loss" : "train_nll";
   lo.progress_label = "train " + tag;
   lo.file_prefix = tag + "_";
-  LoopResult lr = TrainLoop(task, opt, nullptr, lo).run();
+  TrainLoop loop(task, opt, nullptr, lo);
+  LoopResult lr = loop.run();
 
-  // ---- evaluation, all with fixed seeds
+  // ---- evaluation, all with fixed seeds (and the weights' moving average with --ema)
+  nn::EmaScope averaged(loop.average());
   ag::NoGradGuard ng;
   task.model().eval();
   nlohmann::json j{{"method", o.method},  {"source", matching ? o.source : "gaussian"}, {"dataset", o.dataset},

@@ -12,6 +12,7 @@ struct TrainOptions {
   flows::ModelConfig model;
   int64_t epochs = 200, batch = 128;
   double lr = 1e-3, lr_decay = 0.99, clip = 1.0;
+  double ema = 0;                // > 0: EMA decay of the weights used for validation, sampling and the test
   uint64_t seed = 42;
   std::string data, out, resume, eval_only, device = "cpu";
   int threads = 0;               // 0: OMP_NUM_THREADS or all cores

@@ -80,6 +80,7 @@ TrainOutcome run_training(const TrainOptions& o, const nn::MnistData& train_set,
   lo.val_every = o.val_every;
   lo.save_every = o.save_every;
   lo.clip = o.clip;
+  lo.ema_decay = o.ema;
   lo.seed = o.seed;
   lo.resume = o.resume;
   lo.loss_name = std::string("train_") + m.loss_name();

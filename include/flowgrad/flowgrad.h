@@ -31,6 +31,7 @@
 #include "flowgrad/nn/atomic_file.h"
 #include "flowgrad/nn/checkpoint.h"
 #include "flowgrad/nn/data_loader.h"
+#include "flowgrad/nn/ema.h"
 #include "flowgrad/nn/idx.h"
 #include "flowgrad/nn/image.h"
 #include "flowgrad/nn/init.h"

@@ -24,6 +24,7 @@
 
 #include "flowgrad/nn/checkpoint.h"
 #include "flowgrad/nn/idx.h"
+#include "flowgrad/flows/models.h"
 #include "test_support.h"
 
 using namespace fg;
@@ -89,6 +90,39 @@ TEST_CASE("a resumed run continues the uninterrupted run's exact losses, stopped
   CHECK(fs::exists(t.path / "a" / "best.safetensors"));
   CHECK(fs::exists(t.path / "a" / "samples_latest.png"));
   if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) CHECK(fs::exists(t.path / "a" / "curves.png"));
+}
+
+TEST_CASE("--ema: the average is in every checkpoint, resumes exactly, and is what tools load") {
+  TempDir t;
+  write_tiny_mnist(t.path);
+  std::string args = common_args(t.path) + " --val-every 3 --log-every 4 --ema 0.9";
+  REQUIRE(run(args + " --max-steps 7 --out " + (t.path / "a").string()).code == 0);
+  REQUIRE(run(args + " --max-steps 4 --out " + (t.path / "b").string()).code == 0);
+  Result b = run(args + " --max-steps 7 --resume --out " + (t.path / "b").string());
+  INFO(b.output);
+  REQUIRE(b.code == 0);
+  const nn::Checkpoint ca = nn::load_checkpoint((t.path / "a" / "last.safetensors").string());
+  const nn::Checkpoint cb = nn::load_checkpoint((t.path / "b" / "last.safetensors").string());
+  REQUIRE(!ca.ema.empty());
+  CHECK(ca.get("ema_decay") == "0.9");
+  CHECK(ca.ema.size() == cb.ema.size());
+  double diff = 0, moved = 0;
+  for (auto& [name, avg] : ca.ema) {
+    diff = std::max(diff, max_abs_diff(avg, cb.ema.at(name)));
+    moved = std::max(moved, max_abs_diff(avg, ca.model.at(name)));
+  }
+  CHECK(diff == 0.0);   // the resumed run's average is bit-identical
+  CHECK(moved > 0.0);   // and it is not the live weights
+  CHECK(train_losses(t.path / "a" / "metrics.jsonl") == train_losses(t.path / "b" / "metrics.jsonl"));
+  // tools load the average; load_model(..., false) the live weights
+  flows::LoadedModel avg = flows::load_model((t.path / "a" / "last.safetensors").string());
+  flows::LoadedModel live = flows::load_model((t.path / "a" / "last.safetensors").string(), Device::cpu(), false);
+  CHECK(avg.averaged);
+  CHECK(!live.averaged);
+  const auto sd = avg.model->state_dict();
+  const std::string some = ca.ema.begin()->first;
+  CHECK(max_abs_diff(sd.at(some), ca.ema.at(some)) == 0.0);
+  CHECK(max_abs_diff(live.model->state_dict().at(some), ca.model.at(some)) == 0.0);
 }
 
 TEST_CASE("SIGTERM saves last.safetensors at once and --resume continues the exact losses") {

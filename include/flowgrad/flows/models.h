@@ -94,15 +94,17 @@ std::shared_ptr<ImageFlow> create_multiscale_flow(Arch arch = Arch::V2, bool add
 std::shared_ptr<ImageFlow> create_glow(int k = 8, int hidden = 128);
 
 // A model rebuilt from a checkpoint written by the training loop, whose metadata holds the model's
-// config: built by the config, its weights restored (not the optimizer), moved to `device` and put
-// in eval mode. Errors name the file (missing, corrupt, or a config naming no known model).
+// config: built by the config, its weights restored (the moving average where the checkpoint has
+// one, unless use_average is false; not the optimizer), moved to `device` and put in eval mode.
+// Errors name the file (missing, corrupt, or a config naming no known model).
 struct LoadedModel {
   std::shared_ptr<ImageModel> model;
   ModelConfig config;
   nn::Checkpoint checkpoint;
+  bool averaged = false;  // the weights are the checkpoint's moving average (ema.*)
   // The model as a coupling flow; throws naming `what` (the caller) for another family.
   ImageFlow& flow(const char* what) const;
 };
-LoadedModel load_model(const std::string& path, Device device = Device::cpu());
+LoadedModel load_model(const std::string& path, Device device = Device::cpu(), bool use_average = true);
 
 }  // namespace fg::flows

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "flowgrad/nn/ema.h"
 #include "flowgrad/nn/module.h"
 #include "flowgrad/nn/optim.h"
 #include "flowgrad/train/progress.h"
@@ -38,6 +39,8 @@ struct LoopOptions {
   int64_t val_every = 0;         // 0: at the end of each epoch (step-indexed: only at the end)
   int64_t save_every = 0;        // also write last.safetensors every N steps (0: at validations only)
   double clip = 1.0;             // global gradient norm (0: off)
+  double ema_decay = 0;          // > 0: keep a moving average of the weights (nn/ema.h); validation,
+                                 // the best checkpoint and the checkpoints' ema.* tensors use it
   int max_bad_in_a_row = 5;      // non-finite steps in a row that stop the run
   uint64_t seed = 0;             // validation's fixed generator derives from it
   std::string resume;            // a checkpoint to continue from
@@ -101,6 +104,9 @@ class TrainLoop {
   // checkpoint of another configuration, an unwritable --out) or after max_bad_in_a_row non-finite
   // steps, leaving the last good checkpoint untouched.
   LoopResult run();
+  // The moving average of the weights (LoopOptions::ema_decay), or null: evaluate after training
+  // with nn::EmaScope averaged(loop.average()).
+  nn::EMA* average() { return ema_.get(); }
 
  private:
   void start();                      // output directory, resume, metrics log
@@ -122,6 +128,7 @@ class TrainLoop {
   std::unique_ptr<detail::MetricsLog> log_;
   std::unique_ptr<detail::StepStats> stats_;
   std::unique_ptr<Progress> bar_;
+  std::unique_ptr<nn::EMA> ema_;
   std::chrono::steady_clock::time_point start_;
   int64_t last_val_step_ = -1, read_from_ = 0;
   double last_score_ = NAN;
