@@ -1,11 +1,16 @@
 // Host-side checks of CUDA, cuBLAS and cuDNN status codes: a failure throws fg::Error naming the
-// call and the library's own message.
+// call and the library's own message. Included by the .cu files: C++17.
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
 #include "flowgrad/tensor/error.h"
+
+namespace fg::cuda {
+// The launch error of the last kernel as an fg::Error naming `what` (cudaGetLastError).
+void check_launch(cudaStream_t s, const char* what);
+}  // namespace fg::cuda
 
 #define FG_CUDA(call)                                                                                     \
   do {                                                                                                    \

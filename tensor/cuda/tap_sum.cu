@@ -1,7 +1,9 @@
 // The shifted-tap sum of a K x K conv computed as a 1x1 conv (TapSumParams) and its adjoint, one
 // thread per output element (the formulas of tensor/cpu/tap_sum.cpp).
+#include "tensor/cuda/cuda_backend.h"
+#include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/device.cuh"
-#include "tensor/cuda/kernels.h"
+#include "tensor/dispatch.h"
 
 namespace fg::cuda {
 
@@ -38,24 +40,28 @@ __global__ void tap_sum_backward_kernel(TapSumParams p, const T* dy, T* dz) {
 
 }  // namespace
 
-void tap_sum(cudaStream_t s, DType t, const TapSumParams& p, const void* z, void* y) {
+void CudaBackend::tap_sum(const TapSumParams& p, const Tensor& z, Tensor& y) {
+  FG_CHECK(p.block == 0, "tap_sum on cuda: channel-blocked layouts are CPU-only");
   const int64_t n = p.N * p.O * p.H * p.W;
   if (n == 0) return;
-  dispatch_float(t, [&](auto v) {
+  activate();
+  dispatch_float(z.dtype(), "tap_sum", [&](auto v) {
     using T = decltype(v);
-    tap_sum_kernel<T><<<grid_for(n), kThreads, 0, s>>>(p, static_cast<const T*>(z), static_cast<T*>(y));
+    tap_sum_kernel<T><<<grid_for(n), kThreads, 0, stream_>>>(p, ptr<T>(z), ptr<T>(y));
   });
-  check_launch("tap_sum");
+  check_launch(stream_, "tap_sum");
 }
 
-void tap_sum_backward(cudaStream_t s, DType t, const TapSumParams& p, const void* dy, void* dz) {
+void CudaBackend::tap_sum_backward(const TapSumParams& p, const Tensor& dy, Tensor& dz) {
+  FG_CHECK(p.block == 0, "tap_sum_backward on cuda: channel-blocked layouts are CPU-only");
   const int64_t n = p.N * p.K * p.K * p.O * p.H * p.W;
   if (n == 0) return;
-  dispatch_float(t, [&](auto v) {
+  activate();
+  dispatch_float(dy.dtype(), "tap_sum_backward", [&](auto v) {
     using T = decltype(v);
-    tap_sum_backward_kernel<T><<<grid_for(n), kThreads, 0, s>>>(p, static_cast<const T*>(dy), static_cast<T*>(dz));
+    tap_sum_backward_kernel<T><<<grid_for(n), kThreads, 0, stream_>>>(p, ptr<T>(dy), ptr<T>(dz));
   });
-  check_launch("tap_sum_backward");
+  check_launch(stream_, "tap_sum_backward");
 }
 
 }  // namespace fg::cuda

@@ -2,10 +2,14 @@
 // pivoting in double, as tensor/linalg.cpp's lu_inplace (same pivot choice), run by one block:
 // the pivot search and row swap per column, then the trailing update spread over the threads.
 // slogdet reads the diagonal; inverse solves for the n columns of P in parallel, one per thread.
+// A singular matrix gives logabsdet -inf and sign 0, and an inverse of NaNs (a kernel cannot report
+// to the host without a sync).
 #include <cmath>
 
+#include "tensor/cuda/cuda_backend.h"
+#include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/device.cuh"
-#include "tensor/cuda/kernels.h"
+#include "tensor/dispatch.h"
 
 namespace fg::cuda {
 
@@ -108,32 +112,37 @@ __global__ void inverse_kernel(const T* a, int64_t n, double* m, int* perm, doub
   }
 }
 
-}  // namespace
-
+// bytes of scratch for an n x n matrix: the LU and the inverse's columns (2 n^2 doubles), the permutation
 size_t linalg_scratch(int64_t n) {
   return static_cast<size_t>(2 * n * n) * sizeof(double) + static_cast<size_t>(n) * sizeof(int) + 16;
 }
 
-void slogdet(cudaStream_t s, DType t, const void* a, int64_t n, void* scratch, void* logabsdet, void* sign) {
-  double* m = static_cast<double*>(scratch);
+}  // namespace
+
+void CudaBackend::slogdet(const Tensor& a, Tensor& logabsdet, Tensor& sign) {
+  const int64_t n = a.size(0);
+  activate();
+  Scratch s(*this, linalg_scratch(n));
+  double* m = static_cast<double*>(s.get());
   int* perm = reinterpret_cast<int*>(m + 2 * n * n);
-  dispatch_float(t, [&](auto z) {
+  dispatch_float(a.dtype(), "slogdet", [&](auto z) {
     using T = decltype(z);
-    slogdet_kernel<T><<<1, kLinalgThreads, 0, s>>>(static_cast<const T*>(a), n, m, perm, static_cast<T*>(logabsdet),
-                                                   static_cast<T*>(sign));
+    slogdet_kernel<T><<<1, kLinalgThreads, 0, stream_>>>(ptr<T>(a), n, m, perm, ptr<T>(logabsdet), ptr<T>(sign));
   });
-  check_launch("slogdet");
+  check_launch(stream_, "slogdet");
 }
 
-void inverse(cudaStream_t s, DType t, const void* a, int64_t n, void* scratch, void* out) {
-  double* m = static_cast<double*>(scratch);
+void CudaBackend::inverse(const Tensor& a, Tensor& o) {
+  const int64_t n = a.size(0);
+  activate();
+  Scratch s(*this, linalg_scratch(n));
+  double* m = static_cast<double*>(s.get());
   int* perm = reinterpret_cast<int*>(m + 2 * n * n);
-  dispatch_float(t, [&](auto z) {
+  dispatch_float(a.dtype(), "inverse", [&](auto z) {
     using T = decltype(z);
-    inverse_kernel<T><<<1, kLinalgThreads, 0, s>>>(static_cast<const T*>(a), n, m, perm, m + n * n,
-                                                   static_cast<T*>(out));
+    inverse_kernel<T><<<1, kLinalgThreads, 0, stream_>>>(ptr<T>(a), n, m, perm, m + n * n, ptr<T>(o));
   });
-  check_launch("inverse");
+  check_launch(stream_, "inverse");
 }
 
 }  // namespace fg::cuda

@@ -1,14 +1,11 @@
-// CUDA dense kernels: batched matmul on cuBLAS, 2-D convolution (forward, backward data, backward
-// filter with bias) on cuDNN 9's legacy convolution API. Layouts are those of flowgrad/detail/params.h
-// (row-major matrices, NCHW / OIHW). Descriptors and the chosen algorithms are built once per
-// params key (tensor/plan_cache.h); algorithms come from cuDNN's heuristics (the _v7 queries), the
-// first that runs without error in the workspace we allow. Math: FMA only (no TF32) unless
-// allow_tf32(), so f32 results match the CPU's to rounding.
-#include <vector>
-
+// CUDA 2-D convolution on cuDNN 9's legacy convolution API (the CPU's tensor/cpu/onednn_conv.cpp):
+// forward with bias and a fused ReLU, backward data, backward filter with the bias gradient.
+// NCHW / OIHW. Descriptors and the chosen algorithms are built once per params key
+// (tensor/plan_cache.h); algorithms come from cuDNN's heuristics (the _v7 queries), the first that
+// runs without error in the workspace we allow. Math: FMA only (no TF32) unless allow_tf32(), so
+// f32 results match the CPU's to rounding.
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_check.h"
-#include "tensor/cuda/kernels.h"
 #include "tensor/geometry.h"
 
 namespace fg::cuda {
@@ -18,32 +15,6 @@ constexpr size_t kMaxWorkspace = size_t{1} << 30;  // per call; algorithms askin
 cudnnDataType_t cudnn_type(DType t) { return t == DType::F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT; }
 }  // namespace
 
-void CudaBackend::matmul(const MatmulParams& p, const Tensor& a, const Tensor& b, Tensor& c) {
-  FG_CHECK(is_floating(a.dtype()), "matmul: dtype {} is not supported (f32 and f64 are)", dtype_name(a.dtype()));
-  activate();
-  FG_CUBLAS(cublasSetMathMode(cublas_, allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands and pass
-  // each row-major matrix as its column-major transpose.
-  const int m = static_cast<int>(p.N), n = static_cast<int>(p.M), k = static_cast<int>(p.K);
-  const cublasOperation_t opb = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, opa = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const int ldb = static_cast<int>(p.trans_b ? p.K : p.N), lda = static_cast<int>(p.trans_a ? p.M : p.K);
-  const int ldc = static_cast<int>(p.N);
-  const long long sb = p.b_batch_stride, sa = p.a_batch_stride, sc = p.M * p.N;
-  const int batch = static_cast<int>(p.batch);
-  if (a.dtype() == DType::F64) {
-    const double one = 1, zero = 0;
-    FG_CUBLAS(cublasDgemmStridedBatched(cublas_, opb, opa, m, n, k, &one, static_cast<const double*>(b.raw()), ldb, sb,
-                                        static_cast<const double*>(a.raw()), lda, sa, &zero,
-                                        static_cast<double*>(c.raw()), ldc, sc, batch));
-  } else {
-    const float one = 1, zero = 0;
-    FG_CUBLAS(cublasSgemmStridedBatched(cublas_, opb, opa, m, n, k, &one, static_cast<const float*>(b.raw()), ldb, sb,
-                                        static_cast<const float*>(a.raw()), lda, sa, &zero,
-                                        static_cast<float*>(c.raw()), ldc, sc, batch));
-  }
-}
-
-// ---- cuDNN convolutions ----
 
 struct ConvPlan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
@@ -80,11 +51,6 @@ bool pick(const Perf* perf, int count, decltype(Perf::algo)& algo, size_t& ws) {
       return true;
     }
   return false;
-}
-
-// y = relu(y), for a conv with the ReLU fused (Conv2dParams::relu): our elementwise kernel in place
-void relu_in_place(cudaStream_t s, Tensor& y) {
-  cuda::unary(s, y.dtype(), UnaryOp::Relu, {}, elementwise_params("conv2d relu", y, {&y}), y.raw(), y.raw());
 }
 
 // y += bias (per channel) with descriptors of its own: for an empty input, where cuDNN takes no
@@ -170,9 +136,9 @@ void CudaBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const T
   activate();
   if (y.numel() == 0) return;
   if (x.numel() == 0 || w.numel() == 0) {  // an empty sum: the bias alone
-    cuda::fill(stream_, y.dtype(), y.raw(), y.numel(), 0.0);
+    fill(y, 0.0);
     if (bias) add_bias_alone(cudnn_, p, y.dtype(), bias->raw(), y.raw());
-    if (p.relu) relu_in_place(stream_, y);
+    if (p.relu) unary(UnaryOp::Relu, {}, elementwise_params("conv2d relu", y, {&y}), y, y);
     return;
   }
   auto c = conv_plan(p, x.dtype());
@@ -182,7 +148,7 @@ void CudaBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const T
   FG_CUDNN(cudnnConvolutionForward(cudnn_, s.one(), c->x, x.raw(), c->w, w.raw(), c->conv, c->fwd, ws, c->fwd_ws,
                                    s.zero(), c->y, y.raw()));
   if (bias) FG_CUDNN(cudnnAddTensor(cudnn_, s.one(), c->bias, bias->raw(), s.one(), c->y, y.raw()));
-  if (p.relu) relu_in_place(stream_, y);
+  if (p.relu) unary(UnaryOp::Relu, {}, elementwise_params("conv2d relu", y, {&y}), y, y);
 }
 
 void CudaBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
@@ -190,7 +156,7 @@ void CudaBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, 
   FG_CHECK(is_floating(dy.dtype()), "conv2d_backward_data: dtype {} is not supported", dtype_name(dy.dtype()));
   activate();
   if (dx.numel() == 0) return;
-  if (dy.numel() == 0 || w.numel() == 0) return cuda::fill(stream_, dx.dtype(), dx.raw(), dx.numel(), 0.0);
+  if (dy.numel() == 0 || w.numel() == 0) return fill(dx, 0.0);
   auto c = conv_plan(p, dy.dtype());
   FG_CHECK(c->have_data, "conv2d on cuda: no cuDNN backward-data algorithm for this case");
   const Scalars s{.f64 = dy.dtype() == DType::F64};
@@ -205,8 +171,8 @@ void CudaBackend::conv2d_backward_weights(const Conv2dParams& p, const Tensor& x
   FG_CHECK(is_floating(x.dtype()), "conv2d_backward_weights: dtype {} is not supported", dtype_name(x.dtype()));
   activate();
   if (dy.numel() == 0 || x.numel() == 0) {  // nothing flowed back: zero gradients
-    cuda::fill(stream_, dw.dtype(), dw.raw(), dw.numel(), 0.0);
-    if (dbias) cuda::fill(stream_, dbias->dtype(), dbias->raw(), dbias->numel(), 0.0);
+    fill(dw, 0.0);
+    if (dbias) fill(*dbias, 0.0);
     return;
   }
   auto c = conv_plan(p, x.dtype());
