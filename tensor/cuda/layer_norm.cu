@@ -1,8 +1,9 @@
 // CUDA layer norm over C of x viewed as [outer, C, inner] (the formulas of
-// tensor/cpu/layer_norm_ref.cpp, sums in double). Forward and dx: one thread per (outer, inner)
-// position when inner > 1 (neighbouring threads read neighbouring addresses at every c: the channel
-// case), one warp per row when inner == 1 (the last-dim case). dgamma/dbeta: one block per channel
-// over all positions, in a fixed order.
+// tensor/cpu/layer_norm_ref.cpp, sums in double); channel-blocked x (p.block = b > 0) is
+// [outer, C/b, inner, b], reached through the same kernels by at(). Forward and dx: one thread per
+// (outer, inner) position when inner > 1 (the channel case), one warp per row when inner == 1 (the
+// last-dim case, where the blocked and plain layouts coincide). dgamma/dbeta: one block per
+// channel over all positions, in a fixed order. C = 0 writes mean 0 and rstd 1/sqrt(eps).
 #include <cmath>
 
 #include "tensor/cuda/cuda_backend.h"
@@ -14,9 +15,11 @@ namespace fg::cuda {
 
 namespace {
 
-// the element (o, c, i) of x [outer, C, inner]
+// the element (o, c, i) of x: plain [outer, C, inner], or blocked [outer, C/B, inner, B]
 __device__ __forceinline__ int64_t at(const LayerNormParams& p, int64_t o, int64_t c, int64_t i) {
-  return (o * p.C + c) * p.inner + i;
+  if (p.block == 0) return (o * p.C + c) * p.inner + i;
+  const int64_t B = p.block;
+  return ((o * (p.C / B) + c / B) * p.inner + i) * B + c % B;
 }
 
 template <class T>
@@ -145,7 +148,8 @@ __global__ void ln_affine_grads(LayerNormParams p, const T* dy, const T* x, cons
 }
 
 void check_block(const LayerNormParams& p) {
-  FG_CHECK(p.block == 0, "layer_norm on cuda: channel-blocked layouts are CPU-only");
+  FG_CHECK(p.block >= 0 && (p.block == 0 || p.C % p.block == 0),
+           "layer_norm on cuda: {} channels do not split into blocks of {}", p.C, p.block);
 }
 
 }  // namespace
@@ -153,7 +157,12 @@ void check_block(const LayerNormParams& p) {
 void CudaBackend::layer_norm_forward(const LayerNormParams& p, const Tensor& x, const Tensor* gate,
                                      const Tensor* gamma, const Tensor* beta, Tensor& y, Tensor& mean, Tensor& rstd) {
   check_block(p);
-  if (p.C <= 0 || p.outer * p.inner <= 0) return;
+  if (p.outer * p.inner <= 0) return;
+  if (p.C <= 0) {  // the empty sums are 0 (as on the CPU); y is empty
+    fill(mean, 0.0);
+    fill(rstd, 1.0 / std::sqrt(p.eps));
+    return;
+  }
   activate();
   Tensor r;  // with a gate: the gated residual first (activation.cu), then the norm of it
   if (gate) {
