@@ -40,6 +40,8 @@ class CudaBackend final : public Backend {
   void copy_from_host(void* dst, const void* src, size_t bytes) override;
   void copy_to_host(void* dst, const void* src, size_t bytes) override;
   void synchronize() override;
+  // NCHW cuDNN for every conv; kernel names the cuDNN algorithm chosen for direction d
+  ConvChoice conv_choice(const Conv2dParams& p, DType t, ConvDir d) override;
 
 #define FG_BACKEND_OP(name, params) void name params override;
 #include "tensor/backend.def"
