@@ -1,6 +1,6 @@
 // CUDA backend: device discovery and registration, memory (caching allocator, pinned staging for
-// uploads, the cuDNN workspace) and activate(). The kernels are defined beside their families
-// (cuda_backend.h).
+// uploads, the cuDNN workspace), activate(), and the deferred report of a singular inverse. The
+// kernels are defined beside their families (cuda_backend.h).
 #include "tensor/cuda/cuda_backend.h"
 
 #include <cstring>
@@ -59,6 +59,7 @@ CudaBackend::~CudaBackend() {
     if (s.done) cudaEventDestroy(s.done);
   }
   if (workspace_) alloc_.deallocate(workspace_, workspace_bytes_);
+  if (singular_) alloc_.deallocate(singular_, sizeof(int));
   if (cudnn_) cudnnDestroy(cudnn_);
   if (cublas_) cublasDestroy(cublas_);
   if (stream_) cudaStreamDestroy(stream_);
@@ -109,11 +110,34 @@ void CudaBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
   activate();
   FG_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
   FG_CUDA(cudaStreamSynchronize(stream_));
+  if (inverse_pending_) report_singular();
 }
 
 void CudaBackend::synchronize() {
   activate();
   FG_CUDA(cudaStreamSynchronize(stream_));
+  if (inverse_pending_) report_singular();
+}
+
+int* CudaBackend::singular_flag() {
+  if (!singular_) {
+    singular_ = static_cast<int*>(alloc_.allocate(sizeof(int)));
+    FG_CUDA(cudaMemsetAsync(singular_, 0, sizeof(int), stream_));
+  }
+  inverse_pending_ = true;
+  return singular_;
+}
+
+void CudaBackend::report_singular() {
+  inverse_pending_ = false;
+  int flag = 0;
+  FG_CUDA(cudaMemcpyAsync(&flag, singular_, sizeof(int), cudaMemcpyDeviceToHost, stream_));
+  FG_CUDA(cudaStreamSynchronize(stream_));
+  if (!flag) return;
+  FG_CUDA(cudaMemsetAsync(singular_, 0, sizeof(int), stream_));
+  fail(fmt::format("inverse: matrix {} is singular (cuda:{} found it at the host read after the inverse, which is "
+                   "NaN; FG_CUDA_SYNC=1 reports it at the call)",
+                   last_inverse_shape_, device_));
 }
 
 void* CudaBackend::workspace(size_t bytes) {

@@ -57,6 +57,10 @@ class CudaBackend final : public Backend {
   // the shared workspace, grown to at least `bytes` (cuDNN's algorithms ask for one)
   void* workspace(size_t bytes);
   std::shared_ptr<ConvPlan> conv_plan(const Conv2dParams& p, DType t);
+  // A singular matrix's inverse is NaN on the device; the kernel raises a device flag, read at the
+  // next host read (or at once with FG_CUDA_SYNC=1), which then throws as the CPU's inverse does.
+  int* singular_flag();
+  void report_singular();
 
   // pinned host buffers for uploads: a slot is reused once its last copy has completed
   struct Staging {
@@ -75,6 +79,9 @@ class CudaBackend final : public Backend {
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   PlanCache<ConvPlan> conv_plans_;
+  int* singular_ = nullptr;           // device flag set by the inverse kernel
+  bool inverse_pending_ = false;      // an inverse ran since the flag was last read
+  std::string last_inverse_shape_;
 };
 
 // A block of device memory from the backend's allocator, returned when it goes out of scope

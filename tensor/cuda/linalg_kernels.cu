@@ -2,8 +2,9 @@
 // pivoting in double, as tensor/linalg.cpp's lu_inplace (same pivot choice), run by one block:
 // the pivot search and row swap per column, then the trailing update spread over the threads.
 // slogdet reads the diagonal; inverse solves for the n columns of P in parallel, one per thread.
-// A singular matrix gives logabsdet -inf and sign 0, and an inverse of NaNs (a kernel cannot report
-// to the host without a sync).
+// A singular matrix gives logabsdet -inf and sign 0 (as on the CPU), and an inverse of NaNs plus a
+// device flag that the backend reads at the next host read, then throwing as the CPU's inverse
+// does at the call (cuda_backend.h; with FG_CUDA_SYNC=1, at the call too).
 #include <cmath>
 
 #include "tensor/cuda/cuda_backend.h"
@@ -93,8 +94,9 @@ __global__ void slogdet_kernel(const T* a, int64_t n, double* m, int* perm, T* l
 
 // column c of the inverse solves L U x = P e_c; col is n x n scratch, one column per thread
 template <class T>
-__global__ void inverse_kernel(const T* a, int64_t n, double* m, int* perm, double* col, T* out) {
+__global__ void inverse_kernel(const T* a, int64_t n, double* m, int* perm, double* col, T* out, int* singular) {
   LuState st = lu_block(a, n, m, perm);
+  if (st.singular && threadIdx.x == 0) *singular = 1;
   for (int64_t c = threadIdx.x; c < n; c += blockDim.x) {
     double* x = col + c * n;
     if (st.singular) {
@@ -138,11 +140,14 @@ void CudaBackend::inverse(const Tensor& a, Tensor& o) {
   Scratch s(*this, linalg_scratch(n));
   double* m = static_cast<double*>(s.get());
   int* perm = reinterpret_cast<int*>(m + 2 * n * n);
+  int* singular = singular_flag();
+  last_inverse_shape_ = shape_str(a.shape());
   dispatch_float(a.dtype(), "inverse", [&](auto z) {
     using T = decltype(z);
-    inverse_kernel<T><<<1, kLinalgThreads, 0, stream_>>>(ptr<T>(a), n, m, perm, m + n * n, ptr<T>(o));
+    inverse_kernel<T><<<1, kLinalgThreads, 0, stream_>>>(ptr<T>(a), n, m, perm, m + n * n, ptr<T>(o), singular);
   });
   check_launch(stream_, "inverse");
+  if (sync_launches()) report_singular();  // the kernel has run: report at the call, as the CPU does
 }
 
 }  // namespace fg::cuda
