@@ -57,3 +57,11 @@ TEST_CASE("a layer norm over zero channels writes mean 0 and rstd 1/sqrt(eps) at
     for (double s : r.rstd.to_vector<double>()) CHECK(s == doctest::Approx(100.0).epsilon(1e-6));
   }
 }
+
+TEST_CASE("copying an empty transposed view writes nothing and does not divide by its zero dims") {
+  Backend& b = backend_of(Device::cpu());
+  Tensor x = transpose(zeros({0, 5}), 0, 1), o = Tensor::empty({5, 0});
+  b.copy(elementwise_params("copy", o, {&x}), x, o);  // was SIGFPE in the transposed-copy path
+  CHECK(o.numel() == 0);
+  CHECK(x.contiguous().shape() == Shape{5, 0});
+}
