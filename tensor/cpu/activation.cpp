@@ -2,9 +2,10 @@
 // backward, whose backward reads only the saved output (elu'(v) = 1 for v > 0, else elu(v) + 1),
 // and GatedConv's gated residual x + a * sigmoid(b), whose backward reads only h = [a, b].
 #include "tensor/cpu/cpu_backend.h"
-#include "tensor/cpu/dispatch.h"
 #include "tensor/cpu/fast_math.h"
 #include "tensor/cpu/parallel.h"
+#include "tensor/cpu/pointers.h"
+#include "tensor/dispatch.h"
 
 namespace fg::cpu {
 

@@ -8,9 +8,10 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
-#include "tensor/cpu/dispatch.h"
 #include "tensor/cpu/fast_math.h"
 #include "tensor/cpu/parallel.h"
+#include "tensor/cpu/pointers.h"
+#include "tensor/dispatch.h"
 
 namespace fg::cpu {
 

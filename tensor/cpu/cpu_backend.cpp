@@ -10,7 +10,8 @@
 #include <string>
 
 #include "tensor/cpu/allocator.h"
-#include "tensor/cpu/dispatch.h"
+#include "tensor/cpu/pointers.h"
+#include "tensor/dispatch.h"
 
 namespace fg::cpu {
 

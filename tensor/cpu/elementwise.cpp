@@ -7,9 +7,10 @@
 #include <cstring>
 
 #include "tensor/cpu/cpu_backend.h"
-#include "tensor/cpu/dispatch.h"
 #include "tensor/cpu/fast_math.h"
 #include "tensor/cpu/parallel.h"
+#include "tensor/cpu/pointers.h"
+#include "tensor/dispatch.h"
 
 namespace fg::cpu {
 
@@ -175,6 +176,7 @@ template <class E>
 bool copy_transposed(const ElementwiseParams& e, const E* s, E* d) {
   const int64_t r = e.rank;
   if (r < 2 || e.strides[0][r - 1] != 1 || e.strides[1][r - 2] != 1) return false;
+  if (e.numel() == 0) return true;  // (the tile count below divides by the last two dims)
   constexpr int64_t kTile = 16;
   const int64_t na = e.shape[r - 2], nb = e.shape[r - 1], da = e.strides[0][r - 2], sb = e.strides[1][r - 1];
   const int64_t ta = (na + kTile - 1) / kTile, tb = (nb + kTile - 1) / kTile, tiles = ta * tb;

@@ -2,7 +2,7 @@
 // normalized over C for each (outer, inner) position:
 //   mean = sum_c x / C,  var = sum_c (x - mean)^2 / C (biased),  rstd = 1 / sqrt(var + eps),
 //   y = (x - mean) * rstd * gamma[c] + beta[c]   (gamma, beta: C elements, either may be null).
-// mean and rstd have outer*inner elements, index o*inner + i.
+// mean and rstd have outer*inner elements, index o*inner + i (C = 0: mean 0, rstd 1/sqrt(eps)).
 // With gate = h [outer, 2C, inner] (forward only) the normalized input is GatedConv's residual
 // x + a * sigmoid(b), [a, b] = chunk(h, 2, 1), computed per tile and never written out.
 // Backward, with xhat = (x - mean) * rstd and g = dy * gamma:
@@ -237,7 +237,12 @@ int block_of(const LayerNormParams& p) {
 template <class T>
 void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd,
                         const LayerNormParams& p, const T* gate) {
-  if (p.C <= 0 || p.outer * p.inner <= 0) return;
+  if (p.outer * p.inner <= 0) return;
+  if (p.C <= 0) {  // no channels: the empty sums are 0, so mean 0 and rstd 1/sqrt(eps) (y is empty)
+    std::fill(mean, mean + p.outer * p.inner, T(0));
+    std::fill(rstd, rstd + p.outer * p.inner, static_cast<T>(1.0 / std::sqrt(p.eps)));
+    return;
+  }
   switch (block_of(p)) {
     case 8: return forward<T, 8>(x, gate, gamma, beta, y, mean, rstd, p);
     case 16: return forward<T, 16>(x, gate, gamma, beta, y, mean, rstd, p);

@@ -2,9 +2,10 @@
 // by LU and forward/back substitution, sign and log|det| from the LU's diagonal, in double.
 #include <cmath>
 
-#include "tensor/cpu/cpu_backend.h"
-#include "tensor/cpu/dispatch.h"
 #include "flowgrad/tensor/linalg.h"
+#include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/pointers.h"
+#include "tensor/dispatch.h"
 
 namespace fg::cpu {
 

@@ -5,8 +5,9 @@
 #include <cmath>
 
 #include "tensor/cpu/cpu_backend.h"
-#include "tensor/cpu/dispatch.h"
 #include "tensor/cpu/parallel.h"
+#include "tensor/cpu/pointers.h"
+#include "tensor/dispatch.h"
 #include "tensor/uniform_at.h"
 
 namespace fg::cpu {

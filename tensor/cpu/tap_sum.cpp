@@ -12,8 +12,9 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
-#include "tensor/cpu/dispatch.h"
 #include "tensor/cpu/parallel.h"
+#include "tensor/cpu/pointers.h"
+#include "tensor/dispatch.h"
 
 namespace fg::cpu {
 

@@ -1,7 +1,5 @@
 #include "tensor/cuda/allocator.h"
 
-#include <cuda_runtime.h>
-
 #include <algorithm>
 
 #include "flowgrad/tensor/error.h"
@@ -11,6 +9,21 @@ namespace fg::cuda {
 namespace {
 double mib(size_t b) { return static_cast<double>(b) / (1 << 20); }
 }  // namespace
+
+std::string malloc_failure(int device, size_t bytes, size_t held, cudaError_t e) {
+  if (e != cudaErrorMemoryAllocation)  // e.g. a sticky fault of an earlier kernel: not a memory problem
+    return fmt::format("cuda:{}: cudaMalloc of {:.1f} MiB failed: {} ({}){}", device, mib(bytes),
+                       cudaGetErrorString(e), cudaGetErrorName(e),
+                       e == cudaErrorIllegalAddress || e == cudaErrorLaunchFailure
+                           ? "; an earlier kernel faulted (FG_CUDA_SYNC=1 reports it at its launch)"
+                           : "");
+  size_t free_b = 0, total_b = 0;
+  cudaMemGetInfo(&free_b, &total_b);
+  (void)cudaGetLastError();
+  return fmt::format("cuda:{}: out of memory allocating {:.1f} MiB ({:.1f} MiB held by tensors, {:.1f} MiB free of "
+                     "{:.1f} MiB)",
+                     device, mib(bytes), mib(held), mib(free_b), mib(total_b));
+}
 
 // 512-byte granules below 1 MiB, 2 MiB granules above: few distinct sizes, little waste.
 size_t DeviceAllocator::rounded(size_t bytes) {
@@ -47,12 +60,7 @@ void* DeviceAllocator::allocate(size_t bytes) {
   }
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
-    size_t free_b = 0, total_b = 0;
-    cudaMemGetInfo(&free_b, &total_b);
-    (void)cudaGetLastError();
-    fail(fmt::format("cuda:{}: out of memory allocating {:.1f} MiB ({:.1f} MiB held by tensors, {:.1f} MiB free of "
-                     "{:.1f} MiB): {}",
-                     device_, mib(n), mib(in_use_bytes()), mib(free_b), mib(total_b), cudaGetErrorString(e)));
+    fail(malloc_failure(device_, n, in_use_bytes(), e));
   }
   std::lock_guard<std::mutex> l(m_);
   in_use_ += n;

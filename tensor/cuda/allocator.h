@@ -4,14 +4,22 @@
 // the backend runs everything on one stream: a block freed by the host is only reused by work
 // queued after the work that last used it. On a failed cudaMalloc the cache is returned to the
 // device and the allocation retried once; then a one-line fg::Error says what was asked and what
-// is held.
+// is held. Any other cudaMalloc error (a sticky fault of an earlier kernel, no driver) is reported
+// as itself, never as "out of memory".
 #pragma once
+#include <cuda_runtime.h>
+
 #include <cstddef>
 #include <map>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace fg::cuda {
+
+// The error of a failed cudaMalloc of `bytes` on `device` (held: bytes in use by tensors): "out of
+// memory" with the device's free and total memory only for cudaErrorMemoryAllocation.
+std::string malloc_failure(int device, size_t bytes, size_t held, cudaError_t e);
 
 class DeviceAllocator {
  public:

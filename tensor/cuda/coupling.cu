@@ -1,8 +1,10 @@
 // Glow's sigmoid-scaled affine coupling (SigmoidCouplingParams), the formulas of
 // tensor/cpu/coupling.cpp: forward one block per sample (its logdet a block sum in double, in a
 // fixed order), backward one thread per element of z.
+#include "tensor/cuda/cuda_backend.h"
+#include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/device.cuh"
-#include "tensor/cuda/kernels.h"
+#include "tensor/dispatch.h"
 
 namespace fg::cuda {
 
@@ -67,31 +69,33 @@ __global__ void backward_kernel(SigmoidCouplingParams p, const T* z, const T* h,
   }
 }
 
-template <class T> const T* cp(const void* p) { return static_cast<const T*>(p); }
-template <class T> T* mp(void* p) { return static_cast<T*>(p); }
-
 }  // namespace
 
-void sigmoid_coupling(cudaStream_t s, DType t, const SigmoidCouplingParams& p, const void* z, const void* h, void* y,
-                      void* logdet) {
+// y, logdet [N] from z, h
+void CudaBackend::sigmoid_coupling(const SigmoidCouplingParams& p, const Tensor& z, const Tensor& h, Tensor& y,
+                                   Tensor& logdet) {
   if (p.N == 0) return;
-  dispatch_float(t, [&](auto v) {
+  activate();
+  dispatch_float(z.dtype(), "sigmoid_coupling", [&](auto v) {
     using T = decltype(v);
-    forward_kernel<T><<<static_cast<unsigned>(p.N), kThreads, 0, s>>>(p, cp<T>(z), cp<T>(h), mp<T>(y), mp<T>(logdet));
+    forward_kernel<T><<<static_cast<unsigned>(p.N), kThreads, 0, stream_>>>(p, ptr<T>(z), ptr<T>(h), ptr<T>(y),
+                                                                             ptr<T>(logdet));
   });
-  check_launch("sigmoid_coupling");
+  check_launch(stream_, "sigmoid_coupling");
 }
 
-void sigmoid_coupling_backward(cudaStream_t s, DType t, const SigmoidCouplingParams& p, const void* z, const void* h,
-                               const void* gy, const void* gl, void* dz, void* dh) {
+// dz, dh from gy and glogdet (zeros where an output got no gradient)
+void CudaBackend::sigmoid_coupling_backward(const SigmoidCouplingParams& p, const Tensor& z, const Tensor& h,
+                                            const Tensor& gy, const Tensor& glogdet, Tensor& dz, Tensor& dh) {
   const int64_t n = p.N * p.C * p.S;
   if (n == 0) return;
-  dispatch_float(t, [&](auto v) {
+  activate();
+  dispatch_float(z.dtype(), "sigmoid_coupling_backward", [&](auto v) {
     using T = decltype(v);
-    backward_kernel<T><<<grid_for(n), kThreads, 0, s>>>(p, cp<T>(z), cp<T>(h), cp<T>(gy), cp<T>(gl), mp<T>(dz),
-                                                        mp<T>(dh));
+    backward_kernel<T><<<grid_for(n), kThreads, 0, stream_>>>(p, ptr<T>(z), ptr<T>(h), ptr<T>(gy), ptr<T>(glogdet),
+                                                              ptr<T>(dz), ptr<T>(dh));
   });
-  check_launch("sigmoid_coupling_backward");
+  check_launch(stream_, "sigmoid_coupling_backward");
 }
 
 }  // namespace fg::cuda

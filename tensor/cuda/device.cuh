@@ -1,6 +1,6 @@
 // Device-side helpers shared by the .cu files: grid sizing, the strided offsets of an
-// ElementwiseParams walk, dtype dispatch, and warp/block sums in a fixed order (so a result does
-// not depend on scheduling).
+// ElementwiseParams walk, loads of a scalar of any dtype, and warp/block sums in a fixed order (so
+// a result does not depend on scheduling). (The host's dtype dispatch is tensor/dispatch.h.)
 #pragma once
 #include <cuda_runtime.h>
 
@@ -10,6 +10,10 @@
 #include "flowgrad/detail/params.h"
 
 namespace fg::cuda {
+
+// CUDA's math functions by their plain names in kernels: inside namespace fg, the op API's
+// fg::exp(const Tensor&) and the like would hide them.
+using ::cos, ::exp, ::expm1, ::fabs, ::floor, ::fmax, ::fmin, ::log, ::log1p, ::pow, ::sin, ::sqrt, ::tanh;
 
 constexpr int kThreads = 256;
 
@@ -47,22 +51,6 @@ __device__ __forceinline__ void offsets_of(const ElementwiseParams& e, int64_t i
 
 #define FG_GRID_STRIDE(i, n) \
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); i += static_cast<int64_t>(blockDim.x) * gridDim.x)
-
-// Runs f(T{}) for f32 or f64 (other dtypes are rejected by the ops layer before a launch).
-template <class F>
-void dispatch_float(DType t, F&& f) {
-  if (t == DType::F64) f(double{});
-  else f(float{});
-}
-template <class F>
-void dispatch_all(DType t, F&& f) {
-  switch (t) {
-    case DType::F32: return f(float{});
-    case DType::F64: return f(double{});
-    case DType::I32: return f(int32_t{});
-    case DType::U8: return f(uint8_t{});
-  }
-}
 
 __device__ __forceinline__ double load_as_double(const void* p, DType t) {
   switch (t) {

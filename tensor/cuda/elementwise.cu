@@ -1,9 +1,15 @@
 // CUDA elementwise kernels, generated from the same table as the CPU's (flowgrad/detail/elementwise.def):
 // unary and binary forward, their fused backward, comparisons, where, cast, copy, fill and row
 // gathers. Operands are strided views walked through ElementwiseParams (tensor/geometry.cpp); one
-// thread per output element in a grid-stride loop.
+// thread per output element in a grid-stride loop. An index outside [0, rows) in gather_rows gives
+// a row of zero bytes (a kernel cannot report it without a sync).
+#include <algorithm>
+#include <cstdint>
+
+#include "tensor/cuda/cuda_backend.h"
+#include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/device.cuh"
-#include "tensor/cuda/kernels.h"
+#include "tensor/dispatch.h"
 
 namespace fg::cuda {
 
@@ -135,90 +141,94 @@ __global__ void gather_kernel(const W* x, int64_t rows, int64_t row_words, const
   }
 }
 
-template <class T>
-const T* cp(const void* p) { return static_cast<const T*>(p); }
-template <class T>
-T* mp(void* p) { return static_cast<T*>(p); }
-
 }  // namespace
 
-void fill(cudaStream_t s, DType t, void* out, int64_t n, double value) {
+void CudaBackend::fill(Tensor& o, double value) {
+  const int64_t n = o.numel();
   if (n == 0) return;
-  dispatch_all(t, [&](auto z) {
+  activate();
+  dispatch_all(o.dtype(), [&](auto z) {
     using T = decltype(z);
-    fill_kernel<T><<<grid_for(n), kThreads, 0, s>>>(mp<T>(out), n, static_cast<T>(value));
+    fill_kernel<T><<<grid_for(n), kThreads, 0, stream_>>>(ptr<T>(o), n, static_cast<T>(value));
   });
-  check_launch("fill");
+  check_launch(stream_, "fill");
 }
 
-void copy(cudaStream_t s, size_t elem_bytes, const ElementwiseParams& e, const void* src, void* dst) {
+void CudaBackend::copy(const ElementwiseParams& e, const Tensor& src, Tensor& dst) {
   const int64_t n = e.numel();
   if (n == 0) return;
-  if (elem_bytes == 1) copy_kernel<uint8_t><<<grid_for(n), kThreads, 0, s>>>(e, cp<uint8_t>(src), mp<uint8_t>(dst));
-  else if (elem_bytes == 4) copy_kernel<uint32_t><<<grid_for(n), kThreads, 0, s>>>(e, cp<uint32_t>(src), mp<uint32_t>(dst));
-  else copy_kernel<uint64_t><<<grid_for(n), kThreads, 0, s>>>(e, cp<uint64_t>(src), mp<uint64_t>(dst));
-  check_launch("copy");
+  activate();
+  const size_t bytes = dtype_size(src.dtype());
+  const unsigned grid = grid_for(n);
+  if (bytes == 1) copy_kernel<uint8_t><<<grid, kThreads, 0, stream_>>>(e, ptr<uint8_t>(src), ptr<uint8_t>(dst));
+  else if (bytes == 4) copy_kernel<uint32_t><<<grid, kThreads, 0, stream_>>>(e, ptr<uint32_t>(src), ptr<uint32_t>(dst));
+  else copy_kernel<uint64_t><<<grid, kThreads, 0, stream_>>>(e, ptr<uint64_t>(src), ptr<uint64_t>(dst));
+  check_launch(stream_, "copy");
 }
 
-void cast(cudaStream_t s, const ElementwiseParams& e, DType in_t, const void* x, DType out_t, void* out) {
+void CudaBackend::cast(const ElementwiseParams& e, const Tensor& x, Tensor& o) {
   const int64_t n = e.numel();
   if (n == 0) return;
-  dispatch_all(in_t, [&](auto zi) {
+  activate();
+  dispatch_all(x.dtype(), [&](auto zi) {
     using I = decltype(zi);
-    dispatch_all(out_t, [&](auto zo) {
+    dispatch_all(o.dtype(), [&](auto zo) {
       using O = decltype(zo);
-      cast_kernel<I, O><<<grid_for(n), kThreads, 0, s>>>(e, cp<I>(x), mp<O>(out));
+      cast_kernel<I, O><<<grid_for(n), kThreads, 0, stream_>>>(e, ptr<I>(x), ptr<O>(o));
     });
   });
-  check_launch("cast");
+  check_launch(stream_, "cast");
 }
 
-void unary(cudaStream_t s, DType t, UnaryOp op, const UnaryParams& p, const ElementwiseParams& e, const void* x,
-           void* out) {
+void CudaBackend::unary(UnaryOp op, const UnaryParams& p, const ElementwiseParams& e, const Tensor& x, Tensor& o) {
   const int64_t n = e.numel();
   if (n == 0) return;
-  dispatch_float(t, [&](auto z) {
+  activate();
+  dispatch_float(x.dtype(), unary_name(op), [&](auto z) {
     using T = decltype(z);
     switch (op) {
-#define FG_UNARY(Name, ...)                                                                    \
-  case UnaryOp::Name:                                                                          \
-    unary_kernel<T><<<grid_for(n), kThreads, 0, s>>>(e, p, cp<T>(x), mp<T>(out), Name##Fn{}); \
+#define FG_UNARY(Name, ...)                                                                         \
+  case UnaryOp::Name:                                                                               \
+    unary_kernel<T><<<grid_for(n), kThreads, 0, stream_>>>(e, p, ptr<T>(x), ptr<T>(o), Name##Fn{}); \
     break;
 #include "flowgrad/detail/elementwise.def"
 #undef FG_UNARY
     }
   });
-  check_launch("unary");
+  check_launch(stream_, "unary");
 }
 
-void unary_backward(cudaStream_t s, DType t, UnaryOp op, const UnaryParams& p, const ElementwiseParams& e,
-                    const void* x, const void* y, const void* g, void* dx) {
+// operands of e: dx, g, x, y
+void CudaBackend::unary_backward(UnaryOp op, const UnaryParams& p, const ElementwiseParams& e, const Tensor& x,
+                                 const Tensor& y, const Tensor& g, Tensor& dx) {
   const int64_t n = e.numel();
   if (n == 0) return;
-  dispatch_float(t, [&](auto z) {
+  activate();
+  dispatch_float(g.dtype(), unary_name(op), [&](auto z) {
     using T = decltype(z);
     switch (op) {
-#define FG_UNARY(Name, ...)                                                                                  \
-  case UnaryOp::Name:                                                                                        \
-    unary_backward_kernel<T><<<grid_for(n), kThreads, 0, s>>>(e, p, cp<T>(x), cp<T>(y), cp<T>(g), mp<T>(dx), \
-                                                              Name##Fn{});                                   \
+#define FG_UNARY(Name, ...)                                                                                \
+  case UnaryOp::Name:                                                                                      \
+    unary_backward_kernel<T><<<grid_for(n), kThreads, 0, stream_>>>(e, p, ptr<T>(x), ptr<T>(y), ptr<T>(g), \
+                                                                    ptr<T>(dx), Name##Fn{});               \
     break;
 #include "flowgrad/detail/elementwise.def"
 #undef FG_UNARY
     }
   });
-  check_launch("unary_backward");
+  check_launch(stream_, "unary_backward");
 }
 
-void binary(cudaStream_t s, DType t, BinaryOp op, const ElementwiseParams& e, const void* a, const void* b, void* out) {
+void CudaBackend::binary(BinaryOp op, const ElementwiseParams& e, const Tensor& a, const Tensor& b, Tensor& o) {
   const int64_t n = e.numel();
   if (n == 0) return;
-  dispatch_float(t, [&](auto z) {
+  activate();
+  dispatch_float(a.dtype(), binary_name(op), [&](auto z) {
     using T = decltype(z);
     switch (op) {
-#define FG_BINARY(Name, ...)                                                                          \
-  case BinaryOp::Name:                                                                                \
-    binary_kernel<T><<<grid_for(n), kThreads, 0, s>>>(e, cp<T>(a), cp<T>(b), mp<T>(out), Name##Fn{}); \
+#define FG_BINARY(Name, ...)                                                                                  \
+  case BinaryOp::Name:                                                                                        \
+    binary_kernel<T><<<grid_for(n), kThreads, 0, stream_>>>(e, ptr<T>(a), ptr<T>(b), ptr<T>(o), Name##Fn{}); \
     break;
 #define FG_COMPARE(Name, ...) FG_BINARY(Name)
 #include "flowgrad/detail/elementwise.def"
@@ -226,26 +236,29 @@ void binary(cudaStream_t s, DType t, BinaryOp op, const ElementwiseParams& e, co
 #undef FG_COMPARE
     }
   });
-  check_launch("binary");
+  check_launch(stream_, "binary");
 }
 
-void binary_backward(cudaStream_t s, DType t, BinaryOp op, const ElementwiseParams& e, const void* a, const void* b,
-                     const void* g, void* da, void* db) {
+// operands of e: da, db, g, a, b; da or db may be null (not wanted)
+void CudaBackend::binary_backward(BinaryOp op, const ElementwiseParams& e, const Tensor& a, const Tensor& b,
+                                  const Tensor& g, Tensor* da, Tensor* db) {
+  FG_CHECK(static_cast<int>(op) < kNumDiffBinaryOps, "{}: comparisons have no gradient", binary_name(op));
   const int64_t n = e.numel();
   if (n == 0 || (!da && !db)) return;
+  activate();
   auto run = [&](auto fn) {
-    dispatch_float(t, [&](auto z) {
+    dispatch_float(g.dtype(), binary_name(op), [&](auto z) {
       using T = decltype(z);
       const unsigned grid = grid_for(n);
       if (da && db)
-        binary_backward_kernel<T, true, true><<<grid, kThreads, 0, s>>>(e, cp<T>(a), cp<T>(b), cp<T>(g), mp<T>(da),
-                                                                        mp<T>(db), fn);
+        binary_backward_kernel<T, true, true><<<grid, kThreads, 0, stream_>>>(e, ptr<T>(a), ptr<T>(b), ptr<T>(g),
+                                                                              ptr<T>(da), ptr<T>(db), fn);
       else if (da)
-        binary_backward_kernel<T, true, false><<<grid, kThreads, 0, s>>>(e, cp<T>(a), cp<T>(b), cp<T>(g), mp<T>(da),
-                                                                         nullptr, fn);
+        binary_backward_kernel<T, true, false><<<grid, kThreads, 0, stream_>>>(e, ptr<T>(a), ptr<T>(b), ptr<T>(g),
+                                                                               ptr<T>(da), nullptr, fn);
       else
-        binary_backward_kernel<T, false, true><<<grid, kThreads, 0, s>>>(e, cp<T>(a), cp<T>(b), cp<T>(g), nullptr,
-                                                                         mp<T>(db), fn);
+        binary_backward_kernel<T, false, true><<<grid, kThreads, 0, stream_>>>(e, ptr<T>(a), ptr<T>(b), ptr<T>(g),
+                                                                               nullptr, ptr<T>(db), fn);
     });
   };
   switch (op) {
@@ -253,38 +266,43 @@ void binary_backward(cudaStream_t s, DType t, BinaryOp op, const ElementwisePara
   case BinaryOp::Name: run(Name##Fn{}); break;
 #include "flowgrad/detail/elementwise.def"
 #undef FG_BINARY
-    default: break;  // comparisons: the ops layer never asks
+    default: break;  // comparisons: refused above
   }
-  check_launch("binary_backward");
+  check_launch(stream_, "binary_backward");
 }
 
-void where(cudaStream_t s, DType t, DType cond_t, const ElementwiseParams& e, const void* cond, const void* a,
-           const void* b, void* out) {
+void CudaBackend::where(const ElementwiseParams& e, const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& o) {
   const int64_t n = e.numel();
   if (n == 0) return;
-  dispatch_float(t, [&](auto z) {
+  activate();
+  dispatch_float(a.dtype(), "where", [&](auto z) {
     using T = decltype(z);
-    dispatch_all(cond_t, [&](auto zc) {
+    dispatch_all(cond.dtype(), [&](auto zc) {
       using C = decltype(zc);
-      where_kernel<T, C><<<grid_for(n), kThreads, 0, s>>>(e, cp<C>(cond), cp<T>(a), cp<T>(b), mp<T>(out));
+      where_kernel<T, C><<<grid_for(n), kThreads, 0, stream_>>>(e, ptr<C>(cond), ptr<T>(a), ptr<T>(b), ptr<T>(o));
     });
   });
-  check_launch("where");
+  check_launch(stream_, "where");
 }
 
-void gather_rows(cudaStream_t s, const void* x, int64_t rows, int64_t row_bytes, const int32_t* index, int64_t n,
-                 void* out) {
+void CudaBackend::gather_rows(const Tensor& x, const Tensor& index, Tensor& o) {
+  FG_CHECK(index.dtype() == DType::I32, "gather_rows: index must be i32, got {}", dtype_name(index.dtype()));
+  const int64_t rows = x.size(0), n = index.numel();
+  const int64_t row_bytes = static_cast<int64_t>(x.nbytes()) / std::max<int64_t>(rows, 1);
   if (n == 0 || row_bytes == 0) return;
+  activate();
   // words when every row starts on a 4-byte boundary (a u8 view may start anywhere)
-  const bool aligned = reinterpret_cast<uintptr_t>(x) % 4 == 0 && reinterpret_cast<uintptr_t>(out) % 4 == 0;
+  const bool aligned = reinterpret_cast<uintptr_t>(x.raw()) % 4 == 0 && reinterpret_cast<uintptr_t>(o.raw()) % 4 == 0;
+  const int32_t* idx = ptr<int32_t>(index);
   if (row_bytes % 4 == 0 && aligned) {
     const int64_t w = row_bytes / 4;
-    gather_kernel<uint32_t><<<grid_for(n * w), kThreads, 0, s>>>(cp<uint32_t>(x), rows, w, index, n, mp<uint32_t>(out));
+    gather_kernel<uint32_t><<<grid_for(n * w), kThreads, 0, stream_>>>(ptr<uint32_t>(x), rows, w, idx, n,
+                                                                       ptr<uint32_t>(o));
   } else {
-    gather_kernel<uint8_t><<<grid_for(n * row_bytes), kThreads, 0, s>>>(cp<uint8_t>(x), rows, row_bytes, index, n,
-                                                                        mp<uint8_t>(out));
+    gather_kernel<uint8_t><<<grid_for(n * row_bytes), kThreads, 0, stream_>>>(ptr<uint8_t>(x), rows, row_bytes, idx,
+                                                                              n, ptr<uint8_t>(o));
   }
-  check_launch("gather_rows");
+  check_launch(stream_, "gather_rows");
 }
 
 }  // namespace fg::cuda

@@ -1,8 +1,10 @@
 // CUDA random fills from the Philox stream of flowgrad/tensor/random.h, with the CPU's element-to-counter
 // map (tensor/cpu/random.cpp): uniform draws are bit-identical to the CPU's; normal draws use the
 // device's log/sin/cos and agree to a few ulps.
+#include "tensor/cuda/cuda_backend.h"
+#include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/device.cuh"
-#include "tensor/cuda/kernels.h"
+#include "tensor/dispatch.h"
 #include "tensor/uniform_at.h"
 
 namespace fg::cuda {
@@ -30,24 +32,26 @@ __global__ void normal_kernel(T* out, int64_t n, double mean, double std, uint64
 
 }  // namespace
 
-void random_uniform(cudaStream_t s, DType t, void* out, int64_t n, double lo, double hi, uint64_t seed,
-                    uint64_t offset) {
+void CudaBackend::random_uniform(Tensor& o, double lo, double hi, uint64_t seed, uint64_t offset) {
+  const int64_t n = o.numel();
   if (n == 0) return;
-  dispatch_float(t, [&](auto z) {
+  activate();
+  dispatch_float(o.dtype(), "rand", [&](auto z) {
     using T = decltype(z);
-    uniform_kernel<T><<<grid_for(n), kThreads, 0, s>>>(static_cast<T*>(out), n, lo, hi, seed, offset);
+    uniform_kernel<T><<<grid_for(n), kThreads, 0, stream_>>>(ptr<T>(o), n, lo, hi, seed, offset);
   });
-  check_launch("random_uniform");
+  check_launch(stream_, "random_uniform");
 }
 
-void random_normal(cudaStream_t s, DType t, void* out, int64_t n, double mean, double std, uint64_t seed,
-                   uint64_t offset) {
+void CudaBackend::random_normal(Tensor& o, double mean, double std, uint64_t seed, uint64_t offset) {
+  const int64_t n = o.numel();
   if (n == 0) return;
-  dispatch_float(t, [&](auto z) {
+  activate();
+  dispatch_float(o.dtype(), "randn", [&](auto z) {
     using T = decltype(z);
-    normal_kernel<T><<<grid_for(n), kThreads, 0, s>>>(static_cast<T*>(out), n, mean, std, seed, offset);
+    normal_kernel<T><<<grid_for(n), kThreads, 0, stream_>>>(ptr<T>(o), n, mean, std, seed, offset);
   });
-  check_launch("random_normal");
+  check_launch(stream_, "random_normal");
 }
 
 }  // namespace fg::cuda

@@ -5,8 +5,10 @@
 // order is fixed by the launch shape; logsumexp subtracts the max first.
 #include <cmath>
 
+#include "tensor/cuda/cuda_backend.h"
+#include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/device.cuh"
-#include "tensor/cuda/kernels.h"
+#include "tensor/dispatch.h"
 
 namespace fg::cuda {
 
@@ -100,23 +102,25 @@ __global__ void reduce_block_kernel(ReduceOp op, ReduceParams p, const T* x, T* 
 
 }  // namespace
 
-void reduce(cudaStream_t s, DType t, ReduceOp op, const ReduceParams& p, const void* x, void* out) {
+// out (contiguous, p.outputs() elements) from strided x
+void CudaBackend::reduce(ReduceOp op, const ReduceParams& p, const Tensor& x, Tensor& o) {
   const int64_t outs = p.outputs(), R = p.reduced();
   if (outs == 0) return;
+  activate();
   // a block per output pays when the reduced run is contiguous and long, or when there are too few
   // outputs to fill the device with one thread each
   const bool inner_contiguous = p.red_rank > 0 && p.red_strides[p.red_rank - 1] == 1;
   const bool per_block = R >= 64 && (inner_contiguous || outs < 4096);
-  dispatch_float(t, [&](auto z) {
+  dispatch_float(x.dtype(), "reduce", [&](auto z) {
     using T = decltype(z);
     if (per_block) {
       const unsigned grid = static_cast<unsigned>(outs < 65535 ? outs : 65535);
-      reduce_block_kernel<T><<<grid, kReduceThreads, 0, s>>>(op, p, static_cast<const T*>(x), static_cast<T*>(out));
+      reduce_block_kernel<T><<<grid, kReduceThreads, 0, stream_>>>(op, p, ptr<T>(x), ptr<T>(o));
     } else {
-      reduce_thread_kernel<T><<<grid_for(outs), kThreads, 0, s>>>(op, p, static_cast<const T*>(x), static_cast<T*>(out));
+      reduce_thread_kernel<T><<<grid_for(outs), kThreads, 0, stream_>>>(op, p, ptr<T>(x), ptr<T>(o));
     }
   });
-  check_launch("reduce");
+  check_launch(stream_, "reduce");
 }
 
 }  // namespace fg::cuda

@@ -99,7 +99,8 @@ struct Conv2dParams {
 };
 
 // x viewed as [outer, C, inner], normalized over C; gamma/beta have C elements. block b > 0: the
-// channels are blocked, x is [outer, C/b, inner, b] (oneDNN's nChw{b}c; CPU only, b = 8 or 16).
+// channels are blocked, x is [outer, C/b, inner, b] (oneDNN's nChw{b}c, b = 8 or 16; the CPU's conv
+// chains make it, and the CUDA kernels take it too). C = 0 gives mean 0 and rstd 1/sqrt(eps).
 struct LayerNormParams {
   int64_t outer, C, inner;
   double eps;
@@ -113,7 +114,8 @@ struct LayerNormParams {
 // A K x K conv as a 1x1 conv to K*K*O channels and this sum of shifted taps:
 // y[n, o, h, w] = sum_{i, j < K} z[n, (i*K + j)*O + o, h + i - pad, w + j - pad] (zero outside).
 // block b > 0: z is channel-blocked, [N, P/b, H, W, b] with P = K*K*O rounded up to b (the
-// channels past K*K*O are padding, zero in dz), as a conv with dst_block = b writes it (CPU only).
+// channels past K*K*O are padding, zero in dz), as a conv with dst_block = b writes it (the CPU's
+// conv chains; the CUDA kernels take it too).
 struct TapSumParams {
   int64_t N, O, H, W, K, pad;
   int64_t block = 0;

@@ -1,11 +1,14 @@
 // CUDA multi-tensor kernels for a training step (the CPU's tensor/cpu/optim_kernels.cpp): sum of
 // squares for global-norm clipping, scaling by a device scalar, and torch 1.13's Adam update. A
 // launch takes up to kList tensors in its arguments; block (x, y) works on chunk x of tensor y, so
-// one launch covers every parameter of a flow model and nothing is uploaded.
+// one launch covers every parameter of a flow model and nothing is uploaded. Consecutive tensors
+// of one dtype (f32 or f64) share a launch.
 #include <algorithm>
 
+#include "tensor/cuda/cuda_backend.h"
+#include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/device.cuh"
-#include "tensor/cuda/kernels.h"
+#include "tensor/dispatch.h"
 
 namespace fg::cuda {
 
@@ -30,12 +33,6 @@ struct List4 {
   void* v[kList];
   int64_t n[kList];
 };
-
-int64_t max_chunks(const std::vector<int64_t>& numel, size_t from, size_t to) {
-  int64_t c = 1;
-  for (size_t i = from; i < to; ++i) c = std::max(c, (numel[i] + kChunk - 1) / kChunk);
-  return c;
-}
 
 // partial[(y * chunks + x)] = sum of squares of chunk x of tensor y (0 where there is none)
 template <class T>
@@ -103,87 +100,96 @@ __global__ void adam_count_kernel(double* step, const void* skip, DType skip_t) 
   *step += 1;
 }
 
-}  // namespace
-
 // [from, end): at most kList consecutive tensors of one dtype, the tensors of one launch
-static size_t group_end(const std::vector<DType>& types, size_t from) {
+size_t group_end(const std::vector<const Tensor*>& xs, size_t from) {
   size_t to = from + 1;
-  while (to < types.size() && to - from < static_cast<size_t>(kList) && types[to] == types[from]) ++to;
+  while (to < xs.size() && to - from < static_cast<size_t>(kList) && xs[to]->dtype() == xs[from]->dtype()) ++to;
   return to;
 }
 
-size_t sum_of_squares_scratch(const std::vector<DType>& types, const std::vector<int64_t>& numel) {
-  size_t n = 0;
-  for (size_t from = 0, to; from < numel.size(); from = to) {
-    to = group_end(types, from);
-    n += static_cast<size_t>(max_chunks(numel, from, to)) * (to - from);
-  }
-  return n;
+int64_t max_chunks(const std::vector<const Tensor*>& xs, size_t from, size_t to) {
+  int64_t c = 1;
+  for (size_t i = from; i < to; ++i) c = std::max(c, (xs[i]->numel() + kChunk - 1) / kChunk);
+  return c;
 }
 
-void sum_of_squares(cudaStream_t s, const std::vector<DType>& types, const std::vector<const void*>& xs, const std::vector<int64_t>& numel,
-                    double* scratch, double* out) {
+}  // namespace
+
+void CudaBackend::sum_of_squares(const std::vector<const Tensor*>& xs, Tensor& o) {
+  FG_CHECK(o.dtype() == DType::F64, "sum_of_squares: the result must be f64");
+  activate();
+  size_t partials = 0;  // one double per (tensor, chunk) of each launch
+  for (size_t from = 0, to; from < xs.size(); from = to) {
+    to = group_end(xs, from);
+    partials += static_cast<size_t>(max_chunks(xs, from, to)) * (to - from);
+  }
+  Scratch scratch(*this, partials * sizeof(double));
+  double* partial = static_cast<double*>(scratch.get());
   int64_t used = 0;
   for (size_t from = 0, to; from < xs.size(); from = to) {
-    to = group_end(types, from);
+    to = group_end(xs, from);
     List1 l{};
     for (size_t i = from; i < to; ++i) {
-      l.x[i - from] = xs[i];
-      l.n[i - from] = numel[i];
+      l.x[i - from] = xs[i]->raw();
+      l.n[i - from] = xs[i]->numel();
     }
-    const int64_t chunks = max_chunks(numel, from, to);
+    const int64_t chunks = max_chunks(xs, from, to);
     dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(to - from));
-    dispatch_float(types[from], [&](auto z) {
+    dispatch_float(xs[from]->dtype(), "sum_of_squares", [&](auto z) {
       using T = decltype(z);
-      sumsq_kernel<T><<<grid, kThreads, 0, s>>>(l, chunks, scratch + used);
+      sumsq_kernel<T><<<grid, kThreads, 0, stream_>>>(l, chunks, partial + used);
     });
     used += chunks * static_cast<int64_t>(to - from);
   }
-  sum_partials_kernel<<<1, 1024, 0, s>>>(scratch, used, out);
-  check_launch("sum_of_squares");
+  sum_partials_kernel<<<1, 1024, 0, stream_>>>(partial, used, ptr<double>(o));
+  check_launch(stream_, "sum_of_squares");
 }
 
-void scale_all(cudaStream_t s, const std::vector<DType>& types, const std::vector<const void*>& xs, const std::vector<int64_t>& numel,
-               const void* factor, DType factor_t, const std::vector<void*>& out) {
+void CudaBackend::scale_all(const std::vector<const Tensor*>& xs, const Tensor& factor,
+                            const std::vector<Tensor*>& outs) {
+  activate();
   for (size_t from = 0, to; from < xs.size(); from = to) {
-    to = group_end(types, from);
+    to = group_end(xs, from);
     List2 l{};
     for (size_t i = from; i < to; ++i) {
-      l.x[i - from] = xs[i];
-      l.y[i - from] = out[i];
-      l.n[i - from] = numel[i];
+      l.x[i - from] = xs[i]->raw();
+      l.y[i - from] = outs[i]->raw();
+      l.n[i - from] = xs[i]->numel();
     }
-    dim3 grid(static_cast<unsigned>(max_chunks(numel, from, to)), static_cast<unsigned>(to - from));
-    dispatch_float(types[from], [&](auto z) {
+    dim3 grid(static_cast<unsigned>(max_chunks(xs, from, to)), static_cast<unsigned>(to - from));
+    dispatch_float(xs[from]->dtype(), "scale_all", [&](auto z) {
       using T = decltype(z);
-      scale_kernel<T><<<grid, kThreads, 0, s>>>(l, factor, factor_t);
+      scale_kernel<T><<<grid, kThreads, 0, stream_>>>(l, factor.raw(), factor.dtype());
     });
   }
-  check_launch("scale_all");
+  check_launch(stream_, "scale_all");
 }
 
-void adam_step(cudaStream_t s, const std::vector<DType>& types, const AdamParams& p, const std::vector<void*>& params,
-               const std::vector<const void*>& grads, const std::vector<void*>& exp_avg,
-               const std::vector<void*>& exp_avg_sq, const std::vector<int64_t>& numel, double* step,
-               const void* skip, DType skip_t) {
-  for (size_t from = 0, to; from < params.size(); from = to) {
-    to = group_end(types, from);
+// step: one f64 (the count before this step, incremented by the last launch); skip: one element,
+// or null
+void CudaBackend::adam_step(const AdamParams& p, const AdamTensors& t, Tensor& step, const Tensor* skip) {
+  const std::vector<const Tensor*> ps(t.params.begin(), t.params.end());
+  const void* skip_p = skip ? skip->raw() : nullptr;
+  const DType skip_t = skip ? skip->dtype() : DType::F32;
+  activate();
+  for (size_t from = 0, to; from < ps.size(); from = to) {
+    to = group_end(ps, from);
     List4 l{};
     for (size_t i = from; i < to; ++i) {
-      l.w[i - from] = params[i];
-      l.g[i - from] = grads[i];
-      l.m[i - from] = exp_avg[i];
-      l.v[i - from] = exp_avg_sq[i];
-      l.n[i - from] = numel[i];
+      l.w[i - from] = t.params[i]->raw();
+      l.g[i - from] = t.grads[i]->raw();
+      l.m[i - from] = t.exp_avg[i]->raw();
+      l.v[i - from] = t.exp_avg_sq[i]->raw();
+      l.n[i - from] = t.params[i]->numel();
     }
-    dim3 grid(static_cast<unsigned>(max_chunks(numel, from, to)), static_cast<unsigned>(to - from));
-    dispatch_float(types[from], [&](auto z) {
+    dim3 grid(static_cast<unsigned>(max_chunks(ps, from, to)), static_cast<unsigned>(to - from));
+    dispatch_float(ps[from]->dtype(), "adam_step", [&](auto z) {
       using T = decltype(z);
-      adam_kernel<T><<<grid, kThreads, 0, s>>>(l, p, step, skip, skip_t);
+      adam_kernel<T><<<grid, kThreads, 0, stream_>>>(l, p, ptr<double>(step), skip_p, skip_t);
     });
   }
-  adam_count_kernel<<<1, 1, 0, s>>>(step, skip, skip_t);
-  check_launch("adam_step");
+  adam_count_kernel<<<1, 1, 0, stream_>>>(ptr<double>(step), skip_p, skip_t);
+  check_launch(stream_, "adam_step");
 }
 
 }  // namespace fg::cuda

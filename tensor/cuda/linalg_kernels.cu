@@ -2,10 +2,15 @@
 // pivoting in double, as tensor/linalg.cpp's lu_inplace (same pivot choice), run by one block:
 // the pivot search and row swap per column, then the trailing update spread over the threads.
 // slogdet reads the diagonal; inverse solves for the n columns of P in parallel, one per thread.
+// A singular matrix gives logabsdet -inf and sign 0 (as on the CPU), and an inverse of NaNs plus a
+// device flag that the backend reads at the next host read, then throwing as the CPU's inverse
+// does at the call (cuda_backend.h; with FG_CUDA_SYNC=1, at the call too).
 #include <cmath>
 
+#include "tensor/cuda/cuda_backend.h"
+#include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/device.cuh"
-#include "tensor/cuda/kernels.h"
+#include "tensor/dispatch.h"
 
 namespace fg::cuda {
 
@@ -89,8 +94,9 @@ __global__ void slogdet_kernel(const T* a, int64_t n, double* m, int* perm, T* l
 
 // column c of the inverse solves L U x = P e_c; col is n x n scratch, one column per thread
 template <class T>
-__global__ void inverse_kernel(const T* a, int64_t n, double* m, int* perm, double* col, T* out) {
+__global__ void inverse_kernel(const T* a, int64_t n, double* m, int* perm, double* col, T* out, int* singular) {
   LuState st = lu_block(a, n, m, perm);
+  if (st.singular && threadIdx.x == 0) *singular = 1;
   for (int64_t c = threadIdx.x; c < n; c += blockDim.x) {
     double* x = col + c * n;
     if (st.singular) {
@@ -108,32 +114,40 @@ __global__ void inverse_kernel(const T* a, int64_t n, double* m, int* perm, doub
   }
 }
 
-}  // namespace
-
+// bytes of scratch for an n x n matrix: the LU and the inverse's columns (2 n^2 doubles), the permutation
 size_t linalg_scratch(int64_t n) {
   return static_cast<size_t>(2 * n * n) * sizeof(double) + static_cast<size_t>(n) * sizeof(int) + 16;
 }
 
-void slogdet(cudaStream_t s, DType t, const void* a, int64_t n, void* scratch, void* logabsdet, void* sign) {
-  double* m = static_cast<double*>(scratch);
+}  // namespace
+
+void CudaBackend::slogdet(const Tensor& a, Tensor& logabsdet, Tensor& sign) {
+  const int64_t n = a.size(0);
+  activate();
+  Scratch s(*this, linalg_scratch(n));
+  double* m = static_cast<double*>(s.get());
   int* perm = reinterpret_cast<int*>(m + 2 * n * n);
-  dispatch_float(t, [&](auto z) {
+  dispatch_float(a.dtype(), "slogdet", [&](auto z) {
     using T = decltype(z);
-    slogdet_kernel<T><<<1, kLinalgThreads, 0, s>>>(static_cast<const T*>(a), n, m, perm, static_cast<T*>(logabsdet),
-                                                   static_cast<T*>(sign));
+    slogdet_kernel<T><<<1, kLinalgThreads, 0, stream_>>>(ptr<T>(a), n, m, perm, ptr<T>(logabsdet), ptr<T>(sign));
   });
-  check_launch("slogdet");
+  check_launch(stream_, "slogdet");
 }
 
-void inverse(cudaStream_t s, DType t, const void* a, int64_t n, void* scratch, void* out) {
-  double* m = static_cast<double*>(scratch);
+void CudaBackend::inverse(const Tensor& a, Tensor& o) {
+  const int64_t n = a.size(0);
+  activate();
+  Scratch s(*this, linalg_scratch(n));
+  double* m = static_cast<double*>(s.get());
   int* perm = reinterpret_cast<int*>(m + 2 * n * n);
-  dispatch_float(t, [&](auto z) {
+  int* singular = singular_flag();
+  last_inverse_shape_ = shape_str(a.shape());
+  dispatch_float(a.dtype(), "inverse", [&](auto z) {
     using T = decltype(z);
-    inverse_kernel<T><<<1, kLinalgThreads, 0, s>>>(static_cast<const T*>(a), n, m, perm, m + n * n,
-                                                   static_cast<T*>(out));
+    inverse_kernel<T><<<1, kLinalgThreads, 0, stream_>>>(ptr<T>(a), n, m, perm, m + n * n, ptr<T>(o), singular);
   });
-  check_launch("inverse");
+  check_launch(stream_, "inverse");
+  if (sync_launches()) report_singular();  // the kernel has run: report at the call, as the CPU does
 }
 
 }  // namespace fg::cuda
