@@ -41,22 +41,54 @@ Tensor random_orthogonal(int64_t c, Generator* g) {
 
 // ---------------------------------------------------------------------------------- ActNorm
 
-ActNorm::ActNorm(int64_t c) : c_(c) {
-  loc = register_parameter("loc", zeros({1, c, 1, 1}));
-  logs = register_parameter("logs", zeros({1, c, 1, 1}));
+ActNorm::ActNorm(Shape param_shape, ActNormInit init) : param_shape_(std::move(param_shape)), init_(init) {
+  loc = register_parameter("loc", zeros(param_shape_));
+  logs = register_parameter("logs", zeros(param_shape_));
   initialized_buf = register_buffer("initialized", zeros({}, DType::U8));
 }
 
+ActNorm::ActNorm(int64_t c, int rank, ActNormInit init) : ActNorm([&] {
+      FG_CHECK(c >= 1 && rank >= 2, "ActNorm: needs c >= 1 channels and rank >= 2, got c={} rank={}", c, rank);
+      Shape s(static_cast<size_t>(rank), 1);
+      s[1] = c;
+      return s;
+    }(), init) {}
+
+std::shared_ptr<ActNorm> ActNorm::elementwise(const Shape& example, ActNormInit init) {
+  FG_CHECK(!example.empty() && numel(example) > 0, "ActNorm::elementwise: bad example shape {}", shape_str(example));
+  Shape s{1};
+  s.insert(s.end(), example.begin(), example.end());
+  return std::shared_ptr<ActNorm>(new ActNorm(s, init));
+}
+
+std::string ActNorm::extra_repr() const { return shape_str(param_shape_); }
+
 void ActNorm::on_loaded() { initialized_ = initialized_buf.value().item() != 0.0; }
 
+std::vector<int64_t> ActNorm::stat_dims() const {
+  std::vector<int64_t> d{0};
+  for (size_t i = 1; i < param_shape_.size(); ++i)
+    if (param_shape_[i] == 1) d.push_back(static_cast<int64_t>(i));
+  return d;
+}
+
+double ActNorm::positions(const Var& z) const {
+  return static_cast<double>(z.numel() / z.size(0) / (numel(param_shape_)));
+}
+
 void ActNorm::initialize_from(const Tensor& z) {
-  FG_CHECK(z.dim() == 4 && z.size(1) == c_, "ActNorm({}): needs [N, {}, H, W], got {}", c_, c_, shape_str(z.shape()));
-  int64_t n = z.size(0) * z.size(2) * z.size(3);
-  FG_CHECK(n >= 2, "ActNorm: data-dependent init needs at least 2 values per channel, got {}", n);
-  Tensor mu = mean(z, {0, 2, 3}, true);
-  Tensor sd = sqrt(sum(square(z - mu), {0, 2, 3}, true) / static_cast<double>(n - 1));  // unbiased, as torch.std
+  FG_CHECK(z.dim() == static_cast<int64_t>(param_shape_.size()) && z.size(1) == param_shape_[1],
+           "ActNorm{}: needs [N, {}, ...] of rank {}, got {}", shape_str(param_shape_), param_shape_[1],
+           param_shape_.size(), shape_str(z.shape()));
+  const std::vector<int64_t> dims = stat_dims();
+  int64_t n = 1;
+  for (int64_t d : dims) n *= z.size(d);
+  FG_CHECK(n >= 2, "ActNorm: data-dependent init needs at least 2 values per parameter, got {}", n);
+  Tensor mu = mean(z, dims, true);
+  Tensor var = sum(square(z - mu), dims, true) / static_cast<double>(n - 1);  // unbiased, as torch
+  Tensor scale = init_ == ActNormInit::Glow ? neg(log(sqrt(var) + 1e-6)) : log(maximum(var, full_like(var, 0.2))) * -0.5;
   loc.mutable_value() = neg(mu).to(loc.dtype());
-  logs.mutable_value() = neg(log(sd + 1e-6)).to(logs.dtype());
+  logs.mutable_value() = scale.to(logs.dtype());
   initialized_buf.mutable_value() = ones({}, DType::U8, initialized_buf.device());
   initialized_ = true;
 }
@@ -66,15 +98,15 @@ void ActNorm::forward(Var& z, Var& ldj, const FlowArgs&) {
     ag::NoGradGuard ng;
     initialize_from(z.value());
   }
-  double hw = static_cast<double>(z.size(2) * z.size(3));
+  const double pos = positions(z);
   z = (z + loc) * ag::exp(logs);
-  ldj = ldj + ag::sum(logs) * hw;
+  ldj = ldj + ag::sum(logs) * pos;
 }
 
 void ActNorm::reverse(Var& z, Var& ldj, const FlowArgs&) {
-  double hw = static_cast<double>(z.size(2) * z.size(3));
+  const double pos = positions(z);
   z = z * ag::exp(-logs) - loc;
-  ldj = ldj - ag::sum(logs) * hw;
+  ldj = ldj - ag::sum(logs) * pos;
 }
 
 // ---------------------------------------------------------------------------------- 1x1 convs

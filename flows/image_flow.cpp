@@ -79,6 +79,7 @@ Tensor ImageFlow::decode(const Tensor& z0, const SampleOptions& o, std::vector<T
   FlowArgs a;
   a.sample = &o;
   a.latents = latents;
+  a.need_logdet = false;  // decoding returns images only
   Var z(z0), ldj(zeros({z0.size(0)}, z0.dtype(), z0.device()));
   for (auto it = flows_.rbegin(); it != flows_.rend(); ++it) (*it)->reverse(z, ldj, a);
   return z.value();

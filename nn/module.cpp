@@ -141,6 +141,11 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& sd, bool stric
   notify_loaded();
 }
 
+void Module::weights_changed() {
+  on_weights_changed();
+  for (auto& [n, c] : children_) c->weights_changed();
+}
+
 void Module::notify_loaded() {
   on_loaded();
   for (auto& [n, c] : children_) c->notify_loaded();

@@ -70,10 +70,12 @@ void TrainLoop::validate() {
     ag::NoGradGuard ng;
     EvalRandomness r(o_.seed);
     nn::EmaScope averaged(ema_.get());  // validation (and the best checkpoint) by the average
+    if (ema_) task_.model().weights_changed();
     task_.model().eval();
     ev = task_.validate(pos_->step, pos_->epoch);
     task_.model().train();
   }
+  if (ema_) task_.model().weights_changed();  // the live weights again
   last_val_step_ = pos_->step;
   last_score_ = ev.score;
   nlohmann::json j = ev.metrics;
@@ -118,6 +120,7 @@ void TrainLoop::train_step() {
   opt_.zero_grad();
   ag::Var loss = detail::fault_loss(task_.loss(pos_->epoch, pos_->batch, step), step);
   const nn::StepResult r = nn::optimizer_step(loss, opt_, o_.clip, [&] { detail::fault_grads(opt_.params(), step); });
+  task_.model().weights_changed();
   if (ema_) ema_->update(&r.bad);
   stats_->add(r, pos_->epoch);
   ++pos_->step;

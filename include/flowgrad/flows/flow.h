@@ -31,6 +31,9 @@ struct FlowArgs {
   // Multi-scale latents: forward appends each split-off part here; reverse takes them back (the
   // last one first) instead of drawing, so decode(encode(x)) is exact.
   std::vector<Tensor>* latents = nullptr;
+  // False when the caller discards ldj (sampling): layers whose log-determinant costs work of its
+  // own (residual blocks) may skip it.
+  bool need_logdet = true;
 };
 
 class Flow : public nn::Module {

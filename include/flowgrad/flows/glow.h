@@ -3,7 +3,8 @@
 // initialization, so that state dicts line up and benchmarks compare like with like.
 //   ActNorm:      z' = (z + loc) * exp(logs) per channel; ldj += H*W*sum(logs). Data-dependent
 //                 initialization on the first training batch (loc = -mean, logs = -log(std + 1e-6),
-//                 unbiased std over N, H, W); whether it happened is the saved buffer
+//                 unbiased std over N, H, W; residual flows' rule and per-element parameters are
+//                 options); whether it happened is the saved buffer
 //                 `initialized` (u8, 0-d), so a reloaded model is never re-initialized; the
 //                 flag is mirrored on the host (read once at load), so forward reads nothing.
 //   InvConv1x1:   z' = W z at every pixel, W [C, C] a random orthogonal matrix at init;
@@ -26,22 +27,36 @@
 
 namespace fg::flows {
 
+// How ActNorm's data-dependent initialization scales: Glow's logs = -log(std + 1e-6) (unbiased std),
+// or residual-flows' logs = -0.5 log(max(var, 0.2)) (unbiased variance, floored).
+enum class ActNormInit { Glow, ResFlow };
+
 class ActNorm : public Flow {
  public:
-  explicit ActNorm(int64_t c);
+  // Per channel: z [N, C, ...] of any rank >= 2 (rank given here: 4 for images, 2 for vectors),
+  // one loc and logs per channel, statistics over the batch and the positions.
+  explicit ActNorm(int64_t c, int rank = 4, ActNormInit init = ActNormInit::Glow);
+  // Per element: one loc and logs per element of an example of shape `example` ([C, H, W] gives
+  // [1, C, H, W] parameters; residual flows' ActNorm1d on flattened features), statistics over
+  // the batch only.
+  static std::shared_ptr<ActNorm> elementwise(const Shape& example, ActNormInit init = ActNormInit::Glow);
   std::string type_name() const override { return "ActNorm"; }
-  std::string extra_repr() const override { return std::to_string(c_); }
+  std::string extra_repr() const override;
   void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   bool initialized() const { return initialized_; }
   // The data-dependent initialization itself (forward calls it when training && !initialized).
   void initialize_from(const Tensor& z);
   void on_loaded() override;
-  Var loc, logs;       // [1, C, 1, 1]
+  Var loc, logs;        // [1, C, 1, ...] or [1, example...]
   Var initialized_buf;  // u8 [], 0 or 1
 
  private:
-  int64_t c_;
+  ActNorm(Shape param_shape, ActNormInit init);
+  std::vector<int64_t> stat_dims() const;  // the dims statistics run over
+  double positions(const Var& z) const;    // elements of an example per parameter
+  Shape param_shape_;
+  ActNormInit init_;
   bool initialized_ = false;  // host mirror of initialized_buf
 };
 

@@ -46,6 +46,11 @@ class Module {
   void load_state_dict(const std::map<std::string, Tensor>& sd, bool strict = true);
   // A hook for modules that mirror a buffer on the host (read once here, not every forward).
   virtual void on_loaded() {}
+  // For modules whose state follows their weights (spectral normalization's power iteration):
+  // calls on_weights_changed() on every module of the tree. The training loop calls it after each
+  // optimizer step and around evaluating a moving average of the weights.
+  void weights_changed();
+  virtual void on_weights_changed() {}
 
  protected:
   Var register_parameter(const std::string& name, Tensor value);
