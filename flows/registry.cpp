@@ -7,6 +7,7 @@
 
 #include "flowgrad/flows/continuous/image_fm.h"
 #include "flowgrad/flows/models.h"
+#include "flowgrad/flows/residual/resflow.h"
 
 namespace fg::flows {
 
@@ -54,6 +55,27 @@ std::deque<ModelEntry> builtin() {
                [](const ModelConfig& c) {
                  return c.int_option("glow_k") == 8 && c.int_option("glow_hidden") == 128 ? int64_t{433792} : int64_t{-1};
                }});
+  r.push_back({"resflow", "Residual Flow: spectral-normalized residual blocks, Russian-roulette log-det",
+               Family::Residual,
+               [](const ModelConfig& c) {
+                 ResFlowConfig rc;
+                 rc.blocks = static_cast<int>(c.int_option("resflow_blocks"));
+                 rc.hidden = c.int_option("resflow_hidden");
+                 rc.fc_blocks = static_cast<int>(c.int_option("resflow_fc"));
+                 rc.fc_hidden = c.int_option("resflow_fc_hidden");
+                 return with_samples(create_resflow(rc), c);
+               },
+               {{"resflow_blocks", 4, 1, 64, true, "residual blocks per scale (the paper: 16)"},
+                {"resflow_hidden", 64, 4, 1024, true, "the residual nets' hidden channels (the paper: 512)"},
+                {"resflow_fc", 2, 0, 16, true, "fully connected blocks at the end (the paper: 4)"},
+                {"resflow_fc_hidden", 128, 4, 4096, true, "their hidden width (the paper: 128)"}},
+               [](const ModelConfig& c) {
+                 const ResFlowConfig p = ResFlowConfig::paper();
+                 return c.int_option("resflow_blocks") == p.blocks && c.int_option("resflow_hidden") == p.hidden &&
+                                c.int_option("resflow_fc") == p.fc_blocks && c.int_option("resflow_fc_hidden") == p.fc_hidden
+                            ? int64_t{16608589}
+                            : int64_t{-1};
+               }});
   r.push_back(flow_matching_entry("fm", "flow matching (Lipman et al.), U-Net velocity", Matcher::FM, 1e-4));
   r.push_back(flow_matching_entry("ot-cfm", "OT-CFM (Tong et al.), U-Net velocity", Matcher::OTCFM, 0.0));
   return r;
@@ -70,7 +92,9 @@ std::deque<ModelEntry>& entries() {  // a deque: entries stay put as models are 
 
 }  // namespace
 
-const char* family_name(Family f) { return f == Family::Coupling ? "coupling flow" : "flow matching"; }
+const char* family_name(Family f) {
+  return f == Family::Coupling ? "coupling flow" : f == Family::FlowMatching ? "flow matching" : "residual flow";
+}
 
 const std::deque<ModelEntry>& model_registry() { return entries(); }
 
@@ -138,7 +162,7 @@ std::shared_ptr<ImageModel> build_image_model(const ModelConfig& cfg) {
 
 std::shared_ptr<ImageFlow> build_model(const ModelConfig& cfg) {
   const ModelEntry& e = model_entry(cfg.name);
-  FG_CHECK(e.family == Family::Coupling, "model '{}' is a {} model, not a coupling flow", cfg.name,
+  FG_CHECK(is_image_flow(e.family), "model '{}' is a {} model, not a coupling or residual flow", cfg.name,
            family_name(e.family));
   auto m = std::dynamic_pointer_cast<ImageFlow>(build_image_model(cfg));
   FG_CHECK(m, "model '{}' is registered as a coupling flow but its builder made no ImageFlow", cfg.name);
@@ -192,7 +216,7 @@ LoadedModel load_model(const std::string& path, Device device, bool use_average)
 
 ImageFlow& LoadedModel::flow(const char* what) const {
   auto* f = dynamic_cast<ImageFlow*>(model.get());
-  FG_CHECK(f, "{}: {} holds a {} model ({}); this command needs a coupling flow", what, checkpoint.path, config.name,
+  FG_CHECK(f, "{}: {} holds a {} model ({}); this command needs a normalizing flow", what, checkpoint.path, config.name,
            model->family());
   return *f;
 }

@@ -131,8 +131,10 @@ StepLR::StepLR(Optimizer& opt, int64_t step_size, double gamma)
 
 void StepLR::set_epoch(int64_t e) {
   epoch_ = e;
-  opt_.set_lr(base_lr_ * std::pow(gamma_, static_cast<double>(epoch_ / step_size_)));
+  opt_.set_lr(lr());
 }
+
+double StepLR::lr() const { return base_lr_ * std::pow(gamma_, static_cast<double>(epoch_ / step_size_)); }
 
 void StepLR::step() { set_epoch(epoch_ + 1); }
 

@@ -78,13 +78,14 @@ bool Cadence::finished(const Position& p, double elapsed) const {
 
 // ---- StepStats
 
-void StepStats::add(const nn::StepResult& r, int64_t epoch) {
+void StepStats::add(const nn::StepResult& r, int64_t epoch, double lr) {
+  lrs_.push_back(lr);
   losses_.push_back(r.loss);
   bads_.push_back(r.bad);
   epochs_.push_back(epoch);
 }
 
-int64_t StepStats::read(int64_t from, const std::string& loss_name, double lr, MetricsLog& log) {
+int64_t StepStats::read(int64_t from, const std::string& loss_name, MetricsLog& log) {
   if (losses_.empty()) return bad_run_;
   std::vector<Tensor> parts;
   for (size_t i = 0; i < losses_.size(); ++i) {
@@ -96,7 +97,7 @@ int64_t StepStats::read(int64_t from, const std::string& loss_name, double lr, M
   double sum = 0;
   for (size_t i = 0; i < losses_.size(); ++i) {
     const int64_t step = from + static_cast<int64_t>(i) + 1;
-    nlohmann::json j{{"step", step}, {"epoch", epochs_[i]}, {loss_name, num(v[2 * i])}, {"lr", lr}};
+    nlohmann::json j{{"step", step}, {"epoch", epochs_[i]}, {loss_name, num(v[2 * i])}, {"lr", lrs_[i]}};
     if (v[2 * i + 1] != 0) {
       j["nonfinite"] = true;
       if (bad++ == 0) first_bad = step;
@@ -112,6 +113,7 @@ int64_t StepStats::read(int64_t from, const std::string& loss_name, double lr, M
   losses_.clear();
   bads_.clear();
   epochs_.clear();
+  lrs_.clear();
   if (bad > 0)
     std::fprintf(stderr, "\nwarning: %ld non-finite step(s) (loss or gradient), the first at step %ld; skipped, the "
                  "weights are unchanged by them\n", static_cast<long>(bad), static_cast<long>(first_bad));

@@ -66,16 +66,17 @@ class Cadence {
 
 class StepStats {
  public:
-  void add(const nn::StepResult& r, int64_t epoch);
+  void add(const nn::StepResult& r, int64_t epoch, double lr);  // lr: the rate the step used
   // The one host read of the loop: a metrics line per step since the last read (steps from+1...),
   // the running loss, and a warning for skipped non-finite steps. Returns the current run of
   // consecutive skipped steps.
-  int64_t read(int64_t from, const std::string& loss_name, double lr, MetricsLog& log);
+  int64_t read(int64_t from, const std::string& loss_name, MetricsLog& log);
   double running_loss() const { return running_; }  // NaN until a good step was read
 
  private:
   std::vector<Tensor> losses_, bads_;
   std::vector<int64_t> epochs_;
+  std::vector<double> lrs_;
   double running_ = NAN;
   int64_t bad_run_ = 0;
 };

@@ -27,6 +27,7 @@ TrainLoop::TrainLoop(Task& task, nn::Optimizer& opt, nn::StepLR* sched, LoopOpti
     : task_(task), opt_(opt), sched_(sched), o_(std::move(o)), pos_(std::make_unique<Position>()),
       stats_(std::make_unique<detail::StepStats>()) {
   if (o_.ema_decay > 0) ema_ = std::make_unique<nn::EMA>(task_.model(), o_.ema_decay);
+  base_lr_ = opt_.lr();
 }
 
 TrainLoop::~TrainLoop() = default;
@@ -92,7 +93,7 @@ void TrainLoop::validate() {
 }
 
 void TrainLoop::read_stats() {
-  const int64_t bad_run = stats_->read(read_from_, o_.loss_name, opt_.lr(), *log_);
+  const int64_t bad_run = stats_->read(read_from_, o_.loss_name, *log_);
   read_from_ = pos_->step;
   FG_CHECK(bad_run < o_.max_bad_in_a_row,
            "{} non-finite steps in a row (up to step {}); stopping. The last good checkpoint in {} is untouched",
@@ -117,12 +118,16 @@ void TrainLoop::start() {
 
 void TrainLoop::train_step() {
   const int64_t step = pos_->step;
+  if (o_.warmup_steps > 0) {
+    const double scheduled = sched_ ? sched_->lr() : base_lr_;
+    opt_.set_lr(scheduled * std::min(1.0, static_cast<double>(step + 1) / static_cast<double>(o_.warmup_steps)));
+  }
   opt_.zero_grad();
   ag::Var loss = detail::fault_loss(task_.loss(pos_->epoch, pos_->batch, step), step);
   const nn::StepResult r = nn::optimizer_step(loss, opt_, o_.clip, [&] { detail::fault_grads(opt_.params(), step); });
   task_.model().weights_changed();
   if (ema_) ema_->update(&r.bad);
-  stats_->add(r, pos_->epoch);
+  stats_->add(r, pos_->epoch, opt_.lr());
   ++pos_->step;
   ++pos_->batch;
   counters_step();

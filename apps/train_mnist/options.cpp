@@ -61,6 +61,10 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
   app.add_option("--clip", o.clip, "clip gradients to this global norm (0: off)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--beta2", o.beta2, "Adam's second-moment decay")->check(CLI::Range(0.0, 0.999999))->capture_default_str();
+  app.add_option("--warmup", o.warmup, "steps of linear learning-rate warm-up (0: none)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--ema", o.ema,
                  "keep an exponential moving average of the weights with this decay (e.g. 0.999) and validate, "
                  "sample and test with it (0: off)")

@@ -13,6 +13,8 @@ struct TrainOptions {
   int64_t epochs = 200, batch = 128;
   double lr = 1e-3, lr_decay = 0.99, clip = 1.0;
   double ema = 0;                // > 0: EMA decay of the weights used for validation, sampling and the test
+  double beta2 = 0.999;          // Adam's second-moment decay (residual-flows uses 0.99)
+  int64_t warmup = 0;            // steps of linear learning-rate warm-up (residual-flows: 1000)
   uint64_t seed = 42;
   std::string data, out, resume, eval_only, device = "cpu";
   int threads = 0;               // 0: OMP_NUM_THREADS or all cores

@@ -65,7 +65,7 @@ class MnistTask : public Task {
 TrainOutcome run_training(const TrainOptions& o, const nn::MnistData& train_set, const nn::MnistData& val_set) {
   MnistTask task(o, train_set, val_set);
   flows::ImageModel& m = task.image_model();
-  nn::Adam opt(m.parameters(), o.lr);  // built after the model moved: its state lives there too
+  nn::Adam opt(m.parameters(), o.lr, 0.9, o.beta2);  // built after the model moved: its state lives there too
   nn::StepLR sched(opt, 1, o.lr_decay);
   std::fprintf(stderr, "%s (%s, %s%s): %ld parameters; %ld training / %ld validation images\n",
                o.model.name.c_str(), m.family(), flows::arch_name(o.model.arch), o.model.additive ? ", additive" : "",
@@ -81,6 +81,7 @@ TrainOutcome run_training(const TrainOptions& o, const nn::MnistData& train_set,
   lo.save_every = o.save_every;
   lo.clip = o.clip;
   lo.ema_decay = o.ema;
+  lo.warmup_steps = o.warmup;
   lo.seed = o.seed;
   lo.resume = o.resume;
   lo.loss_name = std::string("train_") + m.loss_name();

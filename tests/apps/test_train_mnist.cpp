@@ -125,6 +125,29 @@ TEST_CASE("--ema: the average is in every checkpoint, resumes exactly, and is wh
   CHECK(max_abs_diff(live.model->state_dict().at(some), ca.model.at(some)) == 0.0);
 }
 
+TEST_CASE("resflow with --warmup: the rate rises linearly, the run resumes exactly, the model samples and loads") {
+  TempDir t;
+  write_tiny_mnist(t.path);
+  std::string args = common_args(t.path) +
+                     " --model resflow --resflow-blocks 1 --resflow-hidden 8 --resflow-fc 1 --resflow-fc-hidden 16"
+                     " --val-every 3 --log-every 2 --warmup 4 --lr 1e-3 --lr-decay 1 --beta2 0.99";
+  Result a = run(args + " --max-steps 6 --out " + (t.path / "a").string());
+  INFO(a.output);
+  REQUIRE(a.code == 0);
+  REQUIRE(run(args + " --max-steps 2 --out " + (t.path / "b").string()).code == 0);
+  REQUIRE(run(args + " --max-steps 6 --resume --out " + (t.path / "b").string()).code == 0);
+  const auto la = train_losses(t.path / "a" / "metrics.jsonl");
+  REQUIRE(la.size() == 6);
+  CHECK(la == train_losses(t.path / "b" / "metrics.jsonl"));
+  const auto lr = train_losses(t.path / "a" / "metrics.jsonl", "lr");
+  const std::vector<double> want{0.25e-3, 0.5e-3, 0.75e-3, 1e-3, 1e-3, 1e-3};
+  REQUIRE(lr.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) CHECK(lr[i] == doctest::Approx(want[i]).epsilon(1e-9));
+  CHECK(fs::exists(t.path / "a" / "samples_latest.png"));  // sampled through the fixed-point inverse
+  flows::LoadedModel m = flows::load_model((t.path / "a" / "last.safetensors").string());
+  CHECK(m.config.name == "resflow");
+}
+
 TEST_CASE("SIGTERM saves last.safetensors at once and --resume continues the exact losses") {
   TempDir t;
   write_tiny_mnist(t.path);

@@ -19,7 +19,7 @@ class ImageFlow : public ImageModel {
             int import_samples = 8);
   std::string type_name() const override { return "ImageFlow"; }
   // ImageModel
-  const char* family() const override { return "coupling flow"; }
+  const char* family() const override { return "normalizing flow"; }  // coupling or residual
   const char* loss_name() const override { return "bpd"; }
   ag::Var loss(const Tensor& imgs) override { return bpd(imgs); }
   Tensor generate(int64_t n, const SampleOptions& o) override { return sample(n, o); }

@@ -10,7 +10,7 @@ namespace fg::flows {
 
 class ImageModel : public nn::Module {
  public:
-  virtual const char* family() const = 0;      // "coupling flow" or "flow matching"
+  virtual const char* family() const = 0;      // "normalizing flow" or "flow matching"
   virtual const char* loss_name() const = 0;   // the training objective: "bpd" or "fm_loss"
   virtual ag::Var loss(const Tensor& imgs) = 0;  // the mean training objective on a batch
   virtual Tensor generate(int64_t n, const SampleOptions& o) = 0;  // integer images

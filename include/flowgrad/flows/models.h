@@ -16,6 +16,9 @@
 //   fm, ot-cfm: flow matching (flows/continuous/image_fm.h): a U-Net velocity field (widths 48,
 //               96, 96: 1,106,737 parameters) trained by Lipman's FM (sigma_min 1e-4) or by OT-CFM
 //               (sigma 0), sampled and scored through an ODE
+//   resflow:    a Residual Flow (flows/residual/resflow.h): residual-flows' MNIST architecture,
+//               4 blocks per scale of width 64 and 2 FC blocks by default (sized for a CPU); the
+//               paper's is --resflow-blocks 16 --resflow-hidden 512 --resflow-fc 4 (16,608,589)
 // Arch::V1 is the seed's code (335,128 / 379,556 / 1,062,090 parameters; its Dequantization does not
 // undo the alpha squeeze when going back); Arch::V2 the revised tutorial (556,312 / 628,388 /
 // 1,711,818; the default).
@@ -30,8 +33,11 @@
 
 namespace fg::flows {
 
-enum class Family { Coupling, FlowMatching };
-const char* family_name(Family f);  // "coupling flow", "flow matching"
+enum class Family { Coupling, FlowMatching, Residual };
+const char* family_name(Family f);  // "coupling flow", "flow matching", "residual flow"
+// Coupling and residual flows are ImageFlows (a log-likelihood by the change of variables, exact or
+// estimated); flow-matching models integrate an ODE.
+inline bool is_image_flow(Family f) { return f != Family::FlowMatching; }
 
 // A model's own numeric option (glow's steps per scale, ...): its key in configs and JSON (the
 // command line spells it with dashes: --glow-k), default, range and one line of help.
@@ -79,7 +85,7 @@ std::vector<std::string> model_names();                 // every model, in regis
 std::vector<std::string> model_names(Family family);    // those of one family
 
 // The model a config names, built (weights initialized from the default generator). build_model
-// is the same for the coupling flows, returning the ImageFlow; it throws for other families.
+// is the same for the coupling and residual flows, returning the ImageFlow; it throws for others.
 std::shared_ptr<ImageModel> build_image_model(const ModelConfig& cfg);
 std::shared_ptr<ImageFlow> build_model(const ModelConfig& cfg);
 // The config as a JSON object string (stored in checkpoints: the shared fields and the entry's

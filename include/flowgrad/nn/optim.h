@@ -70,6 +70,7 @@ class StepLR {
   void step();
   int64_t epoch() const { return epoch_; }
   void set_epoch(int64_t e);
+  double lr() const;  // the scheduled learning rate of the current epoch
 
  private:
   Optimizer& opt_;

@@ -39,6 +39,8 @@ struct LoopOptions {
   int64_t val_every = 0;         // 0: at the end of each epoch (step-indexed: only at the end)
   int64_t save_every = 0;        // also write last.safetensors every N steps (0: at validations only)
   double clip = 1.0;             // global gradient norm (0: off)
+  int64_t warmup_steps = 0;      // > 0: the learning rate rises linearly over the first steps
+                                 // (step k uses (k + 1) / warmup of the scheduled rate)
   double ema_decay = 0;          // > 0: keep a moving average of the weights (nn/ema.h); validation,
                                  // the best checkpoint and the checkpoints' ema.* tensors use it
   int max_bad_in_a_row = 5;      // non-finite steps in a row that stop the run
@@ -129,6 +131,7 @@ class TrainLoop {
   std::unique_ptr<detail::StepStats> stats_;
   std::unique_ptr<Progress> bar_;
   std::unique_ptr<nn::EMA> ema_;
+  double base_lr_ = 0;
   std::chrono::steady_clock::time_point start_;
   int64_t last_val_step_ = -1, read_from_ = 0;
   double last_score_ = NAN;
