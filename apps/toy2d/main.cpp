@@ -1,5 +1,7 @@
 // toy2d: a 2-D density learned two ways, side by side on the same data.
 //   --method realnvp        a RealNVP of MLP couplings (flowgrad/flows/toy2d.h) by maximum likelihood
+//   --method resflow        a residual flow (flowgrad/flows/residual/resflow.h: --layers blocks of
+//                           LipSwish MLPs of width --hidden, exact 2-D log-dets) by maximum likelihood
 //   --method fm|i-cfm|ot-cfm a continuous flow trained by flow matching (torchcfm's MLP velocity
 //                           field: 3 x 64 SELU; flows/continuous/), from --source gaussian
 //                           (N(0, I)) or 8gaussians to --dataset
@@ -9,7 +11,7 @@
 // Evaluation (fixed seeds, the same for every --seed):
 //   - matching methods: W2 by exact EMD between 1,000 generated and 1,000 fresh target points at
 //     Euler NFE 1, 2, 10, 100 and adaptive dopri5 (atol = rtol = 1e-4, torchcfm's), with its NFE;
-//   - Gaussian sources and realnvp: the test NLL (nats per point; the CNF's by the exact
+//   - Gaussian sources, realnvp and resflow: the test NLL (nats per point; the CNF's by the exact
 //     divergence through dopri5) next to the true density's on the same points.
 // Prints one JSON line on stdout: method, source, dataset, w2_euler1, w2_euler2, w2_euler10,
 // w2_euler100, w2_adaptive, nfe_adaptive, w2_data (the floor: two fresh target sets), nll,
@@ -32,6 +34,7 @@
 #include "flowgrad/flows/continuous/assignment.h"
 #include "flowgrad/flows/continuous/cnf.h"
 #include "flowgrad/flows/continuous/matching.h"
+#include "flowgrad/flows/residual/resflow.h"
 #include "flowgrad/flows/toy2d.h"
 #include "flowgrad/flows/toy_data.h"
 #include "flowgrad/nn/atomic_file.h"
@@ -56,14 +59,16 @@ struct Options {
 constexpr double kExtent = 4.0;       // plots cover [-extent, extent]^2 (6 for torchcfm's data)
 constexpr double kColourRange = 8.0;  // heatmap colour scale: [max - 8, max] nats
 
+bool likelihood_method(const std::string& m) { return m == "realnvp" || m == "resflow"; }
+
 bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
   CLI::App app{"toy2d: learn a 2-D density with a RealNVP (maximum likelihood) or a continuous flow (flow "
                "matching: fm, i-cfm, ot-cfm), then measure it (W2 at several NFE, test NLL) and plot it.\n"
                "Prints one JSON line; writes <tag>_samples.png, <tag>_data.png, <tag>_density.png, "
                "<tag>_result.json in --out."};
   app.set_help_flag("-h,--help", "print this help and exit");
-  app.add_option("--method", o.method, "realnvp, fm, i-cfm or ot-cfm")
-      ->check(CLI::IsMember({"realnvp", "fm", "i-cfm", "ot-cfm"}))
+  app.add_option("--method", o.method, "realnvp, resflow, fm, i-cfm or ot-cfm")
+      ->check(CLI::IsMember({"realnvp", "resflow", "fm", "i-cfm", "ot-cfm"}))
       ->capture_default_str();
   app.add_option("--source", o.source, "matching methods: gaussian (N(0, I)) or 8gaussians")
       ->check(CLI::IsMember({"gaussian", "8gaussians"}))
@@ -72,9 +77,9 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
       ->required()
       ->check(CLI::IsMember(flows::toy2d_names()));
   app.add_option("--convention", o.convention,
-                 "data generators: torchcfm or ffjord (default: torchcfm for the matching methods, ffjord for realnvp)")
+                 "data generators: torchcfm or ffjord (default: torchcfm for the matching methods, ffjord for realnvp and resflow)")
       ->check(CLI::IsMember({"torchcfm", "ffjord"}));
-  app.add_option("--steps", o.steps, "Adam steps, one fresh batch each (default 20000 for matching, 3000 realnvp)")
+  app.add_option("--steps", o.steps, "Adam steps, one fresh batch each (default 20000 for matching, 3000 realnvp and resflow)")
       ->check(CLI::PositiveNumber);
   app.add_option("--batch", o.batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--lr", o.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
@@ -87,14 +92,14 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
   app.add_option("--width", o.width, "matching methods: the velocity MLP's width")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--layers", o.layers, "realnvp: coupling layers")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--hidden", o.hidden, "realnvp: hidden units of each coupling MLP")
+  app.add_option("--layers", o.layers, "realnvp: coupling layers; resflow: residual blocks")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--hidden", o.hidden, "realnvp, resflow: hidden units of each coupling or residual MLP")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--seed", o.seed, "seed for initialization and training batches")->capture_default_str();
   app.add_option("--out", o.out, "output directory")->capture_default_str();
   app.add_option("--resume", o.resume, "continue from a checkpoint (<out>/<tag>_last.safetensors)");
-  app.add_option("--test-size", o.test_size, "held-out points for the test NLL (default 20000 realnvp, 2000 CNF)")
+  app.add_option("--test-size", o.test_size, "held-out points for the test NLL (default 20000 realnvp and resflow, 2000 CNF)")
       ->check(CLI::PositiveNumber);
   app.add_option("--eval-points", o.eval_points, "points per set for W2")->check(CLI::Range(2, 5000))->capture_default_str();
   app.add_option("--samples", o.samples, "points in the scatter plots")->check(CLI::PositiveNumber)->capture_default_str();
@@ -105,11 +110,11 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   if (!parse_cli(app, argc, argv, "toy2d", exit_code)) return false;
-  const bool matching = o.method != "realnvp";
+  const bool matching = !likelihood_method(o.method);
   if (o.convention.empty()) o.convention = matching ? "torchcfm" : "ffjord";
   if (o.steps == 0) o.steps = matching ? 20000 : 3000;
   if (o.test_size == 0) o.test_size = matching ? 2000 : 20000;
-  FG_CHECK(matching || o.source == "gaussian", "--source {}: realnvp's source is its N(0, I) prior", o.source);
+  FG_CHECK(matching || o.source == "gaussian", "--source {}: {}'s source is its N(0, I) prior", o.source, o.method);
   return true;
 }
 
@@ -138,14 +143,16 @@ class Toy2DTask : public Task {
   Toy2DTask(const Options& o, const Data& d, Device dev) : o_(o), d_(d), dev_(dev) {
     manual_seed(o.seed);  // initialization
     if (o.method == "realnvp") {
-      nvp_ = std::make_shared<flows::RealNVP2D>(o.layers, o.hidden);
+      density_ = std::make_shared<flows::RealNVP2D>(o.layers, o.hidden);
+    } else if (o.method == "resflow") {
+      density_ = std::make_shared<flows::ResFlow2D>(static_cast<int>(o.layers), o.hidden);
     } else {
       matcher_ = flows::parse_matcher(o.method);
       field_ = std::make_shared<flows::MLPVelocity>(2, o.width);
     }
     model().to(dev);
   }
-  nn::Module& model() override { return nvp_ ? static_cast<nn::Module&>(*nvp_) : *field_; }
+  nn::Module& model() override { return density_ ? static_cast<nn::Module&>(*density_) : *field_; }
   std::string config_json() const override {
     return nlohmann::json{{"method", o_.method}, {"source", o_.source}, {"dataset", o_.dataset},
                           {"convention", o_.convention}, {"batch", o_.batch}, {"sigma", o_.sigma},
@@ -153,9 +160,9 @@ class Toy2DTask : public Task {
         .dump();
   }
   Var loss(int64_t, int64_t, int64_t step) override {
-    if (nvp_) {
+    if (density_) {
       Generator g(mix(o_.seed, static_cast<uint64_t>(step)));
-      return nvp_->nll(Var(d_.target_batch(o_.batch, &g).to(dev_)));
+      return density_->nll(Var(d_.target_batch(o_.batch, &g).to(dev_)));
     }
     // The step's path sample (for OT-CFM, with the exact pairing) depends only on (seed, step):
     // the next steps' are prepared on other threads (one per core) while this step trains.
@@ -172,7 +179,7 @@ class Toy2DTask : public Task {
     for (auto& [n, f] : ahead_) f.wait();
   }
   Evaluation validate(int64_t, int64_t) override { return {}; }  // measured once, at the end
-  flows::RealNVP2D* nvp() { return nvp_.get(); }
+  flows::DensityFlow* density() { return density_.get(); }
   flows::MLPVelocity* field() { return field_.get(); }
 
  private:
@@ -188,7 +195,7 @@ class Toy2DTask : public Task {
   Data d_;
   Device dev_;
   flows::Matcher matcher_ = flows::Matcher::ICFM;
-  std::shared_ptr<flows::RealNVP2D> nvp_;
+  std::shared_ptr<flows::DensityFlow> density_;
   std::shared_ptr<flows::MLPVelocity> field_;
 };
 
@@ -234,8 +241,11 @@ int run(const Options& o) {
   if (o.threads > 0) set_num_threads(o.threads);
   const Device dev = open_device(o.device);
   Data d{flows::parse_toy2d(o.dataset), flows::parse_toy_convention(o.convention), o.source == "gaussian"};
-  const bool matching = o.method != "realnvp";
-  const std::string tag = matching ? fmt::format("{}_{}_{}", o.method, o.source, o.dataset) : o.dataset;
+  const bool matching = !likelihood_method(o.method);
+  // realnvp keeps its historical <dataset> tag; every other method's files carry its name
+  const std::string tag = matching                ? fmt::format("{}_{}_{}", o.method, o.source, o.dataset)
+                          : o.method == "realnvp" ? o.dataset
+                                                  : fmt::format("{}_{}", o.method, o.dataset);
   const std::string prefix = o.out + "/" + tag;
   const double extent = d.conv == flows::ToyConvention::TorchCFM ? 7.0 : kExtent;
   std::filesystem::create_directories(o.out);
@@ -291,13 +301,15 @@ int run(const Options& o) {
     j["nfe_adaptive"] = nfe;
   } else {
     Generator sg(0x5a3eull);
-    shown = task.nvp()->sample(o.eval_points, &sg).to(Device::cpu());
-    j["w2_realnvp"] = flows::w2_exact(shown, fresh);
+    shown = task.density()->sample(o.eval_points, &sg).to(Device::cpu());
+    j["w2_" + o.method] = flows::w2_exact(shown, fresh);
   }
   // NLL on held-out points where the model has a density against N(0, I)
   std::function<Tensor(const Tensor&)> model_logp;
   if (!matching) {
-    model_logp = [&](const Tensor& x) { return task.nvp()->log_prob(Var(x.to(task.nvp()->dtype()).to(dev))).value(); };
+    model_logp = [&](const Tensor& x) {
+      return task.density()->log_prob(Var(x.to(task.density()->dtype()).to(dev))).value();
+    };
   } else if (d.gaussian_source) {
     model_logp = [&](const Tensor& x) {
       flows::CnfOptions co;
@@ -319,7 +331,7 @@ int run(const Options& o) {
   }
   std::vector<std::string> files{prefix + "_result.json", prefix + "_last.safetensors", prefix + "_metrics.jsonl"};
   if (o.plots) {
-    const std::string what = matching ? o.method + " (" + o.source + " -> " + o.dataset + ")" : "RealNVP " + o.dataset;
+    const std::string what = matching ? o.method + " (" + o.source + " -> " + o.dataset + ")" : o.method + " " + o.dataset;
     if (scatter(prefix + "_samples.png", shown, what + ": samples", extent)) files.push_back(prefix + "_samples.png");
     Generator dg(0xda7aull);
     if (scatter(prefix + "_data.png", d.target_batch(o.samples, &dg), o.dataset + ": data", extent))
