@@ -196,6 +196,7 @@ void TrainLoop::check_in_sync() {
 
 void TrainLoop::train_step() {
   const int64_t step = pos_->step;
+  const auto step_start = std::chrono::steady_clock::now();
   comm_.set_step(step);
   detail::fault_hang(step);
   if (o_.warmup_steps > 0) {
@@ -218,6 +219,12 @@ void TrainLoop::train_step() {
   so.reducer = reducer_.get();
   const nn::StepResult r = nn::optimizer_step(loss, opt_, so);
   task_.model().weights_changed();
+  if (reducer_) {
+    dist_time_.step += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
+    dist_time_.reduce += reducer_->timing().reduce;
+    dist_time_.wait += reducer_->timing().wait;
+    ++dist_time_.steps;
+  }
   if (ema_) ema_->update(&r.bad);
   detail::fault_desync(opt_.params(), step);
   stats_->add(r, pos_->epoch, opt_.lr());
@@ -278,6 +285,18 @@ LoopResult TrainLoop::finish(int signal) {
     out.exit_code = 128 + signal;
   } else if (last_val_step_ != pos_->step) {
     validate();  // also writes last.safetensors
+  }
+  if (reducer_ && dist_time_.steps > 0) {
+    // what a DDP user checks first: are the replicas one model, and what does the reduction cost
+    check_in_sync();
+    if (lead()) {
+      const double n = static_cast<double>(dist_time_.steps);
+      std::fprintf(stderr, "data parallel: the %d ranks' parameters are bit-identical; per step %.1f ms, of which "
+                   "the gradient allreduce %.1f ms (%.0f%%, on the communicator's thread) and %.1f ms (%.0f%%) "
+                   "waited for it after backward\n", comm_.size(), 1e3 * dist_time_.step / n,
+                   1e3 * dist_time_.reduce / n, 100 * dist_time_.reduce / dist_time_.step, 1e3 * dist_time_.wait / n,
+                   100 * dist_time_.wait / dist_time_.step);
+    }
   }
   out.steps = pos_->step;
   out.epochs = pos_->epoch;

@@ -149,6 +149,12 @@ class TrainLoop {
   Task& task_;
   dist::Communicator& comm_;
   std::unique_ptr<dist::GradReducer> reducer_;
+  // data parallel, summed over this run's steps: the steps' wall time, the bucket allreduces' own
+  // time, and the time blocked on them after backward (reported at the end, docs/distributed.md)
+  struct DistTiming {
+    double step = 0, reduce = 0, wait = 0;
+    int64_t steps = 0;
+  } dist_time_;
   nn::Optimizer& opt_;
   nn::StepLR* sched_;
   LoopOptions o_;
