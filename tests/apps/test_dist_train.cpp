@@ -48,7 +48,7 @@ constexpr double kTol = 1e-4;
 // up to lr = 1e-3 whose size depends on the summation order. Glow's run measured 1.2e-3 on such
 // coordinates (one Adam step) while its losses agreed to 2.4e-7. So: each coordinate within 2 lr
 // (kCoordTol), and the whole model within kNormTol of its norm (||a - b|| / ||a||, measured
-// 1e-4 for glow, 1e-7 for simple): a run that took other steps differs in every coordinate.
+// 3e-4 for glow, 8e-8 for simple): a run that took other steps differs in every coordinate.
 constexpr double kCoordTol = 2e-3;
 constexpr double kNormTol = 1e-3;
 
