@@ -1,7 +1,8 @@
 // The backward pass: an iterative depth-first topological sort from the roots' Nodes (Glow graphs
 // are deep, so no recursion), then Nodes in reverse order, each getting, per output, the sum of
 // the gradients that reached it. Leaf gradients accumulate across backward calls, as in PyTorch;
-// grad() instead captures the gradients of chosen Vars and leaves every .grad alone.
+// grad() instead captures the gradients of chosen Vars and leaves every .grad alone. A LeafGradHook
+// hears of each leaf as soon as the last Node that feeds it has run.
 #include <unordered_map>
 
 #include "flowgrad/autograd/var.h"
@@ -9,6 +10,30 @@
 namespace fg::ag {
 
 namespace {
+
+thread_local const LeafGradHook* t_hook = nullptr;
+
+// Counts, per leaf, the Nodes of the pass still to run that have an edge to it (an edge counted
+// once per use), and calls the hook when a leaf's count reaches zero.
+class LeafCountdown {
+ public:
+  LeafCountdown(const LeafGradHook* hook, const std::vector<Node*>& order) : hook_(hook) {
+    if (!hook_) return;
+    for (Node* n : order)
+      for (const Edge& e : n->edges)
+        if (e.leaf) ++pending_[e.leaf.get()];
+  }
+  // Node n has run (or was skipped: no gradient reached it).
+  void done(const Node* n) {
+    if (!hook_) return;
+    for (const Edge& e : n->edges)
+      if (e.leaf && --pending_[e.leaf.get()] == 0) (*hook_)(e.leaf.get());
+  }
+
+ private:
+  const LeafGradHook* hook_;
+  std::unordered_map<const VarImpl*, int> pending_;
+};
 
 void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? slot + g : g; }
 
@@ -61,6 +86,7 @@ void run(const std::vector<Var>& roots, const std::vector<Tensor>& root_grads, b
     root_nodes.push_back(n);
   }
   std::vector<Node*> order = topo_order(root_nodes);
+  LeafCountdown countdown(cap ? nullptr : t_hook, order);
   // grad(): only nodes from which a captured Var is reachable run, and only towards it (their
   // other inputs' `needs` are masked for the pass), so parameter gradients are not even computed.
   std::unordered_map<Node*, bool> reach;
@@ -75,7 +101,10 @@ void run(const std::vector<Var>& roots, const std::vector<Tensor>& root_grads, b
     FG_CHECK(!n->released, "backward: the graph through '{}' was already freed by an earlier backward; "
              "pass retain_graph=true to backward twice", n->name());
     auto gi = grads.find(n);
-    if (gi == grads.end()) continue;
+    if (gi == grads.end()) {
+      countdown.done(n);
+      continue;
+    }
     if (cap && !reach[n]) {
       grads.erase(gi);
       continue;
@@ -120,6 +149,7 @@ void run(const std::vector<Var>& roots, const std::vector<Tensor>& root_grads, b
       n->release();
       n->released = true;
     }
+    countdown.done(n);
   }
 }
 
@@ -135,6 +165,12 @@ Tensor check_root_grad(const Var& v, const Tensor& g, const char* what) {
 }
 
 }  // namespace
+
+LeafGradHook::LeafGradHook(std::function<void(const VarImpl*)> ready) : ready_(std::move(ready)), prev_(t_hook) {
+  t_hook = this;
+}
+LeafGradHook::~LeafGradHook() { t_hook = prev_; }
+const LeafGradHook* LeafGradHook::current() { return t_hook; }
 
 void Var::backward(const Tensor& grad_out, bool retain_graph) const {
   Tensor g0 = check_root_grad(*this, grad_out, "backward");

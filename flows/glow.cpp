@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "flowgrad/dist/shard.h"
 #include "flowgrad/nn/init.h"
 #include "flowgrad/tensor/linalg.h"
 
@@ -83,9 +84,19 @@ void ActNorm::initialize_from(const Tensor& z) {
   const std::vector<int64_t> dims = stat_dims();
   int64_t n = 1;
   for (int64_t d : dims) n *= z.size(d);
-  FG_CHECK(n >= 2, "ActNorm: data-dependent init needs at least 2 values per parameter, got {}", n);
-  Tensor mu = mean(z, dims, true);
-  Tensor var = sum(square(z - mu), dims, true) / static_cast<double>(n - 1);  // unbiased, as torch
+  Tensor mu, var;
+  if (dist::ShardedStep::distributed()) {
+    // this rank holds some rows of a global batch: the statistics of the whole batch, in the same
+    // two passes (mean, then squared deviations from it), summed over the ranks
+    n = n / z.size(0) * dist::ShardedStep::current()->split().global;
+    FG_CHECK(n >= 2, "ActNorm: data-dependent init needs at least 2 values per parameter, got {}", n);
+    mu = dist::global_sum(sum(z, dims, true), "ActNorm init (sum)") / static_cast<double>(n);
+    var = dist::global_sum(sum(square(z - mu), dims, true), "ActNorm init (squares)") / static_cast<double>(n - 1);
+  } else {
+    FG_CHECK(n >= 2, "ActNorm: data-dependent init needs at least 2 values per parameter, got {}", n);
+    mu = mean(z, dims, true);
+    var = sum(square(z - mu), dims, true) / static_cast<double>(n - 1);  // unbiased, as torch
+  }
   Tensor scale = init_ == ActNormInit::Glow ? neg(log(sqrt(var) + 1e-6)) : log(maximum(var, full_like(var, 0.2))) * -0.5;
   loc.mutable_value() = neg(mu).to(loc.dtype());
   logs.mutable_value() = scale.to(logs.dtype());

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <random>
 
+#include "flowgrad/dist/shard.h"
 #include "flowgrad/tensor/error.h"
 
 namespace fg::nn {
@@ -96,9 +97,24 @@ int64_t DataLoader::num_batches() const {
   return drop_last_ ? n_ / batch_ : (n_ + batch_ - 1) / batch_;
 }
 
+void DataLoader::set_shard(int rank, int world) {
+  cancel_prefetch();
+  const int64_t smallest = drop_last_ || n_ % batch_ == 0 ? batch_ : n_ % batch_;
+  dist::split_batch(std::min(batch_, smallest), rank, world);  // throws when a rank would get no rows
+  shard_rank_ = rank;
+  shard_world_ = world;
+  in_pass_ = false;
+}
+
 Batch DataLoader::make_batch(int64_t index) const {
   int64_t lo = index * batch_, hi = std::min(lo + batch_, n_);
   Batch b;
+  b.global_rows = hi - lo;
+  if (shard_world_ > 1) {
+    const dist::BatchSplit s = dist::split_batch(hi - lo, shard_rank_, shard_world_);
+    lo += s.first;
+    hi = lo + s.rows;
+  }
   b.images = gather_rows(images_, order_.data() + lo, hi - lo, "DataLoader images");
   if (labels_.defined()) b.labels = gather_rows(labels_, order_.data() + lo, hi - lo, "DataLoader labels");
   b.index = index;

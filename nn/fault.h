@@ -8,6 +8,9 @@
 //   atomic_write.enospc               the writer's first write fails with ENOSPC (disk full)
 //   train.nan_loss                    the training loop multiplies the step's loss by NaN
 //   train.nan_grad                    the training loop sets a gradient element to NaN after backward
+//   dist.hang                         this process stops taking part in a data-parallel job (sleeps)
+//   dist.desync                       the training loop nudges one parameter after the update (the
+//                                     ranks' replicas differ; under mpirun, armed on one rank only)
 // Costs one branch per check when FG_FAULT is unset.
 #pragma once
 #include <cstdint>

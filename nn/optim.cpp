@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "flowgrad/dist/reducer.h"
+
 namespace fg::nn {
 
 namespace {
@@ -163,13 +165,17 @@ Tensor clip_grad_norm(const std::vector<ag::Var>& params, double max_norm) {
   return norm;
 }
 
-StepResult optimizer_step(const ag::Var& loss, Optimizer& opt, double clip, const std::function<void()>& after_backward) {
+StepResult optimizer_step(const ag::Var& loss, Optimizer& opt, const StepOptions& o) {
   FG_CHECK(loss.numel() == 1, "optimizer_step: the loss must be a scalar, got {}", shape_str(loss.shape()));
-  loss.backward();
-  if (after_backward) after_backward();
   StepResult r;
-  r.loss = loss.value();
-  r.grad_norm = clip > 0 ? clip_grad_norm(opt.params(), clip) : grad_norm(opt.params());
+  if (o.reducer) {
+    r.loss = o.reducer->backward(loss, o.share);
+  } else {
+    loss.backward();
+    r.loss = loss.value();
+  }
+  if (o.after_backward) o.after_backward();
+  r.grad_norm = o.clip > 0 ? clip_grad_norm(opt.params(), o.clip) : grad_norm(opt.params());
   r.bad = maximum(nonfinite(r.loss.to(DType::F64).reshape({})), nonfinite(r.grad_norm));
   opt.step(&r.bad);
   return r;

@@ -59,6 +59,7 @@ bool env_on(const char* name) {
 
 #ifdef FG_HAVE_CUDA
 struct CudaModule {
+  void* handle = nullptr;
   Backend* (*create)(int) = nullptr;
   bool (*available)(int, std::string*) = nullptr;
   std::string error;  // why there is none
@@ -103,6 +104,7 @@ CudaModule load_cuda_module() {
       m.error = fmt::format("the CUDA backend module {} did not load: {}", p.string(), dlerror());
       return m;
     }
+    m.handle = h;
     m.create = reinterpret_cast<Backend* (*)(int)>(dlsym(h, "fg_cuda_create_backend"));
     m.available = reinterpret_cast<bool (*)(int, std::string*)>(dlsym(h, "fg_cuda_device_available"));
     if (!m.create || !m.available) {
@@ -129,6 +131,25 @@ bool cuda_available(int index, std::string* why) {
 }
 Backend* cuda_create(int index) { return cuda_module().create(index); }  // after cuda_available said yes
 #endif
+}  // namespace
+
+void* cuda_module_symbol(const char* name, std::string* why) {
+#ifdef FG_HAVE_CUDA
+  const CudaModule& m = cuda_module();
+  if (!m.handle) {
+    if (why) *why = m.error;
+    return nullptr;
+  }
+  void* f = dlsym(m.handle, name);
+  if (!f && why) *why = fmt::format("the CUDA backend module has no {} (built without it?)", name);
+  return f;
+#else
+  if (why) *why = fmt::format("this flowgrad was built without the CUDA backend (looking for {})", name);
+  return nullptr;
+#endif
+}
+
+namespace {
 
 std::map<Device::Kind, Registered>& registry() {
   static std::map<Device::Kind, Registered> r = [] {

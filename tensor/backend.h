@@ -55,5 +55,8 @@ Backend& launch(Device d);
 // Registers a backend for a device kind (the CUDA backend does this when it is built): a factory
 // per device index, and whether that index is usable (else the reason in *why).
 void register_backend(Device::Kind kind, Backend* (*factory)(int index), bool (*available)(int index, std::string* why));
+// An entry point of the CUDA backend module (loading it if needed: the NCCL communicator's
+// factory, dist/session.cpp), or null with the reason in *why.
+void* cuda_module_symbol(const char* name, std::string* why);
 
 }  // namespace fg

@@ -33,22 +33,59 @@ Tensor linspace(double start, double end, int64_t n, DType t, Device d) {
   return from_vector(v, {n}).to(t).to(d);
 }
 
+namespace {
+thread_local const BatchShard* t_shard = nullptr;
+
+// A draw of shape s: fill(out, counter) writes out's elements from Philox counter `counter`,
+// per_counter elements a counter; reserve(n) is the counters a draw of n elements takes from the
+// generator. Under a BatchShard a batch-shaped draw is its rows of the global draw: the elements
+// from the shard's first one, starting at the counter that holds it (tensor/random.h).
+template <class Fill>
+Tensor draw(const Shape& s, DType t, Device d, Generator& gen, int64_t per_counter, uint64_t (*reserve)(int64_t),
+            Fill&& fill) {
+  const BatchShard* b = t_shard;
+  if (!b || s.empty() || s[0] != b->rows || b->rows == b->global || b->rows <= 0) {
+    Tensor out = Tensor::empty(s, t, d);
+    fill(out, gen.advance(reserve(numel(s))));
+    return out;
+  }
+  const int64_t row = numel(s) / s[0];
+  Shape whole = s;
+  whole[0] = b->global;
+  const uint64_t base = gen.advance(reserve(numel(whole)));
+  const int64_t first = b->first * row, skip = first % per_counter;
+  Tensor flat = Tensor::empty({skip + numel(s)}, t, d);
+  fill(flat, base + static_cast<uint64_t>(first / per_counter));
+  return skip == 0 ? flat.reshape(s) : slice(flat, 0, skip, skip + numel(s)).contiguous().reshape(s);
+}
+
+uint64_t blocks_f32(int64_t n) { return static_cast<uint64_t>((n + 3) / 4) + 1; }
+uint64_t blocks_f64(int64_t n) { return 2 * blocks_f32(n); }
+}  // namespace
+
+const BatchShard* current_batch_shard() { return t_shard; }
+BatchShardScope::BatchShardScope(const BatchShard& s) : shard_(s), prev_(t_shard) {
+  FG_CHECK(s.rows >= 0 && s.first >= 0 && s.first + s.rows <= s.global,
+           "BatchShardScope: rows [{}, {}) are not within a batch of {}", s.first, s.first + s.rows, s.global);
+  t_shard = &shard_;
+}
+BatchShardScope::~BatchShardScope() { t_shard = prev_; }
+WholeDraw::WholeDraw() : prev_(t_shard) { t_shard = nullptr; }
+WholeDraw::~WholeDraw() { t_shard = prev_; }
+
 Tensor uniform(const Shape& s, double lo, double hi, DType t, Device d, Generator* g) {
   FG_CHECK(is_floating(t), "uniform: dtype {} is not floating", dtype_name(t));
   Generator& gen = g ? *g : default_generator();
-  Tensor out = Tensor::empty(s, t, d);
-  uint64_t blocks = static_cast<uint64_t>((out.numel() + 3) / 4) + 1;
-  launch(d).random_uniform(out, lo, hi, gen.seed(), gen.advance(t == DType::F64 ? 2 * blocks : blocks));
-  return out;
+  return draw(s, t, d, gen, t == DType::F64 ? 2 : 4, t == DType::F64 ? blocks_f64 : blocks_f32,
+              [&](Tensor& out, uint64_t counter) { launch(d).random_uniform(out, lo, hi, gen.seed(), counter); });
 }
 Tensor rand(const Shape& s, DType t, Device d, Generator* g) { return uniform(s, 0.0, 1.0, t, d, g); }
 
 Tensor normal(const Shape& s, double mean, double std, DType t, Device d, Generator* g) {
   FG_CHECK(is_floating(t), "normal: dtype {} is not floating", dtype_name(t));
   Generator& gen = g ? *g : default_generator();
-  Tensor out = Tensor::empty(s, t, d);
-  launch(d).random_normal(out, mean, std, gen.seed(), gen.advance(static_cast<uint64_t>((out.numel() + 3) / 4) + 1));
-  return out;
+  return draw(s, t, d, gen, 4, blocks_f32,
+              [&](Tensor& out, uint64_t counter) { launch(d).random_normal(out, mean, std, gen.seed(), counter); });
 }
 Tensor randn(const Shape& s, DType t, Device d, Generator* g) { return normal(s, 0.0, 1.0, t, d, g); }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <csignal>
 #include <fstream>
+#include <thread>
 
 #include "flowgrad/nn/atomic_file.h"
 #include "nn/fault.h"
@@ -40,6 +41,7 @@ MetricsLog::~MetricsLog() {
 }
 
 void MetricsLog::write(const nlohmann::json& j) {
+  if (!f_) return;
   std::string line = j.dump() + "\n";
   std::fwrite(line.data(), 1, line.size(), f_);
   std::fflush(f_);
@@ -68,12 +70,10 @@ Cadence::Cadence(const LoopOptions& o, int64_t per_epoch)
   if (o.max_steps > 0) total_ = std::min(total_, o.max_steps);
 }
 
-bool Cadence::limit_hit(const Position& p, double elapsed) const {
-  return (o_.max_steps > 0 && p.step >= o_.max_steps) || (o_.time_limit_s > 0 && elapsed >= o_.time_limit_s);
-}
+bool Cadence::time_up(double elapsed) const { return o_.time_limit_s > 0 && elapsed >= o_.time_limit_s; }
 
-bool Cadence::finished(const Position& p, double elapsed) const {
-  return limit_hit(p, elapsed) || (epochs_ && p.epoch >= o_.epochs) || (!epochs_ && total_ <= 0);
+bool Cadence::finished(const Position& p) const {
+  return (o_.max_steps > 0 && p.step >= o_.max_steps) || (epochs_ && p.epoch >= o_.epochs) || (!epochs_ && total_ <= 0);
 }
 
 // ---- StepStats
@@ -134,6 +134,22 @@ void fault_grads(const std::vector<ag::Var>& params, int64_t step) {
       p.set_grad(g);
       return;
     }
+}
+
+void fault_hang(int64_t step) {
+  if (!nn::fault_armed("dist.hang", step)) return;
+  std::fprintf(stderr, "fault dist.hang: this process stops taking part at step %ld\n", static_cast<long>(step));
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
+void fault_desync(const std::vector<ag::Var>& params, int64_t step) {
+  if (!nn::fault_armed("dist.desync", step) || params.empty()) return;
+  ag::NoGradGuard ng;
+  ag::Var p = params[0];
+  Tensor v = p.value().clone();
+  Tensor first = slice(flatten(v, 0), 0, 0, 1);
+  copy_into(first + 1e-3, first);
+  p.mutable_value() = v;
 }
 
 }  // namespace fg::train::detail

@@ -1,5 +1,6 @@
 // The training loop's parts, one responsibility each (internal to train/; TrainLoop composes them):
-//   MetricsLog   metrics.jsonl: opened fresh, or on resume cut back to the checkpoint's step
+//   MetricsLog   metrics.jsonl: opened fresh, or on resume cut back to the checkpoint's step (rank 0
+//                of a data-parallel job; other ranks get a closed one that writes nothing)
 //   StopSignals  SIGINT/SIGTERM caught for the loop's lifetime (a clean stop, not a kill)
 //   Cadence      when the loop validates, saves, reads its losses and stops
 //   StepStats    the device-side losses and skip flags of the steps since the last host read
@@ -21,6 +22,7 @@ class MetricsLog {
   // Opens `path` for appending after keeping only the lines up to `resume_step` (a resume: lines
   // logged after the checkpoint was written are dropped), or empty when resume_step < 0.
   MetricsLog(const std::string& path, int64_t resume_step);
+  MetricsLog() = default;  // writes nothing
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
@@ -49,8 +51,8 @@ class Cadence {
   Cadence(const LoopOptions& o, int64_t batches_per_epoch);
   bool by_epochs() const { return epochs_; }
   int64_t total_steps() const { return total_; }  // for the progress bar (0: unknown)
-  bool limit_hit(const Position& p, double elapsed) const;  // --max-steps or --time-limit
-  bool finished(const Position& p, double elapsed) const;   // a limit, or all epochs done
+  bool time_up(double elapsed) const;         // --time-limit
+  bool finished(const Position& p) const;     // --max-steps, or all epochs done
   bool epoch_over(const Position& p) const { return epochs_ && p.batch >= per_epoch_; }
   bool read_due(int64_t step) const { return step % o_.log_every == 0; }
   bool validate_due(int64_t step) const { return o_.val_every > 0 && step % o_.val_every == 0; }
@@ -82,8 +84,13 @@ class StepStats {
 };
 
 // The fault points of a step (nn/fault.h): train.nan_loss multiplies the loss by NaN;
-// train.nan_grad, run between backward and clipping, sets one gradient element to NaN.
+// train.nan_grad, run between backward and clipping, sets one gradient element to NaN;
+// dist.hang makes this process stop taking part (it sleeps for good) at the step's start;
+// dist.desync adds 1e-3 to one parameter element after the update (the replicas go out of step).
+// Under mpirun a fault is given to one rank by its own environment (mpirun ... : -np 1 env FG_FAULT=...).
 ag::Var fault_loss(ag::Var loss, int64_t step);
 void fault_grads(const std::vector<ag::Var>& params, int64_t step);
+void fault_hang(int64_t step);
+void fault_desync(const std::vector<ag::Var>& params, int64_t step);
 
 }  // namespace fg::train::detail

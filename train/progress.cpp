@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "flowgrad/dist/communicator.h"
+
 namespace fg::train {
 
 std::string format_duration(double sec) {
@@ -19,9 +21,11 @@ std::string format_duration(double sec) {
 
 Progress::Progress(std::string label, int64_t total, int64_t plain_every)
     : label_(std::move(label)), total_(total), plain_every_(plain_every), tty_(isatty(fileno(stderr))),
+      silent_(dist::world().rank() != 0),
       start_(std::chrono::steady_clock::now()) {}
 
 void Progress::update(int64_t done, const std::string& suffix) {
+  if (silent_) return;
   auto now = std::chrono::steady_clock::now();
   double el = std::chrono::duration<double>(now - start_).count();
   double rate = el > 0 ? done / el : 0;
@@ -43,6 +47,7 @@ void Progress::update(int64_t done, const std::string& suffix) {
 }
 
 void Progress::finish(const std::string& suffix) {
+  if (silent_) return;
   double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   std::fprintf(stderr, "%s%s done in %s %s\n", tty_ ? "\r\033[K" : "", label_.c_str(), format_duration(el).c_str(),
                suffix.c_str());

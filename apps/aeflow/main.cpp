@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/common/cli.h"
+#include "flowgrad/dist/session.h"
 #include "flowgrad/train/plot.h"
 #include "flowgrad/train/train_loop.h"
 #include "flowgrad/nn/atomic_file.h"
@@ -47,7 +48,11 @@ struct Options {
   uint64_t seed = 0;
   std::string data, out = "runs/aeflow", nll_mode = "prior", device = "cpu";
   int threads = 0;
+  DistCli dist;
 };
+
+// Under mpirun rank 0 alone writes files and reports (the per-step diagnostics are rank 0's rows).
+bool lead() { return dist::world().rank() == 0; }
 
 // Per-step diagnostics; every field must be finite for the step to count.
 struct StepStats {
@@ -191,6 +196,7 @@ bool parse(int argc, char** argv, Options& o, int& code) {
       ->capture_default_str();
   app.add_option("--bench", o.bench, "only time N training steps (after 3 warm-up steps), print JSON, exit")
       ->check(CLI::NonNegativeNumber);
+  add_dist_options(app, o.dist);
   if (!parse_cli(app, argc, argv, "train_aeflow", code)) return false;
   return true;
 }
@@ -203,6 +209,7 @@ class AEFlowTask : public Task {
   AEFlowTask(const Options& o, const nn::MnistData& train, const nn::MnistData& val)
       : o_(o), val_(val), loader_(train.images, Tensor(), o.batch, true, true, o.seed) {
     FG_CHECK(loader_.num_batches() > 0, "--batch {} is larger than the {} training images", o.batch, train.size());
+    loader_.set_shard(dist::world().rank(), dist::world().size());  // this rank's rows of each batch
     manual_seed(o.seed);
     flows::AEFlowConfig cfg = flows::aeflow_config(o.variant, o.nll_weight);
     cfg.nll_mode = o.nll_mode;
@@ -214,6 +221,7 @@ class AEFlowTask : public Task {
   flows::AEFlow& aeflow() { return *model_; }
   std::string config_json() const override { return flows::aeflow_config_to_json(model_->config()); }
   int64_t batches_per_epoch() const override { return loader_.num_batches(); }
+  int64_t global_batch() const override { return o_.batch; }
   void start_epoch(int64_t epoch, int64_t batch) override { loader_.set_epoch(epoch, batch); }
   Var loss(int64_t epoch, int64_t batch, int64_t step) override {
     nn::Batch b;
@@ -244,7 +252,7 @@ class AEFlowTask : public Task {
     json res{{"variant", o_.variant}, {"nll_weight", model_->config().nll_weight}, {"nll_mode", model_->config().nll_mode},
              {"params", model_->num_parameters()}, {"first_nonfinite_step", step}, {"nonfinite", bad},
              {"steps_done", step}};
-    nn::atomic_write_file(o_.out + "/results.json", res.dump(1) + "\n");
+    if (lead()) nn::atomic_write_file(o_.out + "/results.json", res.dump(1) + "\n");
     return fmt::format("non-finite value at step {} ({}); stopped without writing a checkpoint (see {}/diagnostics.jsonl "
                        "and {}/diagnostics.png)", step, bad, o_.out, o_.out);
   }
@@ -257,6 +265,7 @@ class AEFlowTask : public Task {
     double v = mean_mse(*model_, val_.images);
     val_curve.emplace_back(static_cast<double>(hist.empty() ? 0 : hist.back().step + 1), v);
     log_line({{"step", hist.empty() ? 0 : hist.back().step + 1}, {"epoch", epoch}, {"val_mse", v}});
+    if (!lead()) return;
     Tensor x = slice(val_.images, 0, 0, std::min<int64_t>(64, val_.size()));
     nn::write_png_grid(fmt::format("{}/inputs_epoch{}.png", o_.out, epoch + 1), model_->to_unit(x), 8);
     nn::write_png_grid(fmt::format("{}/recon_epoch{}.png", o_.out, epoch + 1), model_->reconstruct(x), 8);
@@ -267,6 +276,7 @@ class AEFlowTask : public Task {
   void plots();
   // diagnostics go to their own file: the loop's metrics.jsonl carries the losses
   void log_line(const json& j) {
+    if (!lead()) return;
     if (!diag_) diag_ = std::make_unique<std::ofstream>(o_.out + "/diagnostics.jsonl", std::ios::trunc);
     *diag_ << j.dump() << '\n';
     diag_->flush();
@@ -292,6 +302,7 @@ class AEFlowTask : public Task {
 };
 
 void AEFlowTask::plots() {
+  if (!lead()) return;
   Series mse{"train MSE (batch)", {}, {}}, val{"validation MSE (all images)", {}, {}, "points pt 7 ps 1.5"};
   Series logs{"max |logs|", {}, {}}, zmax{"max |z| (L2, over the batch)", {}, {}}, hn{"mean |h| (L2)", {}, {}},
       gn{"gradient norm (before clipping)", {}, {}}, ldj{"max |ldj|", {}, {}};
@@ -353,7 +364,7 @@ int bench(const Options& o, const nn::MnistData& train, const nn::MnistData& val
 }
 
 int run(const Options& o, const nn::MnistData& train, const nn::MnistData& val, const nn::MnistData& test) {
-  std::filesystem::create_directories(o.out);
+  if (lead()) std::filesystem::create_directories(o.out);
   AEFlowTask task(o, train, val);
   flows::AEFlow& model = task.aeflow();
   nn::Adam opt(model.parameters(), o.lr);
@@ -363,7 +374,8 @@ int run(const Options& o, const nn::MnistData& train, const nn::MnistData& val, 
                       : mode == "prior" ? fmt::format(", + {} x |z|^2/(2*{}) (the NLL's prior term)", w,
                                                       model.config().latent)
                                         : fmt::format(", + {} x latent NLL ({})", w, mode);
-  std::fprintf(stderr, "aeflow (%s%s): %ld parameters; %ld training / %ld validation images; Adam %g, clip %g\n",
+  if (lead())
+    std::fprintf(stderr, "aeflow (%s%s): %ld parameters; %ld training / %ld validation images; Adam %g, clip %g\n",
                o.variant.c_str(), extra.c_str(), static_cast<long>(model.num_parameters()),
                static_cast<long>(train.size()), static_cast<long>(val.size()), o.lr, o.clip);
   task.log_line({{"config", json::parse(flows::aeflow_config_to_json(model.config()))},
@@ -373,7 +385,7 @@ int run(const Options& o, const nn::MnistData& train, const nn::MnistData& val, 
     double v0 = mean_mse(model, val.images);
     task.val_curve.emplace_back(0.0, v0);
     task.log_line({{"step", 0}, {"epoch", 0}, {"val_mse", v0}});
-    std::fprintf(stderr, "untrained: validation MSE %.5f\n", v0);
+    if (lead()) std::fprintf(stderr, "untrained: validation MSE %.5f\n", v0);
   }
   LoopOptions lo;
   lo.out = o.out;
@@ -385,9 +397,10 @@ int run(const Options& o, const nn::MnistData& train, const nn::MnistData& val, 
   lo.seed = o.seed;
   lo.ema_decay = o.ema;
   lo.loss_name = "train_loss";
+  lo.reducer.bucket_bytes = static_cast<int64_t>(o.dist.bucket_mb * (1 << 20));
   TrainLoop loop(task, opt, nullptr, lo);
   LoopResult lr = loop.run();
-  if (lr.exit_code != 0) return lr.exit_code;
+  if (lr.exit_code != 0 || !lead()) return lr.exit_code;
   nn::EmaScope averaged(loop.average());  // with --ema, the rest evaluates the moving average
   if (task.val_curve.size() < 2) task.end_epoch(lr.epochs);  // stopped by --max-steps inside an epoch
 
@@ -449,9 +462,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "train_aeflow: %s (see --help)\n", e.what());
     return 2;
   }
+  dist::Session session({o.dist.timeout_s}, &argc, &argv);  // MPI under mpirun; before run_main (rank errors abort)
   return run_main("train_aeflow", [&] {
     if (o.threads > 0) set_num_threads(o.threads);
-    open_device(o.device);
+    o.device = session.use_device(open_device(o.device)).str();
+    FG_CHECK(o.bench == 0 || dist::world().size() == 1, "--bench measures one process; run it without mpirun");
     std::string dir = nn::resolve_mnist_dir(o.data);
     nn::MnistData all = nn::load_mnist(dir, "train");
     auto [train_set, val_set] = nn::split_train_val(all, o.train_size, 42);

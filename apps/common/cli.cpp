@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "flowgrad/dist/session.h"
 #include "flowgrad/tensor/error.h"
 
 namespace fg::app {
@@ -24,8 +25,14 @@ int run_main(const char* prog, const std::function<int()>& body) {
   try {
     return body();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: error: %s\n", prog, e.what());
-    return 1;
+    dist::Communicator& w = dist::world();
+    if (w.size() == 1) {
+      std::fprintf(stderr, "%s: error: %s\n", prog, e.what());
+      return 1;
+    }
+    // the other ranks may be waiting for this one in a collective: end them all now
+    std::fprintf(stderr, "%s: error on rank %d of %d: %s\n", prog, w.rank(), w.size(), e.what());
+    dist::abort_job(1);
   }
 }
 

@@ -27,6 +27,23 @@ inline CLI::Option* add_device_option(CLI::App& app, std::string& device) {
       ->capture_default_str();
 }
 
+// Data-parallel settings (they matter under mpirun; docs/distributed.md).
+struct DistCli {
+  double timeout_s = 600;  // --dist-timeout
+  double bucket_mb = 25;   // --bucket-mb
+};
+inline void add_dist_options(CLI::App& app, DistCli& d) {
+  app.add_option("--dist-timeout", d.timeout_s,
+                 "under mpirun: seconds a rank waits for the others in a collective before the job stops, naming "
+                 "the rank that did not join")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--bucket-mb", d.bucket_mb, "under mpirun: size of the gradient buckets reduced during backward "
+                 "(MB; the first is at most 1 MB)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
 // The device named by --device, or fg::Error "--device cuda:3: <why it cannot be used>".
 inline Device open_device(const std::string& device) {
   Device d = Device::parse(device);

@@ -17,6 +17,8 @@
 // w2_euler100, w2_adaptive, nfe_adaptive, w2_data (the floor: two fresh target sets), nll,
 // true_nll, train_seconds. Writes in --out: <tag>_samples.png, <tag>_data.png,
 // <tag>_density.png (log-density heatmap, Gaussian sources), <tag>_result.json, metrics.jsonl.
+// Under mpirun every rank draws the step's whole (global) batch, OT-CFM's pairing included, and
+// trains on its rows of it; rank 0 alone evaluates and writes.
 #include "apps/common/cli_parse.h"
 #include <chrono>
 #include <cmath>
@@ -37,6 +39,8 @@
 #include "flowgrad/flows/residual/resflow.h"
 #include "flowgrad/flows/toy2d.h"
 #include "flowgrad/flows/toy_data.h"
+#include "flowgrad/dist/session.h"
+#include "flowgrad/dist/shard.h"
 #include "flowgrad/nn/atomic_file.h"
 
 using namespace fg;
@@ -54,6 +58,7 @@ struct Options {
   int threads = 1;  // 2-D batches are too small to split; the other core prepares OT-CFM's pairings
   std::string resume, device = "cpu";
   bool plots = true;
+  DistCli dist;
 };
 
 constexpr double kExtent = 4.0;       // plots cover [-extent, extent]^2 (6 for torchcfm's data)
@@ -109,6 +114,7 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
   app.add_option("--threads", o.threads, "CPU threads for the tensor ops (0: OMP_NUM_THREADS or all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  add_dist_options(app, o.dist);
   if (!parse_cli(app, argc, argv, "toy2d", exit_code)) return false;
   const bool matching = !likelihood_method(o.method);
   if (o.convention.empty()) o.convention = matching ? "torchcfm" : "ffjord";
@@ -159,17 +165,18 @@ class Toy2DTask : public Task {
                           {"layers", o_.layers}, {"hidden", o_.hidden}, {"width", o_.width}, {"seed", o_.seed}}
         .dump();
   }
+  int64_t global_batch() const override { return o_.batch; }
   Var loss(int64_t, int64_t, int64_t step) override {
     if (density_) {
       Generator g(mix(o_.seed, static_cast<uint64_t>(step)));
-      return density_->nll(Var(d_.target_batch(o_.batch, &g).to(dev_)));
+      return density_->nll(Var(mine(d_.target_batch(o_.batch, &g)).to(dev_)));
     }
     // The step's path sample (for OT-CFM, with the exact pairing) depends only on (seed, step):
     // the next steps' are prepared on other threads (one per core) while this step trains.
     while (!ahead_.empty() && ahead_.front().first != step) ahead_.pop_front();
     flows::PathSample s = ahead_.empty() ? prepare(step) : ahead_.front().second.get();
     if (!ahead_.empty()) ahead_.pop_front();
-    s = {s.t.to(dev_), s.xt.to(dev_), s.ut.to(dev_)};
+    s = {mine(s.t).to(dev_), mine(s.xt).to(dev_), mine(s.ut).to(dev_)};
     const int64_t depth = 2;  // two steps ahead: with two cores, both work on pairings while this one trains
     for (int64_t n = ahead_.empty() ? step + 1 : ahead_.back().first + 1; n <= step + depth; ++n)
       ahead_.emplace_back(n, std::async(std::launch::async, [this, n] { return prepare(n); }));
@@ -183,6 +190,11 @@ class Toy2DTask : public Task {
   flows::MLPVelocity* field() { return field_.get(); }
 
  private:
+  // This rank's rows of a global batch (the loop's ShardedStep says which; all of it for one rank).
+  static Tensor mine(const Tensor& global) {
+    const dist::BatchSplit& s = dist::ShardedStep::current()->split();
+    return s.rows == global.size(0) ? global : slice(global, 0, s.first, s.first + s.rows);
+  }
   flows::PathSample prepare(int64_t step) const {
     ag::NoGradGuard ng;
     Generator g(mix(o_.seed, static_cast<uint64_t>(step)));
@@ -237,9 +249,10 @@ bool scatter(const std::string& path, const Tensor& pts, const std::string& titl
 
 nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
-int run(const Options& o) {
+int run(const Options& o, dist::Session& session) {
   if (o.threads > 0) set_num_threads(o.threads);
-  const Device dev = open_device(o.device);
+  const Device dev = session.use_device(open_device(o.device));
+  const bool lead = dist::world().rank() == 0;
   Data d{flows::parse_toy2d(o.dataset), flows::parse_toy_convention(o.convention), o.source == "gaussian"};
   const bool matching = !likelihood_method(o.method);
   // realnvp keeps its historical <dataset> tag; every other method's files carry its name
@@ -248,11 +261,12 @@ int run(const Options& o) {
                                                   : fmt::format("{}_{}", o.method, o.dataset);
   const std::string prefix = o.out + "/" + tag;
   const double extent = d.conv == flows::ToyConvention::TorchCFM ? 7.0 : kExtent;
-  std::filesystem::create_directories(o.out);
+  if (lead) std::filesystem::create_directories(o.out);
 
   Toy2DTask task(o, d, dev);
   nn::Adam opt(task.model().parameters(), o.lr);
-  std::fprintf(stderr, "toy2d: %s, %s -> %s (%s data), %ld parameters\n", o.method.c_str(),
+  if (lead)
+    std::fprintf(stderr, "toy2d: %s, %s -> %s (%s data), %ld parameters\n", o.method.c_str(),
                matching ? o.source.c_str() : "N(0, I)", o.dataset.c_str(), o.convention.c_str(),
                static_cast<long>(task.model().num_parameters()));
   LoopOptions lo;
@@ -266,8 +280,10 @@ int run(const Options& o) {
   lo.loss_name = matching ? "train_fm_loss" : "train_nll";
   lo.progress_label = "train " + tag;
   lo.file_prefix = tag + "_";
+  lo.reducer.bucket_bytes = static_cast<int64_t>(o.dist.bucket_mb * (1 << 20));
   TrainLoop loop(task, opt, nullptr, lo);
   LoopResult lr = loop.run();
+  if (!lead) return lr.exit_code;
 
   // ---- evaluation, all with fixed seeds (and the weights' moving average with --ema)
   nn::EmaScope averaged(loop.average());
@@ -364,5 +380,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "toy2d: %s (see --help)\n", e.what());
     return 2;
   }
-  return run_main("toy2d", [&] { return run(o); });
+  dist::Session session({o.dist.timeout_s}, &argc, &argv);  // MPI under mpirun; before run_main (rank errors abort)
+  return run_main("toy2d", [&] { return run(o, session); });
 }

@@ -7,27 +7,38 @@
 
 #include "apps/common/cli.h"
 #include "flowgrad/nn/atomic_file.h"
+#include "flowgrad/dist/shard.h"
 #include "flowgrad/nn/data_loader.h"
 
 namespace fg::app {
 
 namespace {
+// The mean of per_batch over the first batches of `data`. Under mpirun each rank computes its rows
+// of every batch (draws keyed by the global index, as in training) and the sums are reduced once
+// at the end: every rank returns the mean a single process would (to float rounding).
 template <class F>
 double batch_mean(const nn::MnistData& data, int64_t batch, int64_t max_batches, const std::string& label, F&& per_batch) {
   ag::NoGradGuard ng;
-  nn::DataLoader loader(data.images, Tensor(), batch, false, false, 0);
-  int64_t total = max_batches > 0 ? std::min(max_batches, loader.num_batches()) : loader.num_batches();
+  dist::Communicator& comm = dist::world();
+  const int64_t batches = (data.size() + batch - 1) / batch;
+  const int64_t total = max_batches > 0 ? std::min(max_batches, batches) : batches;
+  // the batches used (a partial last batch only when it is used: set_shard checks it has a row per rank)
+  nn::DataLoader loader(total < batches ? slice(data.images, 0, 0, total * batch) : data.images, Tensor(), batch, false,
+                        false, 0);
+  loader.set_shard(comm.rank(), comm.size());
   Progress bar(label, total);
   double sum = 0;
   int64_t n = 0, done = 0;
   for (const nn::Batch& b : loader) {
-    if (done == total) break;
+    dist::ShardedStep shard(comm, b.global_rows);
     sum += per_batch(b.images) * static_cast<double>(b.images.size(0));
     n += b.images.size(0);
     bar.update(++done, fmt::format("{:.4f}", sum / n));
   }
-  bar.finish(fmt::format("{:.4f} over {} images", sum / n, n));
-  return sum / static_cast<double>(n);
+  std::vector<double> all{sum, static_cast<double>(n)};
+  comm.allreduce(all, dist::ReduceOp::Sum, label + " sums");
+  bar.finish(fmt::format("{:.4f} over {} images", all[0] / all[1], static_cast<int64_t>(all[1])));
+  return all[0] / all[1];
 }
 }  // namespace
 

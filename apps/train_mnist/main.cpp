@@ -11,6 +11,7 @@
 #include "apps/train_mnist/evaluate.h"
 #include "apps/train_mnist/trainer.h"
 #include "flowgrad/flows/continuous/image_fm.h"
+#include "flowgrad/dist/session.h"
 #include "flowgrad/nn/atomic_file.h"
 
 using namespace fg;
@@ -54,6 +55,8 @@ void fm_sample_grids(flows::ImageModel& model, const TrainOptions& o, const std:
   }
 }
 
+// The test bpd over all ranks (each takes its rows of every test batch); rank 0 alone times the
+// model and writes results.json and the flow-matching sample grids.
 int evaluate_checkpoint(const TrainOptions& o, const std::string& ckpt, const nn::MnistData& test) {
   flows::LoadedModel lm = flows::load_model(ckpt, Device::parse(o.device));
   EvalResult r;
@@ -73,6 +76,7 @@ int evaluate_checkpoint(const TrainOptions& o, const std::string& ckpt, const nn
     if (auto* fm = dynamic_cast<flows::ImageFM*>(lm.model.get())) r.bpd_nfe = fm->last_bpd_nfe;
   }
   r.test_images = o.test_batches > 0 ? std::min(test.size(), o.test_batches * o.batch) : test.size();
+  if (dist::world().rank() != 0) return 0;
   time_model(*lm.model, test, o, r);
   print_results_table(r);
   save_results_json(o.out + "/results.json", r);
@@ -92,20 +96,23 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "train_mnist: %s (see --help)\n", e.what());
     return 2;
   }
+  dist::Session session({o.dist.timeout_s}, &argc, &argv);  // MPI under mpirun; before run_main (rank errors abort)
   return run_main("train_mnist", [&] {
     if (o.threads > 0) set_num_threads(o.threads);
-    Device dev = open_device(o.device);
+    Device dev = session.use_device(open_device(o.device));
+    o.device = dev.str();
+    const bool lead = dist::world().rank() == 0;
     std::string dir = nn::resolve_mnist_dir(o.data);
     // all four files now: a corrupt test file fails here, not after training
     nn::MnistData test = nn::load_mnist(dir, "test");
     if (!o.eval_only.empty()) {
       flows::load_model(o.eval_only, dev);  // the checkpoint loads, and results.json can be written, before any work
-      check_writable_dir(o.out);
+      if (lead) check_writable_dir(o.out);
       return evaluate_checkpoint(o, o.eval_only, test);
     }
     nn::MnistData all = nn::load_mnist(dir, "train");
     if (!o.resume.empty()) nn::load_checkpoint(o.resume);  // readable and intact, before the first step
-    check_writable_dir(o.out);
+    if (lead) check_writable_dir(o.out);
     auto [train_set, val_set] = nn::split_train_val(all, o.train_size, 42);
     TrainOutcome t = run_training(o, train_set, val_set);
     if (t.exit_code != 0 || !o.test || t.best_checkpoint.empty()) return t.exit_code;

@@ -53,7 +53,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
       ->check(CLI::Range(1e-12, 1.0))
       ->capture_default_str();
   app.add_option("--epochs", o.epochs, "training epochs")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--batch", o.batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--batch", o.batch, "batch size (under mpirun: the global batch, split over the ranks)")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--lr", o.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--lr-decay", o.lr_decay, "learning-rate factor per epoch (StepLR)")
       ->check(CLI::Range(0.0, 1.0))
@@ -105,6 +105,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
   app.add_option("--train-size", o.train_size, "training images; the rest of the 60,000 validate")
       ->check(CLI::Range(1, 59999))
       ->capture_default_str();
+  add_dist_options(app, o.dist);
   if (!parse_cli(app, argc, argv, "train_mnist", exit_code)) return false;
   o.model.name = model;
   o.model.arch = flows::parse_arch(arch);

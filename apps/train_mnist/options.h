@@ -4,6 +4,7 @@
 #pragma once
 #include <string>
 
+#include "apps/common/cli_parse.h"
 #include "flowgrad/flows/models.h"
 
 namespace fg::app {
@@ -32,6 +33,7 @@ struct TrainOptions {
   std::string sample_solver = "dopri5";
   int64_t sample_steps = 20;     // fixed-step solvers
   double ode_tol = 1e-5;         // dopri5's atol = rtol
+  DistCli dist;                  // under mpirun: --dist-timeout, --bucket-mb
 };
 
 // Parses argv; prints help and exits 0 for --help; throws fg::Error (exit 2 in main) on bad input.

@@ -7,7 +7,7 @@
 #include "flowgrad/nn/image.h"
 #include "flowgrad/train/plot.h"
 #include "apps/train_mnist/evaluate.h"
-#include "flowgrad/flows/models.h"
+#include "flowgrad/dist/communicator.h"
 #include "flowgrad/nn/data_loader.h"
 
 namespace fg::app {
@@ -25,6 +25,7 @@ class MnistTask : public Task {
   MnistTask(const TrainOptions& o, const nn::MnistData& train, const nn::MnistData& val)
       : o_(o), val_(val), loader_(train.images, Tensor(), o.batch, true, true, o.seed) {
     FG_CHECK(loader_.num_batches() > 0, "--batch {} is larger than the {} training images", o.batch, train.size());
+    loader_.set_shard(dist::world().rank(), dist::world().size());  // this rank's rows of each batch
     manual_seed(o.seed);  // initialization
     model_ = flows::build_image_model(o.model);
     model_->to(Device::parse(o.device));
@@ -36,6 +37,7 @@ class MnistTask : public Task {
     return training_config(flows::config_from_json(stored)) == training_config(o_.model);
   }
   int64_t batches_per_epoch() const override { return loader_.num_batches(); }
+  int64_t global_batch() const override { return o_.batch; }
   void start_epoch(int64_t epoch, int64_t batch) override { loader_.set_epoch(epoch, batch); }
   ag::Var loss(int64_t, int64_t, int64_t) override {
     nn::Batch b;
@@ -44,11 +46,14 @@ class MnistTask : public Task {
   }
   Evaluation validate(int64_t step, int64_t) override {
     double v = mean_loss(*model_, val_, o_.batch, o_.val_batches, "  validate");
-    flows::SampleOptions so = sample_options(o_);
-    Tensor s = model_->generate(o_.sample_count, so);
-    int nrow = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(o_.sample_count))));
-    nn::write_image_grid(fmt::format("{}/samples_step{:06}.png", o_.out, step), s, nrow, 3);
-    nn::write_image_grid(o_.out + "/samples_latest.png", s, nrow, 3);
+    if (dist::world().rank() == 0) {
+      dist::SoloScope solo(dist::world(), "sample grids");
+      flows::SampleOptions so = sample_options(o_);
+      Tensor s = model_->generate(o_.sample_count, so);
+      int nrow = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(o_.sample_count))));
+      nn::write_image_grid(fmt::format("{}/samples_step{:06}.png", o_.out, step), s, nrow, 3);
+      nn::write_image_grid(o_.out + "/samples_latest.png", s, nrow, 3);
+    }
     std::string key = std::string("val_") + model_->loss_name();
     return {{{key, v}}, v, fmt::format("{} {:.4f}", key, v)};
   }
@@ -67,7 +72,8 @@ TrainOutcome run_training(const TrainOptions& o, const nn::MnistData& train_set,
   flows::ImageModel& m = task.image_model();
   nn::Adam opt(m.parameters(), o.lr, 0.9, o.beta2);  // built after the model moved: its state lives there too
   nn::StepLR sched(opt, 1, o.lr_decay);
-  std::fprintf(stderr, "%s (%s, %s%s): %ld parameters; %ld training / %ld validation images\n",
+  if (dist::world().rank() == 0)
+    std::fprintf(stderr, "%s (%s, %s%s): %ld parameters; %ld training / %ld validation images\n",
                o.model.name.c_str(), m.family(), flows::arch_name(o.model.arch), o.model.additive ? ", additive" : "",
                static_cast<long>(m.num_parameters()), static_cast<long>(train_set.size()),
                static_cast<long>(val_set.size()));
@@ -85,8 +91,10 @@ TrainOutcome run_training(const TrainOptions& o, const nn::MnistData& train_set,
   lo.seed = o.seed;
   lo.resume = o.resume;
   lo.loss_name = std::string("train_") + m.loss_name();
+  lo.reducer.bucket_bytes = static_cast<int64_t>(o.dist.bucket_mb * (1 << 20));
   LoopResult r = TrainLoop(task, opt, &sched, lo).run();
-  plot_training_curves(o.out + "/metrics.jsonl", o.out + "/curves.png",
+  if (dist::world().rank() == 0)
+    plot_training_curves(o.out + "/metrics.jsonl", o.out + "/curves.png",
                        fmt::format("{} ({}) on MNIST", o.model.name, m.family()));
   return {r.exit_code, r.best_score, r.best_checkpoint};
 }

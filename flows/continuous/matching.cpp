@@ -1,5 +1,6 @@
 #include "flowgrad/flows/continuous/matching.h"
 
+#include "flowgrad/dist/shard.h"
 #include "flowgrad/flows/continuous/assignment.h"
 
 namespace fg::flows {
@@ -38,9 +39,15 @@ PathSample sample_path(Matcher m, const Tensor& x0_in, const Tensor& x1_in, cons
   FG_CHECK(sigma >= 0 && sigma < 1, "flow matching: sigma must be in [0, 1), got {}", sigma);
   Tensor x0 = x0_in, x1 = x1_in;
   if (m == Matcher::OTCFM) {
-    std::vector<int> perm = ot_pairing(x0, x1);
-    std::vector<int32_t> idx(perm.begin(), perm.end());
-    x1 = gather_rows(x1, from_vector(idx, {static_cast<int64_t>(idx.size())}).to(x1.device()));
+    // data parallel: the pairing of the global batch (every rank solves the same assignment on the
+    // gathered batch), of which this rank keeps its rows' partners
+    const bool global = dist::ShardedStep::distributed();
+    const int64_t first = global ? dist::ShardedStep::current()->split().first : 0;
+    Tensor all0 = global ? dist::allgather_rows(x0, "OT-CFM source batch") : x0;
+    Tensor all1 = global ? dist::allgather_rows(x1, "OT-CFM data batch") : x1;
+    std::vector<int> perm = ot_pairing(all0, all1);
+    std::vector<int32_t> idx(perm.begin() + first, perm.begin() + first + x0.size(0));
+    x1 = gather_rows(all1, from_vector(idx, {static_cast<int64_t>(idx.size())}).to(x1.device()));
   }
   Tensor tb = per_example(t.to(x1.dtype()), x1);
   PathSample s;

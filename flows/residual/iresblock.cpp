@@ -60,6 +60,7 @@ std::vector<double> series_coefficients(const LogDetOptions& o, bool evaluation,
   FG_CHECK(o.series == Series::Geometric ? param > 0 && param <= 1 : param > 0,
            "log-det series: bad {} parameter {}", series_name(o.series), param);
   // N by inversion of one uniform draw: the smallest n with P(N <= n) >= u
+  WholeDraw whole;  // one length for the whole batch, on every rank of a data-parallel job
   const double u = rand({1}, DType::F64, Device::cpu(), g).item();
   int n = o.series == Series::Geometric ? 1 : 0;
   while (n < 10000 && 1.0 - roulette_survival(o.series, param, n + 1) < u) ++n;

@@ -62,3 +62,32 @@ TEST_CASE("diamond graph sums both paths") {
   sum(a * b).backward();  // d(3x^3)/dx = 9x^2 = 36
   CHECK(x.grad().item() == doctest::Approx(36.0));
 }
+
+TEST_CASE("LeafGradHook: each reached leaf once, when its gradient is final; the last layer's first") {
+  Var w1(from_vector<double>({2, 3}, {2}), true), w2(from_vector<double>({5}, {1}), true);
+  Var unused(ones({1}, DType::F64), true), input(from_vector<double>({1, -1}, {2}), false);
+  Var h = input * w1 + w1 * w1;  // w1 used three times: final only after every use ran
+  Var y = sum(h) * w2;
+  std::vector<const VarImpl*> order;
+  std::vector<std::vector<double>> grad_then;
+  {
+    LeafGradHook hook([&](const VarImpl* leaf) {
+      order.push_back(leaf);
+      grad_then.push_back(leaf->grad.to_vector<double>());
+    });
+    y.backward();
+  }
+  REQUIRE(order.size() == 2);  // not `unused`, not the input (needs no gradient)
+  CHECK(order[0] == w2.impl());
+  CHECK(order[1] == w1.impl());
+  CHECK(grad_then[1] == w1.grad().to_vector<double>());  // nothing was added after the call
+  CHECK(grad_then[0] == w2.grad().to_vector<double>());
+  CHECK(LeafGradHook::current() == nullptr);
+  // grad() (a vector-Jacobian product) runs no hook
+  int calls = 0;
+  LeafGradHook hook([&](const VarImpl*) { ++calls; });
+  Var z = sum(w1 * w1);
+  grad({z}, {w1}, {});
+  CHECK(calls == 0);
+  (void)unused;
+}

@@ -3,6 +3,7 @@
 // holds edges to its inputs' Nodes (or to leaf Vars, where gradients accumulate) and the tensors
 // its backward needs. Every op struct names its entry of flowgrad/detail/ops.def (OpId).
 #pragma once
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -68,6 +69,25 @@ class Var {
 
  private:
   std::shared_ptr<VarImpl> impl_;
+};
+
+// Runs `ready(leaf)` during Var::backward on this thread, once for each leaf whose gradient is
+// final for the pass (every Node with an edge to it has run, whether or not it passed a gradient),
+// in the order that happens: data-parallel training starts reducing a parameter's gradient while
+// backward still runs (dist::GradReducer), as PyTorch DDP's per-parameter hooks do. Leaves the
+// pass does not reach get no call. grad() (a vector-Jacobian product) runs no hook.
+class LeafGradHook {
+ public:
+  explicit LeafGradHook(std::function<void(const VarImpl*)> ready);
+  ~LeafGradHook();
+  LeafGradHook(const LeafGradHook&) = delete;
+  LeafGradHook& operator=(const LeafGradHook&) = delete;
+  static const LeafGradHook* current();
+  void operator()(const VarImpl* leaf) const { ready_(leaf); }
+
+ private:
+  std::function<void(const VarImpl*)> ready_;
+  const LeafGradHook* prev_;
 };
 
 // The gradients of sum_k <outputs[k], grad_outputs[k]> with respect to `inputs` (leaves or any

@@ -9,6 +9,8 @@
 //     for (const Batch& b : loader) { ... b.images, b.labels, b.index ... }
 //   }
 // Starting a new pass without set_epoch after a completed pass moves on to the next epoch.
+// Data parallel: with set_shard(rank, world), every batch is rank's rows of the global batch
+// (dist::split_batch), so the ranks together see exactly the batches of one process.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -39,6 +41,7 @@ struct Batch {
   Tensor labels;      // [b] (or [b, ...]); undefined when the loader has no labels
   int64_t index = 0;  // batch index within the epoch
   int64_t epoch = 0;
+  int64_t global_rows = 0;  // rows of the whole batch over all ranks (b without a shard)
 };
 
 class DataLoader {
@@ -51,6 +54,9 @@ class DataLoader {
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
 
+  // This rank's rows of every batch (rank 0 of 1: the whole batch). Throws when a batch could
+  // leave a rank without rows.
+  void set_shard(int rank, int world);
   int64_t size() const { return n_; }  // examples in the data set
   int64_t batch_size() const { return batch_; }
   int64_t num_batches() const;              // per epoch, honoring drop_last
@@ -101,6 +107,7 @@ class DataLoader {
   int64_t n_ = 0, batch_ = 1;
   bool shuffle_ = false, drop_last_ = false, prefetch_ = true;
   uint64_t seed_ = 0;
+  int shard_rank_ = 0, shard_world_ = 1;
 
   int64_t epoch_ = 0, start_batch_ = 0, cursor_ = 0;
   bool in_pass_ = false, pass_done_ = false;

@@ -11,6 +11,10 @@
 
 #include "flowgrad/autograd/var.h"
 
+namespace fg::dist {
+class GradReducer;
+}
+
 namespace fg::nn {
 
 class Optimizer {
@@ -91,8 +95,20 @@ Tensor grad_norm(const std::vector<ag::Var>& params);
 struct StepResult {
   Tensor loss, grad_norm, bad;
 };
-// after_backward (optional) runs between backward and clipping (the training loop's fault point).
-StepResult optimizer_step(const ag::Var& loss, Optimizer& opt, double clip,
-                          const std::function<void()>& after_backward = {});
+struct StepOptions {
+  double clip = 0;                       // global gradient norm (0: no clipping)
+  std::function<void()> after_backward;  // between backward and clipping (the training loop's fault point)
+  // Data parallel: backward through the reducer (dist/reducer.h), from share * loss, so that the
+  // gradients are summed over the ranks as they come; the step's loss is then the global batch's
+  // (the sum over ranks of share * loss, reduced with the gradients). The reduced gradients are
+  // the same on every rank, so the norm, the clipping, the non-finite check and the update are too.
+  dist::GradReducer* reducer = nullptr;
+  double share = 1;  // this rank's part of the global batch
+};
+StepResult optimizer_step(const ag::Var& loss, Optimizer& opt, const StepOptions& o);
+inline StepResult optimizer_step(const ag::Var& loss, Optimizer& opt, double clip,
+                                 const std::function<void()>& after_backward = {}) {
+  return optimizer_step(loss, opt, StepOptions{clip, after_backward});
+}
 
 }  // namespace fg::nn

@@ -65,4 +65,41 @@ class Generator {
 Generator& default_generator();
 inline void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
 
+// Draws keyed by the global sample index, for data-parallel training (dist/): while a BatchShard
+// is set on this thread, a draw whose leading dimension is `rows` (a batch-shaped draw: noise
+// per example, t per example, probes) gives rows [first, first + rows) of the draw a single
+// process would make with `global` rows, and the generator advances as that draw would. So K
+// processes, each drawing for its rows of a global batch, draw the same numbers as one process
+// with the whole batch, and every generator stays in step with the others. Other draws (a
+// Russian-roulette length, an orthogonal init) are taken whole, the same on every rank; a draw
+// that is not per example but happens to have `rows` rows asks for that with WholeDraw.
+struct BatchShard {
+  int64_t first = 0, rows = 0, global = 0;
+};
+const BatchShard* current_batch_shard();  // null outside a BatchShardScope (or inside WholeDraw)
+
+class BatchShardScope {
+ public:
+  explicit BatchShardScope(const BatchShard& s);
+  ~BatchShardScope();
+  BatchShardScope(const BatchShardScope&) = delete;
+  BatchShardScope& operator=(const BatchShardScope&) = delete;
+
+ private:
+  BatchShard shard_;
+  const BatchShard* prev_;
+};
+
+// Within its scope every draw is whole (no BatchShard applies).
+class WholeDraw {
+ public:
+  WholeDraw();
+  ~WholeDraw();
+  WholeDraw(const WholeDraw&) = delete;
+  WholeDraw& operator=(const WholeDraw&) = delete;
+
+ private:
+  const BatchShard* prev_;
+};
+
 }  // namespace fg

@@ -11,7 +11,7 @@ namespace fg::train {
 std::string format_duration(double seconds);
 
 // A one-line progress bar on stderr: redrawn in place on a terminal, printed as plain lines
-// every `plain_every` updates otherwise (logs, CI).
+// every `plain_every` updates otherwise (logs, CI). In a data-parallel job only rank 0 draws bars.
 class Progress {
  public:
   Progress(std::string label, int64_t total, int64_t plain_every = 50);
@@ -23,7 +23,7 @@ class Progress {
  private:
   std::string label_;
   int64_t total_, plain_every_, last_plain_ = -1;
-  bool tty_;
+  bool tty_, silent_;
   double deadline_s_ = 0;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_{};

@@ -14,6 +14,15 @@
 // metrics.jsonl holds every step up to the last checkpoint before it is written; a resume drops
 // the lines of the steps after the checkpoint (logged before a kill), so the file continues as
 // an uninterrupted run's would.
+//
+// Data parallel (under mpirun, dist::world() of K ranks; docs/distributed.md): the task's batches
+// are global batches of global_batch() rows, of which each rank computes its rows inside a
+// dist::ShardedStep (draws keyed by the global sample index); gradients are summed over the
+// ranks by a dist::GradReducer while backward runs, so every rank takes the same step, and the
+// logged loss is the global batch's. At the start the ranks check that they run the same
+// configuration and take rank 0's parameters. After every step they agree on stopping (a signal,
+// the time limit, a task's stop), so they stop together. Rank 0 alone writes metrics, checkpoints
+// and progress; at each checkpoint the ranks compare parameter checksums.
 #pragma once
 #include <chrono>
 #include <functional>
@@ -22,6 +31,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "flowgrad/dist/communicator.h"
+#include "flowgrad/dist/reducer.h"
 #include "flowgrad/nn/ema.h"
 #include "flowgrad/nn/module.h"
 #include "flowgrad/nn/optim.h"
@@ -49,6 +60,7 @@ struct LoopOptions {
   std::string loss_name = "loss";
   bool checkpoints = true;       // write last/best
   std::string progress_label = "train";
+  dist::ReducerOptions reducer;  // data parallel: gradient bucket sizes, overlap
 };
 
 struct Evaluation {
@@ -67,18 +79,24 @@ class Task {
   virtual bool config_matches(const std::string& stored) const { return stored == config_json(); }
   // Batches per epoch; 0 for step-indexed tasks.
   virtual int64_t batches_per_epoch() const { return 0; }
+  // Rows of each step's global batch when loss() computes this rank's rows of it (inside the
+  // loop's dist::ShardedStep, whose split() says which); 0 for a task that cannot shard its
+  // batches (the loop then refuses a world of more than one rank).
+  virtual int64_t global_batch() const { return 0; }
   // Called at the start of each epoch (and when resuming mid-epoch, with the batch to start at).
   virtual void start_epoch(int64_t /*epoch*/, int64_t /*batch*/) {}
   // The scalar loss of one step: batch `batch` of `epoch` (global step `step`). Training
   // randomness: the default generator (or a generator derived from the step).
   virtual ag::Var loss(int64_t epoch, int64_t batch, int64_t step) = 0;
-  // Validation (the loop has set the default generator to a fixed seed). May write images.
+  // Validation (the loop has set the default generator to a fixed seed). May write images (rank 0
+  // only). Every rank runs it; its score must be the same on every rank (a global mean).
   virtual Evaluation validate(int64_t step, int64_t epoch) = 0;
   // After each completed epoch (before its validation when val_every is 0), under the same
   // fixed-seed randomness as validation.
   virtual void end_epoch(int64_t /*epoch*/) {}
   // Optional per-step diagnostics after the update (host reads allowed). A non-empty return
-  // stops the run with that message and without writing a checkpoint.
+  // stops the run with that message and without writing a checkpoint (on every rank: the ranks
+  // agree on it after the step).
   virtual std::string after_step(int64_t /*step*/, int64_t /*epoch*/, const nn::StepResult& /*r*/) { return {}; }
   // Extra checkpoint metadata.
   virtual std::map<std::string, std::string> meta() const { return {}; }
@@ -94,6 +112,7 @@ struct LoopResult {
 namespace detail {
 class MetricsLog;
 class StepStats;
+class StopSignals;
 class Cadence;
 struct Position;
 }  // namespace detail
@@ -120,8 +139,22 @@ class TrainLoop {
   void restore(const std::string& path);
   LoopResult finish(int signal);
   double elapsed() const;
+  void join_world();                  // data parallel: same configuration, rank 0's parameters, reducer
+  // Agrees with the other ranks on stopping after this step: sets stop_ from any rank's signal,
+  // the time limit or the task's stop message (`task_stop`).
+  void agree_on_stop(int signal, const std::string& task_stop);
+  void check_in_sync();               // parameter checksums equal on every rank, or throws
+  bool lead() const { return comm_.rank() == 0; }
 
   Task& task_;
+  dist::Communicator& comm_;
+  std::unique_ptr<dist::GradReducer> reducer_;
+  // data parallel, summed over this run's steps: the steps' wall time, the bucket allreduces' own
+  // time, and the time blocked on them after backward (reported at the end, docs/distributed.md)
+  struct DistTiming {
+    double step = 0, reduce = 0, wait = 0;
+    int64_t steps = 0;
+  } dist_time_;
   nn::Optimizer& opt_;
   nn::StepLR* sched_;
   LoopOptions o_;
@@ -133,8 +166,12 @@ class TrainLoop {
   std::unique_ptr<nn::EMA> ema_;
   double base_lr_ = 0;
   std::chrono::steady_clock::time_point start_;
-  int64_t last_val_step_ = -1, read_from_ = 0;
+  int64_t last_val_step_ = -1, read_from_ = 0, first_step_ = 0;
   double last_score_ = NAN;
+  int stop_signal_ = 0;     // agreed: a rank caught this signal
+  bool stop_ = false;       // agreed: stop after this step (signal, time limit)
+  std::string stop_message_;  // agreed: a task's after_step stopped the run
+  const detail::StopSignals* signals_ = nullptr;  // while run() runs
 };
 
 // Validation's fixed-seed stream: sets the default generator for the scope and restores it.
