@@ -122,6 +122,7 @@ FG_ALWAYS_INLINE float fast_erff(float x) {
                                    s * (0.015479855490941269f + s * (0.0013106948280821385f + s * 6.3404170327957012e-05f))));
   float y = xc * p / q;
   y = y > 1.0f ? 1.0f : (y < -1.0f ? -1.0f : y);
+  y = xc == 4.0f ? 1.0f : (xc == -4.0f ? -1.0f : y);  // |x| >= 4: erf rounds to +-1 exactly
   return x != x ? x : y;
 }
 
