@@ -211,7 +211,7 @@ TEST_CASE("flowgrad sample on a flow-matching checkpoint: --solver and --nfe set
   CHECK(bad.out.find("multiple of") != std::string::npos);
   Result refused = run("latents --checkpoint " + quote(checkpoint("ot-cfm")));
   CHECK(refused.code == 1);
-  CHECK(refused.out.find("needs a coupling flow") != std::string::npos);
+  CHECK(refused.out.find("needs a normalizing flow") != std::string::npos);
 }
 
 TEST_CASE("flowgrad latents: rows share the final latent; models without a split are refused") {
