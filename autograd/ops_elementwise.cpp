@@ -106,6 +106,29 @@ struct SigmoidCouplingOp {
   }
 };
 
+// Inputs x, [dx,] beta; outputs y[, dy]. Saves the inputs, from which the backward recomputes.
+struct LipSwishOp {
+  Tensor x, dx, beta;
+  OpId id() const { return OpId::lipswish; }
+  std::vector<Tensor> forward(const std::vector<Tensor>& in) {
+    x = in[0];
+    if (in.size() == 3) dx = in[1];
+    beta = in.back();
+    LipSwishResult r = fg::lipswish(x, dx, beta);
+    if (!dx.defined()) return {r.y};
+    return {r.y, r.dy};
+  }
+  Grads backward(std::vector<Tensor>& g, const Needs& n) {
+    const Tensor gdy = g.size() > 1 ? g[1] : Tensor();
+    if (!g[0].defined() && !gdy.defined()) return Grads(n.size());
+    LipSwishGrads d = fg::lipswish_backward(x, dx, beta, g[0], gdy);
+    Grads r{n[0] ? d.x : Tensor{}};
+    if (dx.defined()) r.push_back(n[1] ? d.dx : Tensor{});
+    r.push_back(n.back() ? d.beta : Tensor{});
+    return r;
+  }
+};
+
 Var unary_apply(UnaryOp op, const Var& x, UnaryParams p) {
   UnaryNode n;
   n.op = op;
@@ -144,6 +167,10 @@ std::vector<Var> sigmoid_coupling(const Var& z, const Var& h, int64_t ca, double
   op.shift = shift;
   op.reverse = reverse;
   return apply_multi(std::move(op), {z, h});
+}
+
+std::vector<Var> lipswish(const Var& x, const Var& dx, const Var& beta) {
+  return apply_multi(LipSwishOp{}, dx.defined() ? std::vector<Var>{x, dx, beta} : std::vector<Var>{x, beta});
 }
 
 Var operator+(const Var& a, const Var& b) { return add(a, b); }

@@ -107,7 +107,7 @@ nn::ModulePtr coupling_mlp_2d(int64_t hidden) {
       last});
 }
 
-RealNVP2D::RealNVP2D(int64_t layers, int64_t hidden) {
+RealNVP2D::RealNVP2D(int64_t layers, int64_t hidden) : DensityFlow(2) {
   FG_CHECK(layers > 0, "RealNVP2D: layers must be positive, got {}", layers);
   for (int64_t i = 0; i < layers; ++i) {
     auto c = std::make_shared<AffineCoupling2D>(coupling_mlp_2d(hidden), 1 - i % 2);
@@ -124,31 +124,32 @@ void RealNVP2D::reverse(Var& z, Var& ldj, const FlowArgs& a) {
   for (auto it = couplings_.rbegin(); it != couplings_.rend(); ++it) (*it)->reverse(z, ldj, a);
 }
 
-Var RealNVP2D::nll(const Var& x) { return -ag::mean(log_prob(x)); }
+Var DensityFlow::nll(const Var& x) { return -ag::mean(log_prob(x)); }
 
-DType RealNVP2D::dtype() const { return parameters().front().dtype(); }
+DType DensityFlow::dtype() const { return parameters().front().dtype(); }
 
-Tensor RealNVP2D::sample(int64_t n, Generator* g) {
+Tensor DensityFlow::sample(int64_t n, Generator* g) {
   ag::NoGradGuard ng;
   const Device dev = parameters().front().device();
   // drawn on the host: the same points on every device
-  Var z(randn({n, 2}, dtype(), Device::cpu(), g).to(dev)), ldj(zeros({n}, dtype(), dev));
-  reverse(z, ldj);
+  Var z(randn({n, dim_}, dtype(), Device::cpu(), g).to(dev)), ldj(zeros({n}, dtype(), dev));
+  FlowArgs a;
+  a.need_logdet = false;
+  reverse(z, ldj, a);
   return z.value();
 }
 
-double RealNVP2D::mean_nll(const Tensor& x, int64_t batch) {
-  FG_CHECK(x.dim() == 2 && x.size(1) == 2 && x.size(0) > 0, "RealNVP2D::mean_nll: expected [N, 2], got {}",
-           shape_str(x.shape()));
+double DensityFlow::mean_nll(const Tensor& x, int64_t batch) {
+  FG_CHECK(x.dim() == 2 && x.size(1) == dim_ && x.size(0) > 0, "{}::mean_nll: expected [N, {}], got {}", type_name(),
+           dim_, shape_str(x.shape()));
   ag::NoGradGuard ng;
-  int64_t n = x.size(0);
+  const int64_t n = x.size(0);
   double total = 0;
   for (int64_t i = 0; i < n; i += batch) {
     Tensor xb = slice(x, 0, i, std::min(n, i + batch)).to(dtype()).to(parameters().front().device());
-    auto lp = log_prob(Var(xb)).value().to_vector<double>();
-    for (double v : lp) total -= v;
+    total += sum(log_prob(Var(xb)).value().to(DType::F64)).item();
   }
-  return total / n;
+  return -total / static_cast<double>(n);
 }
 
 }  // namespace fg::flows

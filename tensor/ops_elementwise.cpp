@@ -180,6 +180,51 @@ SigmoidCouplingGrads sigmoid_coupling_backward(const Tensor& z, const Tensor& h,
   return g;
 }
 
+namespace {
+void check_lipswish(const char* op, const Tensor& x, const Tensor& dx, const Tensor& beta) {
+  detail::check_float(op, x);
+  detail::check_same(op, x, beta);
+  FG_CHECK(beta.numel() == 1, "{}: beta must have one element, got {}", op, shape_str(beta.shape()));
+  if (!dx.defined()) return;
+  detail::check_same(op, x, dx);
+  FG_CHECK(dx.shape() == x.shape(), "{}: the tangent {} must be shaped as x {}", op, shape_str(dx.shape()),
+           shape_str(x.shape()));
+}
+const Tensor* if_defined(const Tensor& t) { return t.defined() ? &t : nullptr; }
+Tensor* if_defined(Tensor& t) { return t.defined() ? &t : nullptr; }
+}  // namespace
+
+LipSwishResult lipswish(const Tensor& x, const Tensor& dx, const Tensor& beta) {
+  check_lipswish("lipswish", x, dx, beta);
+  LipSwishResult r{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor()};
+  if (dx.defined()) r.dy = Tensor::empty(x.shape(), x.dtype(), x.device());
+  const Tensor xc = x.contiguous(), dxc = dx.defined() ? dx.contiguous() : Tensor();
+  launch(x.device()).lipswish(xc, if_defined(dxc), beta.contiguous(), r.y, if_defined(r.dy));
+  return r;
+}
+
+LipSwishGrads lipswish_backward(const Tensor& x, const Tensor& dx, const Tensor& beta, const Tensor& grad_y,
+                                const Tensor& grad_dy) {
+  check_lipswish("lipswish_backward", x, dx, beta);
+  FG_CHECK(grad_y.defined() || grad_dy.defined(), "lipswish_backward: no gradient of y or dy");
+  FG_CHECK(dx.defined() || !grad_dy.defined(), "lipswish_backward: a gradient of dy without a tangent");
+  for (const Tensor* g : {&grad_y, &grad_dy})
+    if (g->defined()) {
+      detail::check_same("lipswish_backward", x, *g);
+      FG_CHECK(g->shape() == x.shape(), "lipswish_backward: gradient {} must be shaped as x {}", shape_str(g->shape()),
+               shape_str(x.shape()));
+    }
+  LipSwishGrads r{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor(),
+                  Tensor::empty(beta.shape(), beta.dtype(), beta.device())};
+  if (grad_dy.defined()) r.dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+  const Tensor xc = x.contiguous(), dxc = dx.defined() ? dx.contiguous() : Tensor();
+  const Tensor gy = grad_y.defined() ? grad_y.contiguous() : Tensor();
+  const Tensor gdy = grad_dy.defined() ? grad_dy.contiguous() : Tensor();
+  launch(x.device()).lipswish_backward(xc, if_defined(dxc), beta.contiguous(), if_defined(gy), if_defined(gdy), r.x,
+                                       if_defined(r.dx), r.beta);
+  return r;
+}
+
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }

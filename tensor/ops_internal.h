@@ -33,6 +33,13 @@ struct SigmoidCouplingGrads {
 };
 SigmoidCouplingGrads sigmoid_coupling_backward(const Tensor& z, const Tensor& h, const Tensor& grad_y,
                                                const Tensor& grad_logdet, int64_t ca, double shift, bool reverse);
+// lipswish's backward from the gradients of y and of dy (either may be undefined): gx, gdx (only
+// with a gradient of dy) and gbeta (one element)
+struct LipSwishGrads {
+  Tensor x, dx, beta;
+};
+LipSwishGrads lipswish_backward(const Tensor& x, const Tensor& dx, const Tensor& beta, const Tensor& grad_y,
+                                const Tensor& grad_dy);
 // slice's adjoint: g placed at [start, start + g.size(dim)) of zeros shaped in_shape
 Tensor slice_backward(const Tensor& g, const Shape& in_shape, int64_t dim, int64_t start);
 

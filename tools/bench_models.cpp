@@ -1,7 +1,8 @@
 // bench_models: what the PyTorch peer's `bench`, `eval` and `sample` measure
 // (../shared/peer/torch_flows.py), for flowgrad's models, on any device, printing one JSON line
 // with the same fields so the two compare in one run (tools/bench_vs_peer alternates them).
-//   bench   a full training step (forward, backward, clip 1.0, Adam), the loss read each step
+//   bench   a full training step (forward, backward, clip 1.0, Adam, the weights_changed() hook),
+//           the loss read each step
 //   eval    the bpd of a validation batch without gradients (after one training step)
 //   sample  generating --batch images (after one training step)
 // Each step is timed from a synchronized device to a synchronized device. Also reported: kernel
@@ -61,6 +62,7 @@ int run(const Options& o) {
   auto train_step = [&] {
     opt.zero_grad();
     nn::StepResult r = nn::optimizer_step(m->loss(batch_of(o.batch)), opt, 1.0);
+    m->weights_changed();  // as TrainLoop does: spectral normalization's power iteration
     return r.loss.item();
   };
   Backend& b = backend_of(dev);

@@ -1,5 +1,7 @@
 // toy2d: a 2-D density learned two ways, side by side on the same data.
 //   --method realnvp        a RealNVP of MLP couplings (flowgrad/flows/toy2d.h) by maximum likelihood
+//   --method resflow        a residual flow (flowgrad/flows/residual/resflow.h: --layers blocks of
+//                           LipSwish MLPs of width --hidden, exact 2-D log-dets) by maximum likelihood
 //   --method fm|i-cfm|ot-cfm a continuous flow trained by flow matching (torchcfm's MLP velocity
 //                           field: 3 x 64 SELU; flows/continuous/), from --source gaussian
 //                           (N(0, I)) or 8gaussians to --dataset
@@ -11,7 +13,7 @@
 // Evaluation (fixed seeds, the same for every --seed):
 //   - matching methods: W2 by exact EMD between 1,000 generated and 1,000 fresh target points at
 //     Euler NFE 1, 2, 10, 100 and adaptive dopri5 (atol = rtol = 1e-4), with its NFE;
-//   - Gaussian sources and realnvp: the test NLL (nats per point; the CNF's by the exact
+//   - Gaussian sources, realnvp and resflow: the test NLL (nats per point; the CNF's by the exact
 //     divergence through dopri5) next to the true density's on the same points;
 //   - --protocol: the protocol's own evaluation (protocol.h).
 // Every W2 comes with its square (w2_X and w2sq_X), n_eval, and the floor (floor_w2, floor_w2sq:
@@ -38,6 +40,7 @@
 #include "flowgrad/flows/continuous/assignment.h"
 #include "flowgrad/flows/continuous/cnf.h"
 #include "flowgrad/flows/continuous/matching.h"
+#include "flowgrad/flows/residual/resflow.h"
 #include "flowgrad/flows/toy2d.h"
 #include "flowgrad/flows/toy_data.h"
 #include "flowgrad/nn/atomic_file.h"
@@ -62,14 +65,16 @@ struct Options {
 constexpr double kExtent = 4.0;       // plots cover [-extent, extent]^2 (6 for torchcfm's data)
 constexpr double kColourRange = 8.0;  // heatmap colour scale: [max - 8, max] nats
 
+bool likelihood_method(const std::string& m) { return m == "realnvp" || m == "resflow"; }
+
 bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
   CLI::App app{"toy2d: learn a 2-D density with a RealNVP (maximum likelihood) or a continuous flow (flow "
                "matching: fm, i-cfm, ot-cfm), then measure it (W2 at several NFE, test NLL) and plot it.\n"
                "Prints one JSON line; writes <tag>_samples.png, <tag>_data.png, <tag>_density.png, "
                "<tag>_result.json in --out."};
   app.set_help_flag("-h,--help", "print this help and exit");
-  app.add_option("--method", o.method, "realnvp, fm, i-cfm or ot-cfm")
-      ->check(CLI::IsMember({"realnvp", "fm", "i-cfm", "ot-cfm"}))
+  app.add_option("--method", o.method, "realnvp, resflow, fm, i-cfm or ot-cfm")
+      ->check(CLI::IsMember({"realnvp", "resflow", "fm", "i-cfm", "ot-cfm"}))
       ->capture_default_str();
   app.add_option("--protocol", o.protocol,
                  "none, c2ot (C2OT's Fig. 1: 8gaussians -> moons, W2^2 on 10k points) or torchcfm (its runner's "
@@ -83,9 +88,9 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
   app.add_option("--dataset", o.dataset, "moons, 8gaussians or checkerboard (--protocol torchcfm: moons, scurve or 8gaussians)")
       ->check(CLI::IsMember({"moons", "8gaussians", "checkerboard", "scurve"}));
   app.add_option("--convention", o.convention,
-                 "data generators: torchcfm or ffjord (default: torchcfm for the matching methods, ffjord for realnvp)")
+                 "data generators: torchcfm or ffjord (default: torchcfm for the matching methods, ffjord for realnvp and resflow)")
       ->check(CLI::IsMember({"torchcfm", "ffjord"}));
-  app.add_option("--steps", o.steps, "Adam steps, one fresh batch each (default 20000 for matching, 3000 realnvp)")
+  app.add_option("--steps", o.steps, "Adam steps, one fresh batch each (default 20000 for matching, 3000 realnvp and resflow)")
       ->check(CLI::PositiveNumber);
   app.add_option("--batch", o.batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--lr", o.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
@@ -98,14 +103,14 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
   app.add_option("--width", o.width, "matching methods: the velocity MLP's width")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--layers", o.layers, "realnvp: coupling layers")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--hidden", o.hidden, "realnvp: hidden units of each coupling MLP")
+  app.add_option("--layers", o.layers, "realnvp: coupling layers; resflow: residual blocks")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--hidden", o.hidden, "realnvp, resflow: hidden units of each coupling or residual MLP")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--seed", o.seed, "seed for initialization and training batches")->capture_default_str();
   app.add_option("--out", o.out, "output directory")->capture_default_str();
   app.add_option("--resume", o.resume, "continue from a checkpoint (<out>/<tag>_last.safetensors)");
-  app.add_option("--test-size", o.test_size, "held-out points for the test NLL (default 20000 realnvp, 2000 CNF)")
+  app.add_option("--test-size", o.test_size, "held-out points for the test NLL (default 20000 realnvp and resflow, 2000 CNF)")
       ->check(CLI::PositiveNumber);
   app.add_option("--eval-points", o.eval_points, "points per set for W2 (--protocol c2ot: 10000; fewer for a quick look)")
       ->check(CLI::Range(2, 100000))
@@ -122,7 +127,7 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
     for (const char* fixed : {"--source", "--convention", "--batch", "--lr", "--sigma", "--width", "--test-size",
                               "--layers", "--hidden"})
       FG_CHECK(app.count(fixed) == 0, "{} is fixed by --protocol {}", fixed, o.protocol);
-    FG_CHECK(o.method != "realnvp" && (o.protocol == "torchcfm" || o.method != "fm"),
+    FG_CHECK(!likelihood_method(o.method) && (o.protocol == "torchcfm" || o.method != "fm"),
              "--protocol {} trains {}, not --method {}", o.protocol,
              o.protocol == "c2ot" ? "i-cfm (C2OT's 'fm') or ot-cfm" : "fm, i-cfm or ot-cfm", o.method);
     FG_CHECK(o.protocol == "c2ot" || app.count("--eval-points") == 0,
@@ -150,11 +155,11 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
   }
   FG_CHECK(!o.dataset.empty(), "--dataset is required");
   FG_CHECK(o.dataset != "scurve", "--dataset scurve is torchcfm's runner's (--protocol torchcfm)");
-  const bool matching = o.method != "realnvp";
+  const bool matching = !likelihood_method(o.method);
   if (o.convention.empty()) o.convention = matching ? "torchcfm" : "ffjord";
   if (o.steps == 0) o.steps = matching ? 20000 : 3000;
   if (o.test_size == 0) o.test_size = matching ? 2000 : 20000;
-  FG_CHECK(matching || o.source == "gaussian", "--source {}: realnvp's source is its N(0, I) prior", o.source);
+  FG_CHECK(matching || o.source == "gaussian", "--source {}: {}'s source is its N(0, I) prior", o.source, o.method);
   return true;
 }
 
@@ -177,14 +182,16 @@ class Toy2DTask : public Task {
   Toy2DTask(const Options& o, const Data& d, Device dev) : o_(o), d_(d), dev_(dev) {
     manual_seed(o.seed);  // initialization
     if (o.method == "realnvp") {
-      nvp_ = std::make_shared<flows::RealNVP2D>(o.layers, o.hidden);
+      density_ = std::make_shared<flows::RealNVP2D>(o.layers, o.hidden);
+    } else if (o.method == "resflow") {
+      density_ = std::make_shared<flows::ResFlow2D>(static_cast<int>(o.layers), o.hidden);
     } else {
       matcher_ = flows::parse_matcher(o.method);
       field_ = std::make_shared<flows::MLPVelocity>(2, o.width);
     }
     model().to(dev);
   }
-  nn::Module& model() override { return nvp_ ? static_cast<nn::Module&>(*nvp_) : *field_; }
+  nn::Module& model() override { return density_ ? static_cast<nn::Module&>(*density_) : *field_; }
   std::string config_json() const override {
     return nlohmann::json{{"method", o_.method}, {"source", o_.source}, {"dataset", o_.dataset},
                           {"convention", o_.convention}, {"batch", o_.batch}, {"sigma", o_.sigma},
@@ -192,9 +199,9 @@ class Toy2DTask : public Task {
         .dump();
   }
   Var loss(int64_t, int64_t, int64_t step) override {
-    if (nvp_) {
+    if (density_) {
       Generator g(mix(o_.seed, static_cast<uint64_t>(step)));
-      return nvp_->nll(Var(d_.target_batch(o_.batch, &g).to(dev_)));
+      return density_->nll(Var(d_.target_batch(o_.batch, &g).to(dev_)));
     }
     // The step's path sample (for OT-CFM, with the exact pairing) depends only on (seed, step):
     // the next steps' are prepared on other threads (one per core) while this step trains.
@@ -211,7 +218,7 @@ class Toy2DTask : public Task {
     for (auto& [n, f] : ahead_) f.wait();
   }
   Evaluation validate(int64_t, int64_t) override { return {}; }  // measured once, at the end
-  flows::RealNVP2D* nvp() { return nvp_.get(); }
+  flows::DensityFlow* density() { return density_.get(); }
   flows::MLPVelocity* field() { return field_.get(); }
 
  private:
@@ -227,7 +234,7 @@ class Toy2DTask : public Task {
   Data d_;
   Device dev_;
   flows::Matcher matcher_ = flows::Matcher::ICFM;
-  std::shared_ptr<flows::RealNVP2D> nvp_;
+  std::shared_ptr<flows::DensityFlow> density_;
   std::shared_ptr<flows::MLPVelocity> field_;
 };
 
@@ -264,8 +271,11 @@ int run(const Options& o) {
     return toy2d::run_protocol(
         {o.protocol, o.method, o.dataset, o.out, o.resume, o.steps, o.seed, o.ema, o.eval_points, o.plots, dev});
   Data d{flows::parse_toy2d(o.dataset), flows::parse_toy_convention(o.convention), o.source == "gaussian"};
-  const bool matching = o.method != "realnvp";
-  const std::string tag = matching ? fmt::format("{}_{}_{}", o.method, o.source, o.dataset) : o.dataset;
+  const bool matching = !likelihood_method(o.method);
+  // realnvp keeps its historical <dataset> tag; every other method's files carry its name
+  const std::string tag = matching                ? fmt::format("{}_{}_{}", o.method, o.source, o.dataset)
+                          : o.method == "realnvp" ? o.dataset
+                                                  : fmt::format("{}_{}", o.method, o.dataset);
   const std::string prefix = o.out + "/" + tag;
   const double extent = d.conv == flows::ToyConvention::TorchCFM ? 7.0 : kExtent;
   std::filesystem::create_directories(o.out);
@@ -328,15 +338,17 @@ int run(const Options& o) {
     j["nfe_adaptive"] = nfe;
   } else {
     Generator sg(0x5a3eull);
-    shown = task.nvp()->sample(o.eval_points, &sg).to(Device::cpu());
+    shown = task.density()->sample(o.eval_points, &sg).to(Device::cpu());
     const double w2sq = flows::w2sq_exact(shown, fresh);
-    j["w2_realnvp"] = std::sqrt(w2sq);
-    j["w2sq_realnvp"] = w2sq;
+    j["w2_" + o.method] = std::sqrt(w2sq);
+    j["w2sq_" + o.method] = w2sq;
   }
   // NLL on held-out points where the model has a density against N(0, I)
   std::function<Tensor(const Tensor&)> model_logp;
   if (!matching) {
-    model_logp = [&](const Tensor& x) { return task.nvp()->log_prob(Var(x.to(task.nvp()->dtype()).to(dev))).value(); };
+    model_logp = [&](const Tensor& x) {
+      return task.density()->log_prob(Var(x.to(task.density()->dtype()).to(dev))).value();
+    };
   } else if (d.gaussian_source) {
     model_logp = [&](const Tensor& x) {
       flows::CnfOptions co;
@@ -358,7 +370,7 @@ int run(const Options& o) {
   }
   std::vector<std::string> files{prefix + "_result.json", prefix + "_last.safetensors", prefix + "_metrics.jsonl"};
   if (o.plots) {
-    const std::string what = matching ? o.method + " (" + o.source + " -> " + o.dataset + ")" : "RealNVP " + o.dataset;
+    const std::string what = matching ? o.method + " (" + o.source + " -> " + o.dataset + ")" : o.method + " " + o.dataset;
     if (scatter_png(prefix + "_samples.png", shown, what + ": samples", extent)) files.push_back(prefix + "_samples.png");
     Generator dg(0xda7aull);
     if (scatter_png(prefix + "_data.png", d.target_batch(o.samples, &dg), o.dataset + ": data", extent))

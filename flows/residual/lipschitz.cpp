@@ -160,13 +160,11 @@ std::pair<Var, Var> SNConv2d::forward_jvp(const Var& x, const Var& dx) {
 
 // ---- LipSwish
 
-Var lipswish(const Var& x, const Var& beta) { return x * ag::sigmoid(x * ag::softplus(beta)) * (1.0 / 1.1); }
+Var lipswish(const Var& x, const Var& beta) { return ag::lipswish(x, Var(), ag::softplus(beta))[0]; }
 
 std::pair<Var, Var> lipswish_jvp(const Var& x, const Var& dx, const Var& beta) {
-  // d/dx x s(bx) = s + b x s (1 - s), s = sigmoid(b x)
-  Var bx = x * ag::softplus(beta), s = ag::sigmoid(bx);
-  Var slope = (s + bx * s * (1.0 - s)) * (1.0 / 1.1);
-  return {x * s * (1.0 / 1.1), slope * dx};
+  auto r = ag::lipswish(x, dx, ag::softplus(beta));
+  return {r[0], r[1]};
 }
 
 LipSwish::LipSwish() { beta = register_parameter("beta", full({1}, 0.5)); }

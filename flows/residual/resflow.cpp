@@ -55,7 +55,7 @@ std::shared_ptr<ImageFlow> create_resflow(const ResFlowConfig& cfg, Shape image_
 
 // ---- 2-D
 
-ResFlow2D::ResFlow2D(int blocks, int64_t hidden, double coeff, int64_t dim) : dim_(dim) {
+ResFlow2D::ResFlow2D(int blocks, int64_t hidden, double coeff, int64_t dim) : DensityFlow(dim) {
   FG_CHECK(blocks >= 1 && hidden >= 1 && dim >= 1, "ResFlow2D: needs blocks, hidden and dim >= 1");
   SpectralNormOptions sn;
   sn.coeff = coeff;
@@ -81,33 +81,5 @@ void ResFlow2D::reverse(Var& z, Var& ldj, const FlowArgs& a) {
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) (*it)->reverse(z, ldj, a);
 }
 
-DType ResFlow2D::dtype() const { return parameters().front().dtype(); }
-
-Var ResFlow2D::log_prob(const Var& x) { return flow_log_prob(*this, x); }
-
-Var ResFlow2D::nll(const Var& x) { return -ag::mean(log_prob(x)); }
-
-Tensor ResFlow2D::sample(int64_t n, Generator* g) {
-  ag::NoGradGuard ng;
-  const Device dev = parameters().front().device();
-  Var z(randn({n, dim_}, dtype(), Device::cpu(), g).to(dev)), ldj(zeros({n}, dtype(), dev));
-  FlowArgs a;
-  a.need_logdet = false;
-  reverse(z, ldj, a);
-  return z.value();
-}
-
-double ResFlow2D::mean_nll(const Tensor& x, int64_t batch) {
-  FG_CHECK(x.dim() == 2 && x.size(1) == dim_ && x.size(0) > 0, "ResFlow2D::mean_nll: expected [N, {}], got {}", dim_,
-           shape_str(x.shape()));
-  ag::NoGradGuard ng;
-  const int64_t n = x.size(0);
-  double total = 0;
-  for (int64_t i = 0; i < n; i += batch) {
-    Tensor xb = slice(x, 0, i, std::min(n, i + batch)).to(dtype()).to(parameters().front().device());
-    total += sum(log_prob(Var(xb)).value().to(DType::F64)).item();
-  }
-  return -total / static_cast<double>(n);
-}
 
 }  // namespace fg::flows

@@ -2,7 +2,9 @@
 // tensor/cpu/activation.cpp: ConcatELU y = [elu(x), elu(-x)] and its backward from y; GatedConv's
 // residual y = x + a * sigmoid(b), [a, b] = chunk(h, 2, 1), and its backward from h. One thread per
 // element of the [outer, C, inner] half. (A channel-blocked [outer, C/b, inner, b] tensor has the
-// same halves, so the gated residual serves the blocked layer norm as it is.)
+// same halves, so the gated residual serves the blocked layer norm as it is.) LipSwish and its
+// tangent, one thread per element; its backward sums gbeta per block, then the blocks' partials in
+// a fixed order (no atomics: the same sum every run).
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/device.cuh"
@@ -59,6 +61,43 @@ __global__ void gated_residual_backward_kernel(ConcatEluParams p, const T* h, co
   }
 }
 
+template <class T>
+__global__ void lipswish_kernel(int64_t n, const T* x, const T* dx, const T* beta, T* y, T* dy) {
+  const T b = *beta;
+  FG_GRID_STRIDE(i, n) {
+    const LipSwishAt<T> f = lipswish_at(x[i], b);
+    y[i] = f.y;
+    if (dy) dy[i] = f.slope * dx[i];
+  }
+}
+
+template <class T>
+__global__ void lipswish_backward_kernel(int64_t n, const T* x, const T* dx, const T* beta, const T* gy, const T* gdy,
+                                         T* gx, T* gdx, double* partial) {
+  __shared__ double shared[32];
+  const T b = *beta;
+  double acc = 0;
+  FG_GRID_STRIDE(i, n) {
+    const LipSwishAt<T> f = lipswish_at(x[i], b);
+    const T a = gy ? gy[i] : T(0), c = gdy ? gdy[i] * dx[i] : T(0);
+    gx[i] = a * f.slope + c * f.curve;
+    if (gdx) gdx[i] = gdy[i] * f.slope;
+    acc += static_cast<double>(a * f.y_beta + c * f.slope_beta);
+  }
+  acc = block_reduce(acc, shared, SumOp{});
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+// *out = the blocks' partials summed by one block in a fixed order
+template <class T>
+__global__ void sum_partials_kernel(const double* partial, int64_t n, T* out) {
+  __shared__ double shared[32];
+  double s = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += partial[i];
+  s = block_reduce(s, shared, SumOp{});
+  if (threadIdx.x == 0) *out = static_cast<T>(s);
+}
+
 // One thread per element of the [outer, C, inner] half: launch(T{}, grid) for the dtype t.
 template <class F>
 void launch_half(DType t, const ConcatEluParams& p, const char* what, F launch) {
@@ -84,6 +123,35 @@ void CudaBackend::concat_elu_backward(const ConcatEluParams& p, const Tensor& y,
     using T = decltype(z);
     concat_elu_backward_kernel<T><<<grid, kThreads, 0, stream_>>>(p, ptr<T>(y), ptr<T>(g), ptr<T>(dx));
     check_launch(stream_, "concat_elu_backward");
+  });
+}
+
+void CudaBackend::lipswish(const Tensor& x, const Tensor* dx, const Tensor& beta, Tensor& y, Tensor* dy) {
+  activate();
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  dispatch_float(x.dtype(), "lipswish", [&](auto z) {
+    using T = decltype(z);
+    lipswish_kernel<T><<<grid_for(n), kThreads, 0, stream_>>>(n, ptr<T>(x), ptr<T>(dx), ptr<T>(beta), ptr<T>(y),
+                                                              ptr<T>(dy));
+    check_launch(stream_, "lipswish");
+  });
+}
+
+void CudaBackend::lipswish_backward(const Tensor& x, const Tensor* dx, const Tensor& beta, const Tensor* gy,
+                                    const Tensor* gdy, Tensor& gx, Tensor* gdx, Tensor& gbeta) {
+  activate();
+  const int64_t n = x.numel();
+  const unsigned blocks = n == 0 ? 1 : grid_for(n);
+  Scratch scratch(*this, blocks * sizeof(double));
+  double* partial = static_cast<double*>(scratch.get());
+  dispatch_float(x.dtype(), "lipswish_backward", [&](auto z) {
+    using T = decltype(z);
+    lipswish_backward_kernel<T><<<blocks, kThreads, 0, stream_>>>(n, ptr<T>(x), ptr<T>(dx), ptr<T>(beta), ptr<T>(gy),
+                                                                   ptr<T>(gdy), ptr<T>(gx), ptr<T>(gdx), partial);
+    check_launch(stream_, "lipswish_backward");
+    sum_partials_kernel<T><<<1, kThreads, 0, stream_>>>(partial, blocks, ptr<T>(gbeta));
+    check_launch(stream_, "lipswish_backward (sum)");
   });
 }
 

@@ -107,6 +107,22 @@ void gradcheck_sigmoid_coupling() {
               in);
   }
 }
+// without a tangent, with one (y and dy together, and each alone), beta both signs, x past +-8
+void gradcheck_lipswish() {
+  for (double beta : {0.7, -0.4}) {
+    std::vector<Tensor> in = {rnd({2, 3, 2, 2}, 98, -9, 9), rnd({2, 3, 2, 2}, 99), full({1}, beta, DType::F64)};
+    expect_ok("lipswish, no tangent", [](auto& v) { return lipswish(v[0], Var(), v[1])[0]; }, {in[0], in[2]});
+    expect_ok("lipswish, y and dy", [](auto& v) {
+      auto o = lipswish(v[0], v[1], v[2]);
+      return concat({flatten(o[0], 0), flatten(o[1], 0)}, 0);
+    }, in);
+    // a constant tangent, moved to where the inputs are: y's gradient alone reaches x and beta
+    const Tensor dx = in[1];
+    expect_ok("lipswish, y only", [dx](auto& v) { return lipswish(v[0], Var(dx.to(v[0].value().device())), v[1])[0]; },
+              {in[0], in[2]});
+    expect_ok("lipswish, dy only", [](auto& v) { return lipswish(v[0], v[1], v[2])[1]; }, in);
+  }
+}
 void gradcheck_sum() {
   expect_ok("sum all", [](auto& v) { return sum(v[0]); }, {rnd({2, 3, 4}, 25)});
   expect_ok("sum dims keepdim", [](auto& v) { return sum(v[0], {0, 2}, true); }, {rnd({2, 3, 4}, 26)});

@@ -226,6 +226,43 @@ void parity_gated_residual_backward() {
     });
 }
 
+// residual flows' hidden activations (batch 64, 64 channels at 14x14), with and without a tangent;
+// x spans [-12, 12] so both tails of the sigmoid are read
+void parity_lipswish() {
+  for (bool tangent : {false, true})
+    check_typed(std::string("lipswish") + (tangent ? " with its tangent" : ""), kElementwise,
+                [=](Backend& b, Device d, DType t) {
+                  Tensor x = input({64, 64, 14, 14}, t, 29, d, -12, 12), dx = input(x.shape(), t, 30, d);
+                  Tensor beta = full({1}, 0.97, t, d), y = out(x.shape(), t, d), dy = out(x.shape(), t, d);
+                  b.lipswish(x, tangent ? &dx : nullptr, beta, y, tangent ? &dy : nullptr);
+                  return tangent ? std::vector<Tensor>{y, dy} : std::vector<Tensor>{y};
+                });
+}
+
+// gbeta sums 100K products, compared as a reduction on x in [0.1, 2] with positive gradients, where
+// every product is positive: each product's f32 rounding (~3e-7) adds up over 100K terms, so terms
+// of mixed sign cancelling to a small sum fail the reduction tolerance on rounding alone. gx and
+// gdx are also compared over x in [-12, 12].
+void parity_lipswish_backward() {
+  for (int which : {0, 1, 2, 3})  // gy only (no tangent); gy and gdy; gdy only; gy and gdy on both tails
+    check_typed(fmt::format("lipswish backward ({})", which == 0   ? "gy"
+                                                      : which == 1 ? "gy, gdy"
+                                                      : which == 2 ? "gdy"
+                                                                   : "gy, gdy, x in [-12, 12]"),
+                kReduce, [=](Backend& b, Device d, DType t) {
+                  const bool tangent = which > 0, tails = which == 3;
+                  Tensor x = input({8, 64, 14, 14}, t, 31, d, tails ? -12 : 0.1, tails ? 12 : 2);
+                  Tensor dx = input(x.shape(), t, 32, d, 0.5, 1), gy = input(x.shape(), t, 33, d, 0.5, 1);
+                  Tensor gdy = input(x.shape(), t, 34, d, 0.5, 1);
+                  Tensor beta = full({1}, 0.97, t, d), gx = out(x.shape(), t, d), gdx = out(x.shape(), t, d);
+                  Tensor gb = out({1}, t, d);
+                  b.lipswish_backward(x, tangent ? &dx : nullptr, beta, which != 2 ? &gy : nullptr,
+                                      tangent ? &gdy : nullptr, gx, tangent ? &gdx : nullptr, gb);
+                  if (tails) return std::vector<Tensor>{gx, gdx};
+                  return tangent ? std::vector<Tensor>{gx, gdx, gb} : std::vector<Tensor>{gx, gb};
+                });
+}
+
 // glow's shapes: C 4 at 14x14 and C 8 at 7x7 (ca = C/2), both directions
 void parity_sigmoid_coupling() {
   for (bool rev : {false, true})

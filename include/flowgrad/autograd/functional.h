@@ -18,6 +18,9 @@ Var concat_elu(const Var& x);  // [elu(x), elu(-x)] along dim 1, fused
 Var gated_residual(const Var& x, const Var& h);  // x + a * sigmoid(b), [a, b] = chunk(h, 2, 1), fused
 // {y, logdet} of fg::sigmoid_coupling (glow's coupling: y = [za, (zb + t) sigmoid(r + shift)]), fused
 std::vector<Var> sigmoid_coupling(const Var& z, const Var& h, int64_t ca, double shift, bool reverse = false);
+// LipSwish y = x sigmoid(beta x) / 1.1 (beta: one element), fused; with a tangent dx (defined) also
+// dy = f'(x) dx, the forward-mode step of a Jacobian-vector product: {y} or {y, dy}
+std::vector<Var> lipswish(const Var& x, const Var& dx, const Var& beta);
 
 Var sum(const Var& x, std::vector<int64_t> dims = {}, bool keepdim = false);
 Var mean(const Var& x, std::vector<int64_t> dims = {}, bool keepdim = false);

@@ -27,6 +27,25 @@ namespace fg::flows {
 // log p(x) = sum over dims 1.. of log N(f(x); 0, 1) + log|det df/dx| for any flow f: [N, D] -> [N]
 Var flow_log_prob(Flow& f, const Var& x);
 
+// A flow on vectors [N, dim] with a N(0, I) base: what a density model needs on top of Flow. The
+// 2-D likelihood models (RealNVP2D, ResFlow2D) are these.
+class DensityFlow : public Flow {
+ public:
+  explicit DensityFlow(int64_t dim) : dim_(dim) {}
+  Var log_prob(const Var& x) { return flow_log_prob(*this, x); }  // [N]
+  Var nll(const Var& x);                                           // mean -log p(x), nats (the loss)
+  // n draws [n, dim]: z ~ N(0, I) (with g, or the default generator) through the reverse flow,
+  // without log-determinants. No grad.
+  Tensor sample(int64_t n, Generator* g = nullptr);
+  // Mean -log p(x) over x [N, dim] in batches of `batch`, no grad (the test NLL, nats per sample).
+  double mean_nll(const Tensor& x, int64_t batch = 4096);
+  DType dtype() const;
+  int64_t dim() const { return dim_; }
+
+ private:
+  int64_t dim_;
+};
+
 class LinearFlow2D : public Flow {
  public:
   LinearFlow2D(Tensor A, Tensor b);  // A [2, 2] invertible, b [2]; both trainable parameters
@@ -61,22 +80,13 @@ class AffineCoupling2D : public Flow {
 // last layer zeroed.
 nn::ModulePtr coupling_mlp_2d(int64_t hidden);
 
-class RealNVP2D : public Flow {
+class RealNVP2D : public DensityFlow {
  public:
   RealNVP2D(int64_t layers = 8, int64_t hidden = 64);
   std::string type_name() const override { return "RealNVP2D"; }
   void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
-
-  Var log_prob(const Var& x) { return flow_log_prob(*this, x); }  // [N]
-  Var nll(const Var& x);                                           // mean -log p(x), nats (the loss)
-  // n draws [n, 2]: z ~ N(0, I) (with g, or the default generator) through the reverse flow. No grad.
-  Tensor sample(int64_t n, Generator* g = nullptr);
-  // Mean -log p(x) over x [N, 2] in batches of `batch`, no grad (the test NLL, nats per sample).
-  double mean_nll(const Tensor& x, int64_t batch = 4096);
-
   const std::vector<std::shared_ptr<AffineCoupling2D>>& couplings() const { return couplings_; }
-  DType dtype() const;
 
  private:
   std::vector<std::shared_ptr<AffineCoupling2D>> couplings_;

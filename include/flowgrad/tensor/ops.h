@@ -60,6 +60,13 @@ struct SigmoidCoupling {
   Tensor y, logdet;
 };
 SigmoidCoupling sigmoid_coupling(const Tensor& z, const Tensor& h, int64_t ca, double shift, bool reverse);
+// LipSwish (residual flows), fused: y = x sigmoid(beta x) / 1.1 for a one-element beta and, when a
+// tangent dx shaped as x is given, dy = f'(x) dx (a Jacobian-vector product's step); dy is
+// undefined without dx.
+struct LipSwishResult {
+  Tensor y, dy;
+};
+LipSwishResult lipswish(const Tensor& x, const Tensor& dx, const Tensor& beta);
 
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);

@@ -19,6 +19,7 @@
 #pragma once
 #include "flowgrad/flows/image_flow.h"
 #include "flowgrad/flows/residual/iresblock.h"
+#include "flowgrad/flows/toy2d.h"
 
 namespace fg::flows {
 
@@ -34,22 +35,17 @@ struct ResFlowConfig {
 
 std::shared_ptr<ImageFlow> create_resflow(const ResFlowConfig& cfg, Shape image_shape = {1, 28, 28});
 
-// A residual flow on R^D (2-D densities), with RealNVP2D's interface.
-class ResFlow2D : public Flow {
+// A residual flow on R^D (2-D densities): blocks x [ResidualBlock(LipSwish MLP D -> hidden -> hidden
+// -> D, exact log-det), ActNorm], spectral norms at coeff with 5 power iterations per step.
+class ResFlow2D : public DensityFlow {
  public:
   ResFlow2D(int blocks = 16, int64_t hidden = 128, double coeff = 0.9, int64_t dim = 2);
   std::string type_name() const override { return "ResFlow2D"; }
   void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
-  Var log_prob(const Var& x);     // [N]
-  Var nll(const Var& x);          // mean -log p(x), nats (the loss)
-  Tensor sample(int64_t n, Generator* g = nullptr);          // no grad
-  double mean_nll(const Tensor& x, int64_t batch = 4096);   // no grad
-  DType dtype() const;
 
  private:
   std::vector<FlowPtr> layers_;
-  int64_t dim_;
 };
 
 }  // namespace fg::flows
