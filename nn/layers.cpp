@@ -164,6 +164,7 @@ Var concat_elu(const Var& x) { return ag::concat_elu(x); }
 
 ModulePtr silu() { return std::make_shared<Lambda>("SiLU", [](const Var& x) { return ag::silu(x); }); }
 ModulePtr selu() { return std::make_shared<Lambda>("SELU", [](const Var& x) { return ag::selu(x); }); }
+ModulePtr gelu() { return std::make_shared<Lambda>("GELU", [](const Var& x) { return ag::gelu(x); }); }
 ModulePtr relu() { return std::make_shared<Lambda>("ReLU", [](const Var& x) { return ag::relu(x); }); }
 ModulePtr elu(double a) { return std::make_shared<Lambda>("ELU", [a](const Var& x) { return ag::elu(x, a); }); }
 ModulePtr concat_elu() { return std::make_shared<Lambda>("ConcatELU", [](const Var& x) { return ag::concat_elu(x); }); }

@@ -99,7 +99,12 @@ void Adam::step(const Tensor* skip) {
     t.exp_avg_sq.push_back(&writable(v[i]));
   }
   for (auto& g : grads) t.grads.push_back(&g);
-  adam_step(AdamParams{lr_, b1_, b2_, eps_, wd_}, t, writable(step_), skip);
+  adam_step(AdamParams{lr_, b1_, b2_, eps_, wd_, decoupled_ ? 1.0 : 0.0}, t, writable(step_), skip);
+}
+
+AdamW::AdamW(std::vector<ag::Var> params, double lr, double b1, double b2, double eps, double wd)
+    : Adam(std::move(params), lr, b1, b2, eps, wd) {
+  decoupled_ = true;
 }
 
 SGD::SGD(std::vector<ag::Var> params, double lr, double momentum, double dampening, double wd)

@@ -77,4 +77,17 @@ bool heatmap_png(const std::string& png_path, const Grid2D& g, double lo, double
   return true;
 }
 
+bool scatter_png(const std::string& png_path, const Tensor& pts, const std::string& title, double extent) {
+  auto v = pts.to_vector<double>();
+  train::Series s{"", {}, {}, "points pt 7 ps 0.3 lc rgb '#1f77b4'"};
+  for (size_t i = 0; i + 1 < v.size(); i += 2) {
+    s.x.push_back(v[i]);
+    s.y.push_back(v[i + 1]);
+  }
+  train::PlotSpec spec{title, "x1", "x2", false, 700, 700,
+                       fmt::format("set size ratio -1\nset xrange [{0}:{1}]\nset yrange [{0}:{1}]\nunset key", -extent,
+                                   extent)};
+  return train::plot_png(png_path, {s}, spec);
+}
+
 }  // namespace fg::app

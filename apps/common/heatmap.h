@@ -1,11 +1,13 @@
 // Heatmaps of a function on a regular 2-D grid (e.g. a flow's log-density), as PNG: drawn by
 // gnuplot (`with image`, axes and a colour bar) when it is installed, else written directly as
-// a bare image of the grid (one pixel per cell) through nn::write_png.
+// a bare image of the grid (one pixel per cell) through nn::write_png. And scatter plots of 2-D
+// points (gnuplot only).
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "flowgrad/tensor/tensor.h"
 #include "flowgrad/train/plot.h"
 
 namespace fg::app {
@@ -25,5 +27,8 @@ void viridis(double t, uint8_t rgb[3]);
 // -inf) take lo's colour, above hi hi's; NaN cells are drawn as lo. Returns true when gnuplot drew
 // it, false when it fell back to the bare image.
 bool heatmap_png(const std::string& png_path, const Grid2D& grid, double lo, double hi, const train::PlotSpec& spec);
+
+// The points of pts [N, 2] on [-extent, extent]^2 with equal axes; false when gnuplot is missing.
+bool scatter_png(const std::string& png_path, const Tensor& pts, const std::string& title, double extent);
 
 }  // namespace fg::app

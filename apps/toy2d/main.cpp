@@ -5,20 +5,25 @@
 //   --method fm|i-cfm|ot-cfm a continuous flow trained by flow matching (torchcfm's MLP velocity
 //                           field: 3 x 64 SELU; flows/continuous/), from --source gaussian
 //                           (N(0, I)) or 8gaussians to --dataset
+//   --protocol c2ot|torchcfm a published protocol's every setting (apps/toy2d/protocol.h): data,
+//                           network, optimizer, batches, evaluation and units
 // Every step draws a fresh batch from generators derived from (--seed, step), so a stopped run
 // resumes exactly; the shared training loop (flowgrad/train/train_loop.h) runs the steps.
 //
 // Evaluation (fixed seeds, the same for every --seed):
 //   - matching methods: W2 by exact EMD between 1,000 generated and 1,000 fresh target points at
-//     Euler NFE 1, 2, 10, 100 and adaptive dopri5 (atol = rtol = 1e-4, torchcfm's), with its NFE;
+//     Euler NFE 1, 2, 10, 100 and adaptive dopri5 (atol = rtol = 1e-4), with its NFE;
 //   - Gaussian sources, realnvp and resflow: the test NLL (nats per point; the CNF's by the exact
-//     divergence through dopri5) next to the true density's on the same points.
-// Prints one JSON line on stdout: method, source, dataset, w2_euler1, w2_euler2, w2_euler10,
-// w2_euler100, w2_adaptive, nfe_adaptive, w2_data (the floor: two fresh target sets), nll,
-// true_nll, train_seconds. Writes in --out: <tag>_samples.png, <tag>_data.png,
-// <tag>_density.png (log-density heatmap, Gaussian sources), <tag>_result.json, metrics.jsonl.
+//     divergence through dopri5) next to the true density's on the same points;
+//   - --protocol: the protocol's own evaluation (protocol.h).
+// Every W2 comes with its square (w2_X and w2sq_X), n_eval, and the floor (floor_w2, floor_w2sq:
+// W2 between two target sets of n_eval points, the value of a perfect model). Prints one JSON
+// line on stdout: method, source, dataset, w2[sq]_euler1/2/10/100 (or the protocol's),
+// w2[sq]_adaptive, nfe_adaptive, n_eval, floor_w2[sq], nll, true_nll, train_seconds. Writes in
+// --out: <tag>_samples.png, <tag>_data.png, <tag>_density.png (log-density heatmap, Gaussian
+// sources), <tag>_result.json, metrics.jsonl.
 // Under mpirun every rank draws the step's whole (global) batch, OT-CFM's pairing included, and
-// trains on its rows of it; rank 0 alone evaluates and writes.
+// trains on its rows of it; rank 0 alone evaluates and writes. --protocol runs in one process.
 #include "apps/common/cli_parse.h"
 #include <chrono>
 #include <cmath>
@@ -31,6 +36,7 @@
 
 #include "apps/common/cli.h"
 #include "apps/common/heatmap.h"
+#include "apps/toy2d/protocol.h"
 #include "flowgrad/train/plot.h"
 #include "flowgrad/train/train_loop.h"
 #include "flowgrad/flows/continuous/assignment.h"
@@ -50,7 +56,7 @@ using fg::ag::Var;
 namespace {
 
 struct Options {
-  std::string method = "realnvp", source = "gaussian", dataset, convention, out = "runs/toy2d";
+  std::string method = "realnvp", source = "gaussian", dataset, convention, out = "runs/toy2d", protocol = "none";
   int64_t steps = 0, batch = 256, layers = 8, hidden = 64, width = 64;
   double lr = 1e-3, sigma = 0.1, ema = 0;
   uint64_t seed = 0;
@@ -75,12 +81,17 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
   app.add_option("--method", o.method, "realnvp, resflow, fm, i-cfm or ot-cfm")
       ->check(CLI::IsMember({"realnvp", "resflow", "fm", "i-cfm", "ot-cfm"}))
       ->capture_default_str();
+  app.add_option("--protocol", o.protocol,
+                 "none, c2ot (C2OT's Fig. 1: 8gaussians -> moons, W2^2 on 10k points) or torchcfm (its runner's "
+                 "Table 2 setting: N(0, I) -> --dataset moons, scurve or 8gaussians, W2 on 1k points); fixes the "
+                 "data, network, optimizer, batches and evaluation (--steps and --seed still apply)")
+      ->check(CLI::IsMember({"none", "c2ot", "torchcfm"}))
+      ->capture_default_str();
   app.add_option("--source", o.source, "matching methods: gaussian (N(0, I)) or 8gaussians")
       ->check(CLI::IsMember({"gaussian", "8gaussians"}))
       ->capture_default_str();
-  app.add_option("--dataset", o.dataset, "moons, 8gaussians or checkerboard")
-      ->required()
-      ->check(CLI::IsMember(flows::toy2d_names()));
+  app.add_option("--dataset", o.dataset, "moons, 8gaussians or checkerboard (--protocol torchcfm: moons, scurve or 8gaussians)")
+      ->check(CLI::IsMember({"moons", "8gaussians", "checkerboard", "scurve"}));
   app.add_option("--convention", o.convention,
                  "data generators: torchcfm or ffjord (default: torchcfm for the matching methods, ffjord for realnvp and resflow)")
       ->check(CLI::IsMember({"torchcfm", "ffjord"}));
@@ -106,7 +117,9 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
   app.add_option("--resume", o.resume, "continue from a checkpoint (<out>/<tag>_last.safetensors)");
   app.add_option("--test-size", o.test_size, "held-out points for the test NLL (default 20000 realnvp and resflow, 2000 CNF)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--eval-points", o.eval_points, "points per set for W2")->check(CLI::Range(2, 5000))->capture_default_str();
+  app.add_option("--eval-points", o.eval_points, "points per set for W2 (--protocol c2ot: 10000; fewer for a quick look)")
+      ->check(CLI::Range(2, 100000))
+      ->capture_default_str();
   app.add_option("--samples", o.samples, "points in the scatter plots")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--grid", o.grid, "density grid resolution per axis")->check(CLI::Range(2, 2000))->capture_default_str();
   app.add_flag("!--no-plots", o.plots, "skip the PNGs (and the density grid)");
@@ -116,6 +129,38 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
       ->capture_default_str();
   add_dist_options(app, o.dist);
   if (!parse_cli(app, argc, argv, "toy2d", exit_code)) return false;
+  if (o.protocol != "none") {
+    for (const char* fixed : {"--source", "--convention", "--batch", "--lr", "--sigma", "--width", "--test-size",
+                              "--layers", "--hidden"})
+      FG_CHECK(app.count(fixed) == 0, "{} is fixed by --protocol {}", fixed, o.protocol);
+    FG_CHECK(!likelihood_method(o.method) && (o.protocol == "torchcfm" || o.method != "fm"),
+             "--protocol {} trains {}, not --method {}", o.protocol,
+             o.protocol == "c2ot" ? "i-cfm (C2OT's 'fm') or ot-cfm" : "fm, i-cfm or ot-cfm", o.method);
+    FG_CHECK(o.protocol == "c2ot" || app.count("--eval-points") == 0,
+             "--eval-points: torchcfm's runner evaluates on its 1,000 test points");
+    if (app.count("--eval-points") == 0) o.eval_points = 0;  // the protocol's (c2ot: 10,000)
+    if (o.protocol == "c2ot") {
+      FG_CHECK(o.dataset.empty() || o.dataset == "moons", "--protocol c2ot maps 8gaussians to moons, not {}", o.dataset);
+      o.dataset = "moons";
+      o.source = "8gaussians";
+      o.convention = "torchcfm";
+      o.sigma = 0;
+      o.lr = 3e-4;
+      o.batch = toy2d::C2otBatches::kBatch;
+    } else {
+      FG_CHECK(!o.dataset.empty(), "--protocol torchcfm needs --dataset (moons, scurve or 8gaussians)");
+      flows::parse_runner_data(o.dataset);
+      o.source = "gaussian";
+      o.convention = "torchcfm-runner";
+      o.sigma = 0.1;
+      o.lr = 1e-3;
+      o.batch = toy2d::RunnerBatches::kBatch;
+    }
+    if (o.steps == 0) o.steps = 20000;
+    return true;
+  }
+  FG_CHECK(!o.dataset.empty(), "--dataset is required");
+  FG_CHECK(o.dataset != "scurve", "--dataset scurve is torchcfm's runner's (--protocol torchcfm)");
   const bool matching = !likelihood_method(o.method);
   if (o.convention.empty()) o.convention = matching ? "torchcfm" : "ffjord";
   if (o.steps == 0) o.steps = matching ? 20000 : 3000;
@@ -124,13 +169,7 @@ bool parse_options(int argc, char** argv, Options& o, int& exit_code) {
   return true;
 }
 
-// splitmix64: independent seeds for (seed, step, stream)
-uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t z = a + 0x9e3779b97f4a7c15ull * (b + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
+using toy2d::mix;
 
 struct Data {
   flows::Toy2D target;
@@ -235,24 +274,18 @@ double finite_max(const std::vector<double>& v) {
   return m;
 }
 
-bool scatter(const std::string& path, const Tensor& pts, const std::string& title, double extent) {
-  auto v = pts.to_vector<double>();
-  Series s{"", {}, {}, "points pt 7 ps 0.3 lc rgb '#1f77b4'"};
-  for (size_t i = 0; i + 1 < v.size(); i += 2) {
-    s.x.push_back(v[i]);
-    s.y.push_back(v[i + 1]);
-  }
-  PlotSpec spec{title, "x1", "x2", false, 700, 700,
-                fmt::format("set size ratio -1\nset xrange [{0}:{1}]\nset yrange [{0}:{1}]\nunset key", -extent, extent)};
-  return plot_png(path, {s}, spec);
-}
-
 nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 int run(const Options& o, dist::Session& session) {
   if (o.threads > 0) set_num_threads(o.threads);
   const Device dev = session.use_device(open_device(o.device));
   const bool lead = dist::world().rank() == 0;
+  if (o.protocol != "none") {
+    FG_CHECK(dist::world().size() == 1, "--protocol {} runs in one process (this is rank {} of {})", o.protocol,
+             dist::world().rank(), dist::world().size());
+    return toy2d::run_protocol(
+        {o.protocol, o.method, o.dataset, o.out, o.resume, o.steps, o.seed, o.ema, o.eval_points, o.plots, dev});
+  }
   Data d{flows::parse_toy2d(o.dataset), flows::parse_toy_convention(o.convention), o.source == "gaussian"};
   const bool matching = !likelihood_method(o.method);
   // realnvp keeps its historical <dataset> tag; every other method's files carry its name
@@ -296,7 +329,10 @@ int run(const Options& o, dist::Session& session) {
   Generator eval_gen(0xe7a1ull + static_cast<uint64_t>(d.target));
   Tensor fresh = d.target_batch(o.eval_points, &eval_gen);
   Tensor fresh2 = d.target_batch(o.eval_points, &eval_gen);
-  j["w2_data"] = flows::w2_exact(fresh, fresh2);  // the floor: two independent target sets
+  const double floor = flows::w2sq_exact(fresh, fresh2);  // the floor: two independent target sets
+  j["floor_w2sq"] = floor;
+  j["floor_w2"] = std::sqrt(floor);
+  j["n_eval"] = o.eval_points;
   Tensor shown;
   if (matching) {
     Tensor x0 = d.source_batch(o.eval_points, &eval_gen);
@@ -309,16 +345,22 @@ int run(const Options& o, dist::Session& session) {
       if (nfe) *nfe = r.nfe;
       Tensor y = r.y[0].to(Device::cpu());
       if (m == flows::ode::Method::Dopri5) shown = y;
-      return flows::w2_exact(y, fresh);
+      return flows::w2sq_exact(y, fresh);
     };
-    for (int64_t n : {1, 2, 10, 100}) j[fmt::format("w2_euler{}", n)] = num(w2_at(flows::ode::Method::Euler, n, nullptr));
+    auto put = [&](const std::string& key, double w2sq) {
+      j["w2_" + key] = num(std::sqrt(w2sq));
+      j["w2sq_" + key] = num(w2sq);
+    };
+    for (int64_t n : {1, 2, 10, 100}) put(fmt::format("euler{}", n), w2_at(flows::ode::Method::Euler, n, nullptr));
     int64_t nfe = 0;
-    j["w2_adaptive"] = num(w2_at(flows::ode::Method::Dopri5, 0, &nfe));
+    put("adaptive", w2_at(flows::ode::Method::Dopri5, 0, &nfe));
     j["nfe_adaptive"] = nfe;
   } else {
     Generator sg(0x5a3eull);
     shown = task.density()->sample(o.eval_points, &sg).to(Device::cpu());
-    j["w2_" + o.method] = flows::w2_exact(shown, fresh);
+    const double w2sq = flows::w2sq_exact(shown, fresh);
+    j["w2_" + o.method] = std::sqrt(w2sq);
+    j["w2sq_" + o.method] = w2sq;
   }
   // NLL on held-out points where the model has a density against N(0, I)
   std::function<Tensor(const Tensor&)> model_logp;
@@ -348,9 +390,9 @@ int run(const Options& o, dist::Session& session) {
   std::vector<std::string> files{prefix + "_result.json", prefix + "_last.safetensors", prefix + "_metrics.jsonl"};
   if (o.plots) {
     const std::string what = matching ? o.method + " (" + o.source + " -> " + o.dataset + ")" : o.method + " " + o.dataset;
-    if (scatter(prefix + "_samples.png", shown, what + ": samples", extent)) files.push_back(prefix + "_samples.png");
+    if (scatter_png(prefix + "_samples.png", shown, what + ": samples", extent)) files.push_back(prefix + "_samples.png");
     Generator dg(0xda7aull);
-    if (scatter(prefix + "_data.png", d.target_batch(o.samples, &dg), o.dataset + ": data", extent))
+    if (scatter_png(prefix + "_data.png", d.target_batch(o.samples, &dg), o.dataset + ": data", extent))
       files.push_back(prefix + "_data.png");
     if (model_logp) {
       Grid2D dens = density_grid(o.grid, extent, model_logp);

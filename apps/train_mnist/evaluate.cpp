@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -47,10 +48,25 @@ double mean_loss(flows::ImageModel& model, const nn::MnistData& data, int64_t ba
   return batch_mean(data, batch, max_batches, label, [&](const Tensor& imgs) { return model.loss(imgs).item(); });
 }
 
-double mean_test_bpd(flows::ImageModel& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
-                     int samples, const std::string& label) {
-  return batch_mean(data, batch, max_batches, label,
-                    [&](const Tensor& imgs) { return fg::mean(model.test_bpd(imgs, samples)).item(); });
+BpdEstimate mean_test_bpd(flows::ImageModel& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
+                          int samples, const std::string& label) {
+  // per image: sum and sum of squares in double, for the standard error over images
+  double s1 = 0, s2 = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  BpdEstimate e;
+  e.mean = batch_mean(data, batch, max_batches, label, [&](const Tensor& imgs) {
+    auto v = model.test_bpd(imgs, samples).to_vector<double>();
+    double b = 0;
+    for (double x : v) s1 += x, s2 += x * x, b += x;
+    e.images += static_cast<int64_t>(v.size());
+    return b / static_cast<double>(v.size());
+  });
+  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (e.images > 1) {
+    const double n = static_cast<double>(e.images), var = std::max(0.0, (s2 - s1 * s1 / n) / (n - 1));
+    e.se = std::sqrt(var / n);
+  }
+  return e;
 }
 
 flows::SampleOptions sample_options(const TrainOptions& o) {
@@ -106,12 +122,13 @@ void print_results_table(const EvalResult& r) {
               std::string(12, '-').c_str());
   std::printf("| %-12s | %9.4f | %9.4f | %13.1f ms | %13.1f ms | %10ld |\n", r.model.c_str(), r.val_bpd, r.test_bpd,
               r.inference_ms_64, r.sampling_ms_64, static_cast<long>(r.params));
-  std::printf("(test bpd over %ld images with %d importance samples)\n", static_cast<long>(r.test_images),
-              r.import_samples);
+  std::printf("(test bpd %.4f +- %.4f (standard error over images) over %ld images with %d importance samples, "
+              "%.1f s)\n", r.test_bpd, r.test_bpd_se, static_cast<long>(r.test_images), r.import_samples,
+              r.test_bpd_seconds);
   if (!r.solver.empty())
     std::printf("(flow matching: sampling by %s, %ld function evaluations; likelihood by dopri5 with Hutchinson's "
-                "divergence, %ld evaluations per batch)\n", r.solver.c_str(), static_cast<long>(r.sample_nfe),
-                static_cast<long>(r.bpd_nfe));
+                "divergence at atol = rtol = %g, %ld evaluations per batch)\n", r.solver.c_str(),
+                static_cast<long>(r.sample_nfe), r.bpd_tol, static_cast<long>(r.bpd_nfe));
   std::printf("\n");
 }
 
@@ -120,12 +137,14 @@ void save_results_json(const std::string& path, const EvalResult& r) {
   nlohmann::json j{{"model", r.model},       {"val_bpd", num(r.val_bpd)},
                    {"test_bpd", num(r.test_bpd)}, {"inference_ms_per_64", num(r.inference_ms_64)},
                    {"sampling_ms_per_64", num(r.sampling_ms_64)}, {"params", r.params},
+                   {"test_bpd_se", num(r.test_bpd_se)}, {"test_bpd_seconds", num(r.test_bpd_seconds)},
                    {"test_images", r.test_images}, {"import_samples", r.import_samples},
                    {"family", r.family}};
   if (!r.solver.empty()) {
     j["sample_solver"] = r.solver;
     j["sample_nfe"] = r.sample_nfe;
     j["bpd_nfe_per_batch"] = r.bpd_nfe;
+    j["bpd_tol"] = r.bpd_tol;
   }
   nn::atomic_write_file(path, j.dump(2) + "\n");
 }

@@ -12,6 +12,8 @@ namespace fg::app {
 struct EvalResult {
   std::string model;
   double val_bpd = NAN, test_bpd = NAN;
+  double test_bpd_se = NAN, test_bpd_seconds = NAN;  // standard error over the test images; the pass's time
+  double bpd_tol = NAN;                               // flow matching: the likelihood solve's atol = rtol
   double inference_ms_64 = NAN, sampling_ms_64 = NAN;
   int64_t params = 0;
   int64_t test_images = 0;
@@ -24,9 +26,15 @@ struct EvalResult {
 // batches of `data` (0: all), without grad.
 double mean_loss(flows::ImageModel& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
                  const std::string& label);
-// Test bpd, importance-sampled over `samples` dequantization draws, over up to max_batches batches.
-double mean_test_bpd(flows::ImageModel& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
-                     int samples, const std::string& label);
+// Test bpd, importance-sampled over `samples` dequantization draws, over up to max_batches batches:
+// the mean over images, its standard error (sample std over images / sqrt(n): a cheaper estimate
+// from fewer images or a looser solve says how far it can be trusted) and the pass's seconds.
+struct BpdEstimate {
+  double mean = NAN, se = NAN, seconds = 0;
+  int64_t images = 0;
+};
+BpdEstimate mean_test_bpd(flows::ImageModel& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
+                          int samples, const std::string& label);
 // Timings (median of a few runs) of the likelihood (one draw) and of sampling, for a batch of 64.
 void time_model(flows::ImageModel& model, const nn::MnistData& test, const TrainOptions& o, EvalResult& r);
 // The sampling settings of the options (the ODE solve of the flow-matching models).

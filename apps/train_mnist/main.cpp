@@ -67,12 +67,15 @@ int evaluate_checkpoint(const TrainOptions& o, const std::string& ckpt, const nn
   if (it != lm.checkpoint.meta.end()) r.val_bpd = std::strtod(it->second.c_str(), nullptr);
   if (lm.config.flow_matching()) {
     auto* fm = dynamic_cast<flows::ImageFM*>(lm.model.get());
-    fm->bpd_solver.atol = fm->bpd_solver.rtol = o.ode_tol;
+    fm->bpd_solver.atol = fm->bpd_solver.rtol = r.bpd_tol = o.bpd_tol > 0 ? o.bpd_tol : o.ode_tol;
     r.val_bpd = NAN;  // its validation score is the matching loss, not a bpd
   }
   {
     EvalRandomness rnd(o.seed);
-    r.test_bpd = mean_test_bpd(*lm.model, test, o.batch, o.test_batches, o.model.import_samples, "test");
+    BpdEstimate e = mean_test_bpd(*lm.model, test, o.batch, o.test_batches, o.model.import_samples, "test");
+    r.test_bpd = e.mean;
+    r.test_bpd_se = e.se;
+    r.test_bpd_seconds = e.seconds;
     if (auto* fm = dynamic_cast<flows::ImageFM*>(lm.model.get())) r.bpd_nfe = fm->last_bpd_nfe;
   }
   r.test_images = o.test_batches > 0 ? std::min(test.size(), o.test_batches * o.batch) : test.size();

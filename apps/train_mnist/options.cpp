@@ -52,6 +52,10 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
   app.add_option("--ode-tol", o.ode_tol, "fm, ot-cfm: dopri5's atol and rtol (samples and likelihoods)")
       ->check(CLI::Range(1e-12, 1.0))
       ->capture_default_str();
+  app.add_option("--bpd-tol", o.bpd_tol,
+                 "fm, ot-cfm: the likelihood solve's atol and rtol alone (default: --ode-tol); looser is cheaper, "
+                 "the test bpd's standard error is printed beside it")
+      ->check(CLI::Range(1e-12, 1.0));
   app.add_option("--epochs", o.epochs, "training epochs")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--batch", o.batch, "batch size (under mpirun: the global batch, split over the ranks)")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--lr", o.lr, "Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();

@@ -34,6 +34,7 @@ struct TrainOptions {
   int64_t sample_steps = 20;     // fixed-step solvers
   double ode_tol = 1e-5;         // dopri5's atol = rtol
   DistCli dist;                  // under mpirun: --dist-timeout, --bucket-mb
+  double bpd_tol = 0;            // the likelihood solve's atol = rtol (0: ode_tol)
 };
 
 // Parses argv; prints help and exits 0 for --help; throws fg::Error (exit 2 in main) on bad input.

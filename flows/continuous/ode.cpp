@@ -109,7 +109,7 @@ Result dopri5(const Field& f, const State& y0, double t0, double t1, const Optio
     State k = eval(f, t0 + dir * h0, lincomb(y, {{dir * h0, &k1}}), r.nfe);
     State diff = lincomb(k, {{-1.0, &k1}});
     double d2 = rms_scaled(diff, y, o.atol, o.rtol) / h0;
-    double h1 = std::max(d1, d2) <= 1e-15 ? std::max(1e-6, h0 * 1e-3) : std::pow(0.01 / std::max(d1, d2), 1.0 / 5);
+    double h1 = std::max(d1, d2) <= 1e-15 ? std::max(1e-6, h0 * 1e-3) : std::pow(0.01 / std::max(d1, d2), 1.0 / (o.first_step_order + 1));
     h = std::min(100 * h0, h1);
   }
   double t = t0;

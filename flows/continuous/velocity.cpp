@@ -27,6 +27,28 @@ Var MLPVelocity::velocity(const Var& x, const Var& t) {
   return (*net_)(ag::concat({x, tt}, 1));
 }
 
+ResMLPVelocity::ResMLPVelocity(int64_t dim, int64_t width, int64_t depth) : dim_(dim) {
+  FG_CHECK(dim >= 1 && width >= 1 && depth >= 0, "ResMLPVelocity: dim {}, width {} and depth {} must be positive",
+           dim, width, depth);
+  // registration order = PyTorch's: input_proj, time_emb, blocks.k.linear1/linear2, output_proj
+  input_proj_ = register_module("input_proj", std::make_shared<nn::Linear>(dim, width));
+  time_emb_ = register_module("time_emb", std::make_shared<nn::Linear>(1, width));
+  for (int64_t k = 0; k < depth; ++k) {
+    auto l1 = register_module(fmt::format("blocks.{}.linear1", k), std::make_shared<nn::Linear>(width, 4 * width));
+    auto l2 = register_module(fmt::format("blocks.{}.linear2", k), std::make_shared<nn::Linear>(4 * width, width));
+    blocks_.emplace_back(l1, l2);
+  }
+  output_proj_ = register_module("output_proj", std::make_shared<nn::Linear>(width, dim));
+}
+
+Var ResMLPVelocity::velocity(const Var& x, const Var& t) {
+  FG_CHECK(x.dim() == 2 && x.size(1) == dim_, "ResMLPVelocity: x must be [N, {}], got {}", dim_, shape_str(x.shape()));
+  Var tt = ag::reshape(batch_times(t, x.size(0)), {x.size(0), 1});
+  Var h = (*input_proj_)(x) + (*time_emb_)(tt);
+  for (auto& [l1, l2] : blocks_) h = h + (*l2)(ag::gelu((*l1)(h)));
+  return (*output_proj_)(h);
+}
+
 Var timestep_embedding(const Var& t, int64_t dim) {
   FG_CHECK(dim >= 2 && dim % 2 == 0 && t.dim() == 1, "timestep_embedding: needs t [N] and an even dim, got {} and {}",
            shape_str(t.shape()), dim);

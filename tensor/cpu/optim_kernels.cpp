@@ -2,8 +2,8 @@
 // clipping: one reduction, accumulated in double per tensor in a fixed order), scaling many
 // tensors by one device scalar, and torch.optim.Adam's update over every parameter in one call.
 // Adam follows torch 1.13's single-tensor path exactly: m = m*b1 + (1-b1)*g; v = v*b2 + (1-b2)*g*g;
-// p += -lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps), with weight decay g += wd*p first. The
-// step count t lives in a device tensor; a non-zero `skip` (a non-finite step) leaves everything,
+// p += -lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps), with weight decay g += wd*p first
+// (AdamW, torch.optim.AdamW: p *= 1 - lr*wd first instead). The step count t lives in a device tensor; a non-zero `skip` (a non-finite step) leaves everything,
 // the count included, as it was.
 #include <cmath>
 
@@ -69,9 +69,11 @@ void CpuBackend::adam_step(const AdamParams& p, const AdamTensors& t, Tensor& st
       const T* g = dense_in<T>(t.grads[i]);
       const T b1 = T(p.beta1), b2 = T(p.beta2), a1 = T(1 - p.beta1), a2 = T(1 - p.beta2), wd = T(p.weight_decay);
       const T eps = T(p.eps), bc = T(bc2_sqrt), neg_step = T(-step_size);
-      const bool decay = p.weight_decay != 0;
+      const bool decay = p.weight_decay != 0 && p.decoupled == 0;
+      const T shrink = T(p.decoupled != 0 ? 1 - p.lr * p.weight_decay : 1);
       parallel_for(t.params[i]->numel(), [&](int64_t b, int64_t e) {
         for (int64_t j = b; j < e; ++j) {
+          w[j] = w[j] * shrink;
           T gj = decay ? g[j] + wd * w[j] : g[j];
           m[j] = m[j] * b1 + a1 * gj;
           v[j] = v[j] * b2 + a2 * gj * gj;

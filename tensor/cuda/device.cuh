@@ -13,7 +13,7 @@ namespace fg::cuda {
 
 // CUDA's math functions by their plain names in kernels: inside namespace fg, the op API's
 // fg::exp(const Tensor&) and the like would hide them.
-using ::cos, ::exp, ::expm1, ::fabs, ::floor, ::fmax, ::fmin, ::log, ::log1p, ::pow, ::sin, ::sqrt, ::tanh;
+using ::cos, ::erf, ::exp, ::expm1, ::fabs, ::floor, ::fmax, ::fmin, ::log, ::log1p, ::pow, ::sin, ::sqrt, ::tanh;
 
 constexpr int kThreads = 256;
 

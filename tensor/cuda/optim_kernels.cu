@@ -79,12 +79,14 @@ __global__ void adam_kernel(List4 l, AdamParams p, const double* step, const voi
   const T bc = T(sqrt(bc2)), neg_step = T(-p.lr / bc1);
   const T b1 = T(p.beta1), b2 = T(p.beta2), a1 = T(1 - p.beta1), a2 = T(1 - p.beta2), wd = T(p.weight_decay);
   const T eps = T(p.eps);
-  const bool decay = p.weight_decay != 0;
+  const bool decay = p.weight_decay != 0 && p.decoupled == 0;
+  const T shrink = T(p.decoupled != 0 ? 1 - p.lr * p.weight_decay : 1);
   T* w = static_cast<T*>(l.w[t]);
   const T* g = static_cast<const T*>(l.g[t]);
   T* m = static_cast<T*>(l.m[t]);
   T* v = static_cast<T*>(l.v[t]);
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+    w[i] = w[i] * shrink;
     const T gi = decay ? g[i] + wd * w[i] : g[i];
     const T mi = m[i] * b1 + a1 * gi;
     const T vi = v[i] * b2 + a2 * gi * gi;

@@ -1,10 +1,12 @@
 // toy2d and train_aeflow end to end:
 //   - a short 2-D run: OT-CFM's one-step W2 is far below I-CFM's (straight paths: one Euler step
 //     already lands near the target), and the run prints the JSON line the protocol reads;
+//   - the two --protocol presets: their networks, W2 next to W2^2, n and the floor, fixed settings;
 //   - train_aeflow --variant literal diverges on real MNIST (seed 3, step 6): it stops at the first
 //     non-finite value with exit 1 and a report, writes no checkpoint, and records the step.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -45,10 +47,52 @@ TEST_CASE("toy2d: OT-CFM's one-step W2 is far below I-CFM's after the same short
   double icfm = res["i-cfm"]["w2_euler1"], ot = res["ot-cfm"]["w2_euler1"];
   MESSAGE("W2 after one Euler step: I-CFM ", icfm, ", OT-CFM ", ot);
   CHECK(ot < 0.4 * icfm);
-  for (auto& [m, j] : res)
-    for (const char* k : {"w2_euler2", "w2_euler10", "w2_euler100", "w2_adaptive", "nfe_adaptive", "w2_data"})
+  for (auto& [m, j] : res) {
+    for (const char* k : {"w2_euler2", "w2_euler10", "w2_euler100", "w2_adaptive", "w2sq_euler1", "w2sq_adaptive",
+                          "nfe_adaptive", "n_eval", "floor_w2", "floor_w2sq"})
       CHECK_MESSAGE(j.contains(k), m, " lacks ", k);
+    CHECK(j["w2sq_euler1"].get<double>() == doctest::Approx(std::pow(j["w2_euler1"].get<double>(), 2)));
+  }
   CHECK(fs::exists(t.path / "ot-cfm_8gaussians_moons_result.json"));
+}
+
+TEST_CASE("toy2d --protocol c2ot and torchcfm: their networks, both units, the floor, and fixed settings") {
+  fg::test::TempDir t;
+  const std::string toy2d = bin("FLOWGRAD_TOY2D_BIN", "apps/toy2d");
+  // a short run, evaluated on 1,000 instead of the protocol's 10,000 points (n_eval says so)
+  auto c = fg::test::run_command(toy2d + " --protocol c2ot --method ot-cfm --steps 200 --eval-points 1000 --no-plots --out " +
+                                 t.path.string());
+  INFO(c.output);
+  REQUIRE(c.code == 0);
+  auto j = last_json_line(c.output);
+  CHECK(j["parameters"] == 396034);
+  CHECK(j["n_eval"] == 1000);
+  CHECK(j["steps"] == 200);
+  for (const char* k : {"euler1", "adaptive"})
+    CHECK(j[std::string("w2sq_") + k].get<double>() == doctest::Approx(std::pow(j[std::string("w2_") + k].get<double>(), 2)));
+  CHECK(j["nfe_adaptive"].get<int>() >= 8);
+  // the floor at n = 1,000: two draws of C2OT's moons, W2 about 0.1 (W2^2 about 0.01)
+  CHECK(j["floor_w2sq"].get<double>() > 0.003);
+  CHECK(j["floor_w2sq"].get<double>() < 0.03);
+  CHECK(fs::exists(t.path / "c2ot_ot-cfm_moons_seed0_result.json"));
+
+  auto r = fg::test::run_command(toy2d + " --protocol torchcfm --method ot-cfm --dataset moons --steps 400 --no-plots --out " +
+                                 t.path.string());
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  auto k = last_json_line(r.output);
+  CHECK(k["parameters"] == 8706);
+  CHECK(k["n_eval"] == 1000);
+  // validations every 10 epochs (200 steps): the tested weights are one of those two
+  CHECK((k["tested_step"] == 200 || k["tested_step"] == 400));
+  for (const char* key : {"w2_euler100", "w2sq_euler100", "w2_rk4_100", "w2sq_rk4_100", "floor_w2", "floor_w2sq"})
+    CHECK_MESSAGE(k.contains(key), "lacks ", key);
+
+  auto bad = fg::test::run_command(toy2d + " --protocol c2ot --method ot-cfm --lr 0.001 --out " + t.path.string());
+  CHECK(bad.code == 2);
+  CHECK(bad.output.find("--lr is fixed by --protocol c2ot") != std::string::npos);
+  auto fm = fg::test::run_command(toy2d + " --protocol c2ot --method fm --out " + t.path.string());
+  CHECK(fm.code == 2);
 }
 
 TEST_CASE("toy2d: the Gaussian-source runs report the CNF's test NLL next to the true density's") {

@@ -371,6 +371,10 @@ TEST_CASE("--eval-only writes the results table and results.json, also without -
   REQUIRE(fs::exists(res));
   auto j = nlohmann::json::parse(std::ifstream(res));
   CHECK(j["test_bpd"].is_number());
+  // the standard error over the 16 images: positive, and a small fraction of the bpd
+  CHECK(j["test_bpd_se"].get<double>() > 0);
+  CHECK(j["test_bpd_se"].get<double>() < 0.2 * j["test_bpd"].get<double>());
+  CHECK(j["test_bpd_seconds"].get<double>() > 0);
   CHECK(j["test_images"] == 16);
   CHECK(j["import_samples"] == 2);
 }

@@ -3,6 +3,7 @@
 // 2-D layer, parameter gradients, the samplers and exact densities, and a short training run.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -220,6 +221,47 @@ TEST_CASE("toy 2-D datasets: seeded samplers, supports and exact densities") {
   double r = 0;
   for (size_t i = 0; i < pts.size(); i += 2) r += std::hypot(pts[i], pts[i + 1]) / 20000;
   CHECK(r == doctest::Approx(2 * std::sqrt(2.0)).epsilon(0.02));  // E|x| ~ R + sigma^2 / (2R)
+}
+
+TEST_CASE("C2OT's generators (the torchcfm package's): torchdyn moons on fixed angles with one diagonal shift; "
+          "8 Gaussians at radius 5 with covariance sqrt(0.1) I") {
+  const auto cfm = ToyConvention::TorchCFM;
+  // generate_moons(6, noise=0.2) * 3 - 1: upper arc at angles 0, pi/2, pi, then the lower one, in
+  // that order; (cos, sin) and (1 - cos, 0.5 - sin) times 3 minus 1, before the shift
+  const double base6[6][2] = {{2, -1}, {-1, 2}, {-4, -1}, {-1, 0.5}, {2, -2.5}, {5, 0.5}};
+  // n = 5: n // 2 = 2 upper points (angles 0, pi), 3 lower
+  const double base5[5][2] = {{2, -1}, {-4, -1}, {-1, 0.5}, {2, -2.5}, {5, 0.5}};
+  Generator g(3);
+  for (int n : {6, 5}) {
+    auto m = sample_toy2d(Toy2D::Moons, n, &g, DType::F64, cfm).to_vector<double>();
+    std::vector<double> shifts;
+    for (int i = 0; i < n; ++i) {
+      const double* b = n == 6 ? base6[i] : base5[i];
+      const double sx = m[2 * i] - b[0], sy = m[2 * i + 1] - b[1];
+      INFO("n ", n, " point ", i);
+      CHECK(sx == doctest::Approx(sy).epsilon(1e-12));  // one uniform for both coordinates
+      CHECK(sx >= 0.0);
+      CHECK(sx < 0.6);  // 3 * U[0, 0.2)
+      shifts.push_back(sx);
+    }
+    CHECK(*std::max_element(shifts.begin(), shifts.end()) - *std::min_element(shifts.begin(), shifts.end()) > 1e-3);
+  }
+  // 8 Gaussians: each point near one of the centres 5 (cos k pi/4, sin k pi/4), the offsets of
+  // variance sqrt(0.1) = 0.3162 per coordinate (torchcfm passes sqrt(var) as the covariance), the
+  // centres equally likely
+  const int n = 40000;
+  auto x = sample_toy2d(Toy2D::EightGaussians, n, &g, DType::F64, cfm).to_vector<double>();
+  double var = 0;
+  std::vector<int> count(8, 0);
+  for (int i = 0; i < n; ++i) {
+    const double ang = std::atan2(x[2 * i + 1], x[2 * i]);
+    const int k = static_cast<int>(std::lround(ang / (M_PI / 4))) & 7;
+    ++count[k];
+    const double dx = x[2 * i] - 5 * std::cos(k * M_PI / 4), dy = x[2 * i + 1] - 5 * std::sin(k * M_PI / 4);
+    var += (dx * dx + dy * dy) / (2.0 * n);
+  }
+  CHECK(var == doctest::Approx(std::sqrt(0.1)).epsilon(0.02));  // the estimate's sd: 0.7%
+  for (int k = 0; k < 8; ++k) CHECK(count[k] == doctest::Approx(n / 8.0).epsilon(0.05));
 }
 
 TEST_CASE("RealNVP2D: a short Adam run on two moons lowers the test NLL") {

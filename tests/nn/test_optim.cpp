@@ -24,7 +24,7 @@ void run_steps(Optimizer& opt, Var& p, const std::vector<std::vector<double>>& g
 }
 }  // namespace
 
-// Expected values were printed by torch.optim.Adam / torch.optim.SGD (Debian python3-torch 1.13,
+// Expected values were printed by torch.optim.Adam / AdamW / SGD (Debian python3-torch 1.13,
 // float64) for the same parameters, gradients and hyper-parameters.
 TEST_CASE("Adam matches torch.optim.Adam step by step (with weight decay)") {
   Var p(from_vector<double>({1.0, -2.0, 0.5}, {3}), true);
@@ -33,6 +33,15 @@ TEST_CASE("Adam matches torch.optim.Adam step by step (with weight decay)") {
             {{0.900000001960784, -1.90000000098039, 0.400000000498753},
              {0.935523641532151, -1.85109480968014, 0.300001304466141},
              {0.94488712338805, -1.83121065532607, 0.307425473735696}});
+}
+
+TEST_CASE("AdamW matches torch.optim.AdamW step by step (decoupled weight decay, not Adam's L2)") {
+  Var p(from_vector<double>({1.0, -2.0, 0.5}, {3}), true);
+  AdamW opt({p}, 0.1, 0.9, 0.999, 1e-8, 0.5);
+  run_steps(opt, p, {{0.5, -1.0, 2.0}, {-1.0, 0.25, 2.0}, {0.3, 0.3, -4.0}},
+            {{0.850000002, -1.800000001, 0.3750000005},
+             {0.844110354140565, -1.66305318447346, 0.256250000975001},
+             {0.812671955845661, -1.56292640390777, 0.251002433975181}});
 }
 
 TEST_CASE("SGD with momentum, dampening and weight decay matches torch.optim.SGD") {

@@ -1,4 +1,4 @@
-// The vectorizable f32 exp/expm1 against std:: and the fused ConcatELU against its definition.
+// The vectorizable f32 exp/expm1/tanh/log/erf against std:: and the fused ConcatELU against its definition.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -43,6 +43,24 @@ TEST_CASE("fast_tanhf is within 8 ulp of std::tanh, relative, near 0 and saturat
   CHECK(cpu::fast_tanhf(-50.0f) == -1.0f);
   CHECK(cpu::fast_tanhf(1e-20f) == 1e-20f);
   CHECK(std::isnan(cpu::fast_tanhf(NAN)));
+}
+
+TEST_CASE("fast_erff is within 8 ulp of std::erf, relative, over [-6, 6]; odd, saturating, NaN") {
+  double worst = 0;
+  for (double x = -6; x <= 6; x += 0.00037) {
+    float xf = static_cast<float>(x);
+    double ref = std::erf(static_cast<double>(xf));
+    if (ref == 0) continue;
+    worst = std::max(worst, std::abs(cpu::fast_erff(xf) - ref) / std::abs(ref));
+  }
+  INFO("max relative error ", worst);
+  CHECK(worst < 8 * 5.96e-8);
+  CHECK(cpu::fast_erff(1e-20f) == doctest::Approx(1.1283791670955126e-20).epsilon(1e-6));
+  CHECK(cpu::fast_erff(0.0f) == 0.0f);
+  CHECK(cpu::fast_erff(-0.7f) == -cpu::fast_erff(0.7f));
+  CHECK(cpu::fast_erff(30.0f) == 1.0f);
+  CHECK(cpu::fast_erff(-30.0f) == -1.0f);
+  CHECK(std::isnan(cpu::fast_erff(NAN)));
 }
 
 TEST_CASE("fast_expm1f keeps relative precision near 0") {

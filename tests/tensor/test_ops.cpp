@@ -71,6 +71,24 @@ TEST_CASE("SiLU and SELU forward values match their definitions (f64 and f32, bo
   CHECK(selu(from_vector<double>({-800.0}, {1})).item() == doctest::Approx(-scale * alpha).epsilon(1e-15));
 }
 
+TEST_CASE("GELU forward values match x Phi(x) with the exact erf, as torch.nn.GELU (f64 and f32)") {
+  std::vector<double> xs{-12.0, -5.0, -3.0, -1.0, -0.25, 0.0, 1e-3, 0.3, 1.5, 4.0, 9.0};
+  for (DType t : {DType::F64, DType::F32}) {
+    CAPTURE(dtype_name(t));
+    // f32: the erf's few ulp, and the cancellation of 1 + erf(x / sqrt 2) in f32 for x < 0 (torch's
+    // formula has the same), an absolute error near 1e-7 |x|
+    const double tol = t == DType::F64 ? 1e-15 : 4e-7;
+    Tensor x = from_vector(xs, {static_cast<int64_t>(xs.size())}).to(t);
+    auto y = gelu(x).to_vector<double>();
+    for (size_t i = 0; i < xs.size(); ++i) {
+      CAPTURE(xs[i]);
+      const double want = 0.5 * xs[i] * std::erfc(-xs[i] / std::sqrt(2.0));
+      CHECK(std::abs(y[i] - want) <= tol * std::max(1.0, std::abs(xs[i])));
+    }
+  }
+  CHECK(gelu(from_vector<double>({1.0}, {1})).item() == doctest::Approx(0.8413447460685429).epsilon(1e-15));
+}
+
 TEST_CASE("comparisons and where") {
   Tensor a = from_vector<float>({1, 2, 3}, {3});
   Tensor b = from_vector<float>({2, 2, 2}, {3});

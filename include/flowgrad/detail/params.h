@@ -141,6 +141,7 @@ struct SigmoidCouplingParams {
 // to the gradient), applied in place to every tensor of the lists in one pass.
 struct AdamParams {
   double lr, beta1, beta2, eps, weight_decay;
+  double decoupled = 0;  // 1: AdamW, p *= 1 - lr * weight_decay before the update, no L2 term in g
 };
 
 }  // namespace fg

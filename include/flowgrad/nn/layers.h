@@ -108,6 +108,7 @@ ModulePtr concat_elu();  // [elu(x), elu(-x)] along channels (dim 1): doubles th
 ModulePtr tanh();
 ModulePtr silu();
 ModulePtr selu();
+ModulePtr gelu();  // the exact erf form, as torch.nn.GELU()
 ModulePtr sigmoid();
 ModulePtr flatten(int64_t start_dim = 1);
 ModulePtr unflatten(Shape per_example);  // [N, prod] -> [N, per_example...]

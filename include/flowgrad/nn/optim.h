@@ -52,8 +52,17 @@ class Adam : public Optimizer {
        double weight_decay = 0);
   void step(const Tensor* skip = nullptr) override;
 
- private:
+ protected:
   double b1_, b2_, eps_, wd_;
+  bool decoupled_ = false;
+};
+
+// AdamW (Loshchilov & Hutter) as torch.optim.AdamW: decoupled weight decay, p *= 1 - lr*wd, then
+// Adam's update without the L2 term (torchcfm's runner: lr 1e-3, wd 1e-5).
+class AdamW : public Adam {
+ public:
+  AdamW(std::vector<ag::Var> params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
+        double weight_decay = 1e-2);
 };
 
 // SGD as torch.optim.SGD: buf = momentum*buf + (1-dampening)*g (buf = g at the first step); p -= lr*buf.

@@ -84,6 +84,27 @@ TEST_CASE("dopri5 meets its tolerance, counts its evaluations, and integrates ba
   CHECK(std::abs(ode::solve(f, full({1}, std::exp(-1.0), DType::F64), 1.0, 0.0, rk).y[0].item() - 1.0) < 1e-8);
 }
 
+TEST_CASE("dopri5's first step: Hairer's rule with torchdiffeq's exponent 1/5 or torchdyn's 1/6") {
+  // dy/dt = -y, y0 = 1, atol = rtol = 1e-4 by hand: scale = 2e-4, d0 = d1 = 5000, h0 = 0.01,
+  // f(h0) = -0.99, d2 = 0.01 / 2e-4 / 0.01 = 5000, h1 = (0.01 / 5000)^(1 / (order + 1)),
+  // h = min(100 h0, h1). The first step's second stage runs at t = h / 5.
+  for (int order : {4, 5}) {
+    std::vector<double> times;
+    auto f = [&](double t, const Tensor& y) {
+      times.push_back(t);
+      return -y;
+    };
+    ode::Options o;
+    o.atol = o.rtol = 1e-4;
+    o.first_step_order = order;
+    ode::solve(f, ones({1}, DType::F64), 0.0, 1.0, o);
+    REQUIRE(times.size() > 3);
+    CHECK(times[1] == doctest::Approx(0.01));
+    INFO("order ", order);
+    CHECK(5 * times[2] == doctest::Approx(std::pow(2e-6, 1.0 / (order + 1))).epsilon(1e-12));
+  }
+}
+
 TEST_CASE("ODE options are checked") {
   CHECK_THROWS_WITH_AS(ode::parse_method("rk45"), doctest::Contains("euler, midpoint, rk4 or dopri5"), Error);
   ode::Options o;

@@ -20,7 +20,9 @@ struct Assignment {
 };
 
 // Minimum-cost assignment of the rows of a row-major n x n cost matrix to distinct columns (LAPJV).
-Assignment solve_assignment(const std::vector<double>& cost, int n);
+// v0: starting column prices (e.g. a previous, similar problem's v); any prices give the exact
+// optimum, good ones make the augmenting row reduction assign most rows at once.
+Assignment solve_assignment(const std::vector<double>& cost, int n, const std::vector<double>* v0 = nullptr);
 // The same problem for n x m, n <= m, by the Hungarian method.
 Assignment solve_assignment_hungarian(const std::vector<double>& cost, int n, int m);
 
@@ -31,8 +33,25 @@ std::vector<double> squared_distances(const Tensor& a, const Tensor& b);
 // perm with sum_i |x0_i - x1_perm[i]|^2 minimal: the exact OT pairing of two equal-size batches.
 std::vector<int> ot_pairing(const Tensor& x0, const Tensor& x1);
 
-// Exact W2 between equal-size point sets a, b [n, d]: sqrt(min over permutations of the mean
-// squared distance), as POT's emd2 with uniform weights (torchcfm's `wasserstein`, power 2).
+// OT-CFM's pairing, warm-started: the column prices of each batch's LAPJV come from the previous
+// batch's row potentials (their c-transform at the new columns, v_j = min_i c(x0'_i, x1_j) - u'_i),
+// which for batches of the same two distributions approximate the new optimum's prices. Exact
+// whatever the previous batch was; the first call starts cold.
+class OtPairing {
+ public:
+  std::vector<int> operator()(const Tensor& x0, const Tensor& x1);
+
+ private:
+  std::vector<double> prev_x0_, prev_u_;
+  int64_t dim_ = 0;
+};
+
+// Exact W2^2 between equal-size point sets a, b [n, d]: min over permutations of the mean squared
+// distance, what POT's emd2 returns for ot.dist's squared Euclidean cost with uniform weights (the
+// number C2OT reports as "2-Wasserstein"). Dense LAPJV up to n = 2048, above it the sparse solver
+// with its certificate (sparse_assignment.h).
+double w2sq_exact(const Tensor& a, const Tensor& b);
+// Its square root, the true W2 (torchcfm's `wasserstein`, power 2).
 double w2_exact(const Tensor& a, const Tensor& b);
 
 }  // namespace fg::flows

@@ -26,6 +26,8 @@ struct Options {
   int64_t steps = 100;          // fixed-step methods: steps over [t0, t1]
   double atol = 1e-5, rtol = 1e-5;
   double first_step = 0;        // dopri5: 0 picks it (Hairer's rule)
+  int first_step_order = 4;     // that rule's h1 = (0.01 / max(d1, d2))^(1 / (order + 1)): torchdiffeq
+                                // passes 4 (dopri5's order - 1), torchdyn 5 (C2OT's solver)
   int64_t max_steps = 100000;   // dopri5: accepted + rejected steps before giving up
 };
 

@@ -7,6 +7,11 @@
 //                 with 1x1 skips; 28 -> 14 -> 7 by stride-2 convs, back up by nearest 2x
 //                 upsampling with concatenated skips; GroupNorm SiLU conv3x3 out, zero-initialized.
 //                 Widths c, 2c, 2c (c = 48 by default: 1,106,737 parameters).
+//   ResMLPVelocity: C2OT's SimpleNet (hkchengrex/C2OT, c2ot/utils/playground_utils.py):
+//                 h = Linear(d, w)(x) + Linear(1, w)(t), then `depth` residual blocks
+//                 h = h + Linear(4w, w)(GELU(Linear(w, 4w)(h))), then Linear(w, d); no normalization,
+//                 PyTorch's default initialization, the module names of its state dict. d = 2,
+//                 w = 128, depth 3: 396,034 parameters.
 // t is [N] (one time per example) or a scalar broadcast to the batch.
 #pragma once
 #include "flowgrad/nn/layers.h"
@@ -33,6 +38,18 @@ class MLPVelocity : public VelocityField {
  private:
   int64_t dim_;
   std::shared_ptr<nn::Sequential> net_;
+};
+
+class ResMLPVelocity : public VelocityField {
+ public:
+  explicit ResMLPVelocity(int64_t dim = 2, int64_t width = 128, int64_t depth = 3);
+  std::string type_name() const override { return "ResMLPVelocity"; }
+  Var velocity(const Var& x, const Var& t) override;
+
+ private:
+  int64_t dim_;
+  std::shared_ptr<nn::Linear> input_proj_, time_emb_, output_proj_;
+  std::vector<std::pair<std::shared_ptr<nn::Linear>, std::shared_ptr<nn::Linear>>> blocks_;
 };
 
 // [N] -> [N, dim]: [sin(t f_k), cos(t f_k)], f_k = 10000^(-k / (dim/2)), k < dim/2.
