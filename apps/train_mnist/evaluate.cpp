@@ -15,14 +15,14 @@ namespace {
 template <class F>
 double batch_mean(const nn::MnistData& data, int64_t batch, int64_t max_batches, const std::string& label, F&& per_batch) {
   ag::NoGradGuard ng;
-  nn::DataLoader loader(data.images, Tensor(), batch, false, false, 0);
+  nn::DataLoader loader(data.images, data.labels, batch, false, false, 0);
   int64_t total = max_batches > 0 ? std::min(max_batches, loader.num_batches()) : loader.num_batches();
   Progress bar(label, total);
   double sum = 0;
   int64_t n = 0, done = 0;
   for (const nn::Batch& b : loader) {
     if (done == total) break;
-    sum += per_batch(b.images) * static_cast<double>(b.images.size(0));
+    sum += per_batch(b.images, b.labels) * static_cast<double>(b.images.size(0));
     n += b.images.size(0);
     bar.update(++done, fmt::format("{:.4f}", sum / n));
   }
@@ -33,13 +33,61 @@ double batch_mean(const nn::MnistData& data, int64_t batch, int64_t max_batches,
 
 double mean_loss(flows::ImageModel& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
                  const std::string& label) {
-  return batch_mean(data, batch, max_batches, label, [&](const Tensor& imgs) { return model.loss(imgs).item(); });
+  return batch_mean(data, batch, max_batches, label, [&](const Tensor& imgs, const Tensor& labels) {
+    return model.cond_loss(imgs, labels_for(model, labels)).item();
+  });
 }
 
 double mean_test_bpd(flows::ImageModel& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
                      int samples, const std::string& label) {
   return batch_mean(data, batch, max_batches, label,
-                    [&](const Tensor& imgs) { return fg::mean(model.test_bpd(imgs, samples)).item(); });
+                    [&](const Tensor& imgs, const Tensor& labels) {
+                      return fg::mean(model.cond_test_bpd(imgs, samples, labels_for(model, labels))).item();
+                    });
+}
+
+Tensor generate_grid(flows::ImageModel& model, int64_t n, const flows::SampleOptions& o) {
+  if (model.num_classes() == 0) return model.generate(n, o);
+  std::vector<int32_t> y(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) y[static_cast<size_t>(i)] = static_cast<int32_t>(i % model.num_classes());
+  Tensor labels = from_vector(y, {n});
+  return model.cond_generate(n, o, &labels);
+}
+
+ClassifierResult evaluate_classifier(flows::ImageModel& model, const nn::MnistData& data, int64_t batch,
+                                     int64_t max_batches, int samples) {
+  ag::NoGradGuard ng;
+  const double k = static_cast<double>(model.num_classes());
+  const double per_dim = 1.4426950408889634 / static_cast<double>(numel(model.image_shape()));
+  double cond = 0, uncond = 0;
+  int64_t correct = 0, n = 0;
+  batch_mean(data, batch, max_batches, "  classify", [&](const Tensor& imgs, const Tensor& labels) {
+    Tensor ll = model.class_log_probs(imgs, samples).to(DType::F64).to(Device::cpu()).contiguous();  // [B, K]
+    Tensor lse = logsumexp(ll, {1});
+    const double* l = ll.data<double>();
+    const uint8_t* y = labels.data<uint8_t>();
+    const int64_t b = imgs.size(0), kk = ll.size(1);
+    int64_t right = 0;
+    for (int64_t i = 0; i < b; ++i) {
+      int64_t best = 0;
+      for (int64_t c = 1; c < kk; ++c)
+        if (l[i * kk + c] > l[i * kk + best]) best = c;
+      right += best == y[i];
+      cond += -l[i * kk + y[i]] * per_dim;
+      uncond += -(lse.data<double>()[i] - std::log(k)) * per_dim;
+    }
+    n += b;
+    correct += right;
+    return static_cast<double>(right) / static_cast<double>(b);  // the bar shows the running accuracy
+  });
+  ClassifierResult r;
+  r.images = n;
+  if (n > 0) {
+    r.cond_bpd = cond / static_cast<double>(n);
+    r.uncond_bpd = uncond / static_cast<double>(n);
+    r.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+  }
+  return r;
 }
 
 flows::SampleOptions sample_options(const TrainOptions& o) {
@@ -71,16 +119,18 @@ void time_model(flows::ImageModel& model, const nn::MnistData& test, const Train
   const int reps = fm ? 1 : 5;
   flows::SampleOptions so = sample_options(o);
   so.nfe = &r.sample_nfe;
-  model.test_bpd(imgs, 1);  // warm-up (oneDNN plans)
+  Tensor labels = slice(test.labels, 0, 0, imgs.size(0)).contiguous();
+  const Tensor* y = labels_for(model, labels);
+  model.cond_test_bpd(imgs, 1, y);  // warm-up (oneDNN plans)
   synchronize(model.parameters()[0].device());
   r.inference_ms_64 = median_ms(reps, [&] {
-    model.test_bpd(imgs, 1);
+    model.cond_test_bpd(imgs, 1, y);
     synchronize(model.parameters()[0].device());
   });
-  model.generate(64, so);
+  generate_grid(model, 64, so);
   synchronize(model.parameters()[0].device());
   r.sampling_ms_64 = median_ms(fm ? 1 : 3, [&] {
-    model.generate(64, so);
+    generate_grid(model, 64, so);
     synchronize(model.parameters()[0].device());
   });
   r.family = model.family();
@@ -97,6 +147,10 @@ void print_results_table(const EvalResult& r) {
               r.inference_ms_64, r.sampling_ms_64, static_cast<long>(r.params));
   std::printf("(test bpd over %ld images with %d importance samples)\n", static_cast<long>(r.test_images),
               r.import_samples);
+  if (!r.conditional.empty())
+    std::printf("class-conditional (%s): conditional bpd -log2 p(x|y)/D %.4f, unconditional bpd (log p(x) = "
+                "logsumexp_y log p(x|y) - log 10) %.4f, classifier accuracy argmax_y log p(x|y) %.4f\n",
+                r.conditional.c_str(), r.test_bpd, r.uncond_bpd, r.accuracy);
   if (!r.solver.empty())
     std::printf("(flow matching: sampling by %s, %ld function evaluations; likelihood by dopri5 with Hutchinson's "
                 "divergence, %ld evaluations per batch)\n", r.solver.c_str(), static_cast<long>(r.sample_nfe),
@@ -111,6 +165,11 @@ void save_results_json(const std::string& path, const EvalResult& r) {
                    {"sampling_ms_per_64", num(r.sampling_ms_64)}, {"params", r.params},
                    {"test_images", r.test_images}, {"import_samples", r.import_samples},
                    {"family", r.family}};
+  if (!r.conditional.empty()) {
+    j["conditional"] = r.conditional;
+    j["test_bpd_unconditional"] = num(r.uncond_bpd);
+    j["test_accuracy"] = num(r.accuracy);
+  }
   if (!r.solver.empty()) {
     j["sample_solver"] = r.solver;
     j["sample_nfe"] = r.sample_nfe;
