@@ -2,6 +2,7 @@
 // Gaussian base distribution.
 #include "flowgrad/flows/conditional.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace fg::flows {
@@ -66,6 +67,37 @@ Var ClassPrior::log_prob(const Var& z, const Var& onehot) const {
   Var ls = rows(log_scale, onehot, n);
   Var u = (z - rows(mean, onehot, n)) * ag::exp(-ls);
   return sum_except_batch(ag::affine(ag::square(u), -0.5, -0.9189385332046727) - ls);
+}
+
+void ClassPrior::init_from(const Tensor& z, const Tensor& labels) {
+  const int64_t n = z.size(0), d = numel(shape_);
+  FG_CHECK(z.numel() == n * d && labels.dim() == 1 && labels.size(0) == n,
+           "ClassPrior::init_from: z {} and labels {} do not fit [N, {}]", shape_str(z.shape()),
+           shape_str(labels.shape()), shape_str(shape_));
+  Tensor zz = z.to(Device::cpu()).to(DType::F64).contiguous();
+  Tensor oh = one_hot(labels, k_, DType::F64, Device::cpu(), "ClassPrior::init_from");
+  const double* x = zz.data<double>();
+  const double* y = oh.data<double>();
+  std::vector<double> m = mean.value().to(Device::cpu()).to(DType::F64).to_vector<double>();
+  std::vector<double> s = log_scale.value().to(Device::cpu()).to(DType::F64).to_vector<double>();
+  for (int64_t c = 0; c < k_; ++c) {
+    std::vector<double> sum(d, 0.0), sq(d, 0.0);
+    int64_t cnt = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (y[i * k_ + c] == 0.0) continue;
+      ++cnt;
+      for (int64_t j = 0; j < d; ++j) sum[j] += x[i * d + j], sq[j] += x[i * d + j] * x[i * d + j];
+    }
+    if (cnt < 2) continue;
+    for (int64_t j = 0; j < d; ++j) {
+      const double mu = sum[j] / cnt, var = std::max(0.0, sq[j] / cnt - mu * mu);
+      m[c * d + j] = mu;
+      s[c * d + j] = std::max(0.5 * std::log(var + 1e-12), std::log(0.05));
+    }
+  }
+  Var mv = mean, sv = log_scale;
+  mv.mutable_value() = from_vector(m, {k_, d}).to(mean.dtype()).to(mean.device());
+  sv.mutable_value() = from_vector(s, {k_, d}).to(log_scale.dtype()).to(log_scale.device());
 }
 
 Tensor ClassPrior::sample(const Tensor& onehot, double temperature, Generator* g) const {

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "flowgrad/flows/multiscale.h"
+
 
 namespace fg::flows {
 
@@ -25,6 +27,19 @@ ImageFlow::ImageFlow(std::shared_ptr<Dequantization> dequantization, std::vector
   if (class_prior) {
     Shape ls = latent_shape(1);
     prior_ = register_module("prior", std::make_shared<ClassPrior>(num_classes_, Shape(ls.begin() + 1, ls.end())));
+  }
+}
+
+void ImageFlow::init_class_priors(const Tensor& imgs, const Tensor& labels) {
+  ag::NoGradGuard ng;
+  std::vector<Tensor> latents;
+  Encoded e = encode(imgs, &latents, &labels);
+  if (prior_) prior_->init_from(e.z.value(), labels);
+  size_t i = 0;  // latents come in the order of the SplitFlows
+  for (auto& f : flows_) {
+    if (f->splits() == 0) continue;
+    if (auto* s = dynamic_cast<SplitFlow*>(f.get()); s && s->prior() && i < latents.size()) s->prior()->init_from(latents[i], labels);
+    i += static_cast<size_t>(f->splits());
   }
 }
 

@@ -1,5 +1,6 @@
 #include "apps/train_mnist/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -30,6 +31,12 @@ class MnistTask : public Task {
     manual_seed(o.seed);  // initialization
     model_ = flows::build_image_model(o.model);
     model_->to(Device::parse(o.device));
+    // class priors start at the per-class latent statistics of the first 512 training images
+    // (a resume then restores the trained values)
+    if (auto* f = dynamic_cast<flows::ImageFlow*>(model_.get()); f && flows::conditions_prior(o.model.conditioning)) {
+      const int64_t m = std::min<int64_t>(512, train.size());
+      f->init_class_priors(slice(train.images, 0, 0, m), slice(train.labels, 0, 0, m).contiguous());
+    }
   }
   nn::Module& model() override { return *model_; }
   flows::ImageModel& image_model() { return *model_; }

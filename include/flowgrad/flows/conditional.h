@@ -37,6 +37,10 @@ class ClassPrior : public nn::Module {
   // draws mu_y + T sigma_y eps for each row of onehot (no grad)
   Tensor sample(const Tensor& onehot, double temperature, Generator* g) const;
   int64_t num_classes() const { return k_; }
+  // Data-dependent initialization (as ActNorm's): each class's mean and log standard deviation
+  // (floored at log 0.05) of z [N, ...shape] over the rows of that class; a class with fewer than
+  // two rows keeps its values. labels: CPU u8/i32 [N].
+  void init_from(const Tensor& z, const Tensor& labels);
   Var mean, log_scale;
 
  private:
