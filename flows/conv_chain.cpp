@@ -57,6 +57,12 @@ Var ConvChain::last(const Var& h, const nn::Conv2d& conv, bool concat_elu) const
   return concat_elu ? ag::concat_elu_conv2d(h, conv.weight, bias, o) : ag::conv2d(h, conv.weight, bias, o);
 }
 
+Var ConvChain::add_channel_bias(const Var& h, const Var& b) const {
+  const int64_t n = b.size(0), c = b.size(1);
+  // blocked [N, C/b, H, W, b]: channel = block * b + lane
+  return h + (block_ ? ag::reshape(b, {n, c / block_, 1, 1, block_}) : ag::reshape(b, {n, c, 1, 1}));
+}
+
 Var ConvChain::gated_residual_norm(const Var& x, const Var& gates, const nn::LayerNorm& norm) const {
   const int64_t c = x.dim() >= 2 ? (block_ ? x.size(1) * block_ : x.size(1)) : 0;
   FG_CHECK(norm.dim == 1 && c == norm.features, "LayerNorm({}) over dim {}: cannot normalize the {} channels of {}",

@@ -1,5 +1,7 @@
 #include "flowgrad/flows/coupling.h"
 
+#include "flowgrad/flows/gated_conv.h"
+
 namespace fg::flows {
 
 Tensor checkerboard_mask(int64_t h, int64_t w, bool invert) {
@@ -22,10 +24,13 @@ CouplingLayer::CouplingLayer(nn::ModulePtr network, Tensor mask, int64_t c_in, b
   mask_ = register_buffer("mask", std::move(mask));
 }
 
-void CouplingLayer::scale_shift(const Var& z, const Var* cond, Var& s, Var& t) {
+void CouplingLayer::scale_shift(const Var& z, const FlowArgs& a, Var& s, Var& t) {
   const Var& m = mask_;
   Var z_in = z * m;
-  Var out = (*network_)(cond ? ag::concat({z_in, *cond}, 1) : z_in);
+  Var in = a.cond ? ag::concat({z_in, *a.cond}, 1) : z_in;
+  // a class-conditioned network takes the labels (and refuses to run without them)
+  auto* gated = dynamic_cast<GatedConvNet*>(network_.get());
+  Var out = gated && gated->num_classes() > 0 ? gated->forward(in, a.label) : (*network_)(in);
   Var inv = 1.0 - m;
   if (additive_) {
     FG_CHECK(out.shape() == z.shape(), "AdditiveCoupling: network output {} must match z {}", shape_str(out.shape()),
@@ -43,7 +48,7 @@ void CouplingLayer::scale_shift(const Var& z, const Var* cond, Var& s, Var& t) {
 
 void CouplingLayer::forward(Var& z, Var& ldj, const FlowArgs& a) {
   Var s, t;
-  scale_shift(z, a.cond, s, t);
+  scale_shift(z, a, s, t);
   if (additive_) {
     z = z + t;
     return;
@@ -54,7 +59,7 @@ void CouplingLayer::forward(Var& z, Var& ldj, const FlowArgs& a) {
 
 void CouplingLayer::reverse(Var& z, Var& ldj, const FlowArgs& a) {
   Var s, t;
-  scale_shift(z, a.cond, s, t);
+  scale_shift(z, a, s, t);
   if (additive_) {
     z = z - t;
     return;

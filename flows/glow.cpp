@@ -202,7 +202,8 @@ void InvConv1x1LU::reverse(Var& z, Var& ldj, const FlowArgs&) {
 
 // ---------------------------------------------------------------------------------- coupling
 
-GlowCoupling::GlowCoupling(int64_t c, int64_t hidden) : c_(c), ca_(c / 2), hidden_(hidden) {
+GlowCoupling::GlowCoupling(int64_t c, int64_t hidden, int64_t num_classes)
+    : c_(c), ca_(c / 2), hidden_(hidden), num_classes_(num_classes) {
   FG_CHECK(c >= 2, "GlowCoupling: needs at least 2 channels, got {}", c);
   // the peer's nn.Sequential(conv, ReLU, conv1x1, ReLU, conv): parameters at indices 0, 2, 4
   conv1_ = register_module("net.0", std::make_shared<nn::Conv2d>(ca_, hidden, 3, 1));
@@ -210,35 +211,44 @@ GlowCoupling::GlowCoupling(int64_t c, int64_t hidden) : c_(c), ca_(c / 2), hidde
   conv3_ = register_module("net.4", std::make_shared<nn::Conv2d>(hidden, 2 * (c - ca_), 3, 1));
   nn::zeros_(conv3_->weight);
   nn::zeros_(conv3_->bias);
+  if (num_classes_ > 0) class_embedding_ = register_parameter("class_embedding", zeros({num_classes_, hidden}));
 }
 
 std::string GlowCoupling::extra_repr() const { return fmt::format("c={}, hidden={}", c_, hidden_); }
 
 // NN(za) gives t and r interleaved (h[:, 0::2], h[:, 1::2]); sigmoid_coupling reads them from h
 // and computes the rest (shift, scale, the log-determinant, the pass-through of za) in one op
-void GlowCoupling::couple(Var& z, Var& ldj, bool reverse) {
+void GlowCoupling::couple(Var& z, Var& ldj, bool reverse, const Var* onehot) {
   FG_CHECK(z.dim() == 4 && z.size(1) == c_, "GlowCoupling({}){}: needs [N, {}, H, W], got {}", c_,
            reverse ? " reverse" : "", c_, shape_str(z.shape()));
   const Var za = ag::slice(z, 1, 0, ca_);
   const ConvChain chain(za, *conv1_, hidden_);
-  Var h = chain.conv(chain.first(za, *conv1_, /*relu=*/true), *conv2_, /*relu=*/true);
+  Var h;
+  if (num_classes_ > 0) {
+    FG_CHECK(onehot && onehot->dim() == 2 && onehot->size(0) == z.size(0) && onehot->size(1) == num_classes_,
+             "GlowCoupling: a class-conditioned coupling needs one-hot labels [{}, {}]", z.size(0), num_classes_);
+    h = ag::relu(chain.add_channel_bias(chain.first(za, *conv1_, false), ag::matmul(*onehot, class_embedding_)));
+  } else {
+    h = chain.first(za, *conv1_, /*relu=*/true);
+  }
+  h = chain.conv(h, *conv2_, /*relu=*/true);
   h = chain.last(h, *conv3_, /*concat_elu=*/false);
   auto out = ag::sigmoid_coupling(z, h, ca_, 2.0, reverse);
   z = out[0];
   ldj = reverse ? ldj - out[1] : ldj + out[1];
 }
 
-void GlowCoupling::forward(Var& z, Var& ldj, const FlowArgs&) { couple(z, ldj, false); }
+void GlowCoupling::forward(Var& z, Var& ldj, const FlowArgs& a) { couple(z, ldj, false, a.label); }
 
-void GlowCoupling::reverse(Var& z, Var& ldj, const FlowArgs&) { couple(z, ldj, true); }
+void GlowCoupling::reverse(Var& z, Var& ldj, const FlowArgs& a) { couple(z, ldj, true, a.label); }
 
 // ---------------------------------------------------------------------------------- step
 
-GlowStep::GlowStep(int64_t c, int64_t hidden, bool lu) {
+GlowStep::GlowStep(int64_t c, int64_t hidden, bool lu, int64_t num_classes) {
   actnorm = std::make_shared<ActNorm>(c);
   if (lu) conv = std::make_shared<InvConv1x1LU>(c);
   else conv = std::make_shared<InvConv1x1>(c);
-  coupling = std::make_shared<GlowCoupling>(c, hidden);
+  coupling = std::make_shared<GlowCoupling>(c, hidden, num_classes);
   // the peer's nn.ModuleList names: layers.0 / layers.1 / layers.2
   register_module("layers.0", actnorm);
   register_module("layers.1", conv);

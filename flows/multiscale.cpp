@@ -21,11 +21,15 @@ void SqueezeFlow::reverse(Var& z, Var&, const FlowArgs&) {
 
 Shape SqueezeFlow::output_shape(const Shape& in) const { return {in[0], in[1] * 4, in[2] / 2, in[3] / 2}; }
 
+SplitFlow::SplitFlow(std::shared_ptr<ClassPrior> prior) : prior_(std::move(prior)) {
+  if (prior_) register_module("prior", prior_);
+}
+
 void SplitFlow::forward(Var& z, Var& ldj, const FlowArgs& a) {
   FG_CHECK(z.dim() == 4 && z.size(1) % 2 == 0, "SplitFlow: needs an even channel count; got {}", shape_str(z.shape()));
   auto parts = ag::chunk(z, 2, 1);
   if (a.latents) a.latents->push_back(parts[1].value());
-  ldj = ldj + sum_except_batch(std_normal_log_prob(parts[1]));
+  ldj = ldj + base_log_prob(prior_.get(), parts[1], a.label, "SplitFlow");
   z = parts[0];
 }
 
@@ -41,10 +45,15 @@ void SplitFlow::reverse(Var& z, Var& ldj, const FlowArgs& a) {
   } else {
     const SampleOptions none;
     const SampleOptions& so = a.sample ? *a.sample : none;
-    zs = normal(z.shape(), 0.0, so.temperature, z.dtype(), z.device(), so.generator);
+    if (prior_) {
+      FG_CHECK(a.label, "SplitFlow: the model is class-conditional; give the labels to sample");
+      zs = prior_->sample(a.label->value(), so.temperature, so.generator);
+    } else {
+      zs = normal(z.shape(), 0.0, so.temperature, z.dtype(), z.device(), so.generator);
+    }
   }
   Var split(zs);
-  ldj = ldj - sum_except_batch(std_normal_log_prob(split));
+  if (a.need_logdet) ldj = ldj - base_log_prob(prior_.get(), split, a.label, "SplitFlow");
   z = ag::concat({z, split}, 1);
 }
 

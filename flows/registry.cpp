@@ -27,7 +27,9 @@ ModelEntry flow_matching_entry(const char* name, const char* help, Matcher match
   return {name, help, Family::FlowMatching,
           [matcher, sigma](const ModelConfig& c) -> std::shared_ptr<ImageModel> {
             const double s = c.option("fm_sigma");
-            return std::make_shared<ImageFM>(matcher, c.int_option("fm_channels"), s >= 0 ? s : sigma);
+            const bool cond = c.conditioning != Conditioning::None;
+            return std::make_shared<ImageFM>(matcher, c.int_option("fm_channels"), s >= 0 ? s : sigma,
+                                             Shape{1, 28, 28}, cond ? c.num_classes : 0, cond ? c.cfg_drop : 0.0);
           },
           {{"fm_channels", 48, 8, 512, true, "the U-Net's base width"},
            {"fm_sigma", -1, -1, 0.999, false, "the path's sigma (-1: 1e-4 for fm, 0 for ot-cfm)"}},
@@ -37,19 +39,20 @@ ModelEntry flow_matching_entry(const char* name, const char* help, Matcher match
 std::deque<ModelEntry> builtin() {
   std::deque<ModelEntry> r;
   r.push_back({"simple", "Dequantization + 8 checkerboard couplings", Family::Coupling,
-               [](const ModelConfig& c) { return with_samples(create_simple_flow(false, c.arch, c.additive), c); },
+               [](const ModelConfig& c) { return with_samples(create_simple_flow(false, c.arch, c.additive, c.conditioning, c.num_classes), c); },
                {}, tutorial(335128, 556312)});
   r.push_back({"vardeq", "variational dequantization + 8 checkerboard couplings", Family::Coupling,
-               [](const ModelConfig& c) { return with_samples(create_simple_flow(true, c.arch, c.additive), c); },
+               [](const ModelConfig& c) { return with_samples(create_simple_flow(true, c.arch, c.additive, c.conditioning, c.num_classes), c); },
                {}, tutorial(379556, 628388)});
   r.push_back({"multiscale", "squeeze/split, 3 scales (the tutorial's best)", Family::Coupling,
-               [](const ModelConfig& c) { return with_samples(create_multiscale_flow(c.arch, c.additive), c); },
+               [](const ModelConfig& c) { return with_samples(create_multiscale_flow(c.arch, c.additive, c.conditioning, c.num_classes), c); },
                {}, tutorial(1062090, 1711818)});
   // not the tutorial's: the PyTorch peer's (../shared/peer/README.md), K 8, hidden 128
   r.push_back({"glow", "Glow: ActNorm, LU 1x1 conv, affine coupling; 2 scales", Family::Coupling,
                [](const ModelConfig& c) {
                  return with_samples(create_glow(static_cast<int>(c.int_option("glow_k")),
-                                                 static_cast<int>(c.int_option("glow_hidden"))), c);
+                                                 static_cast<int>(c.int_option("glow_hidden")), c.conditioning,
+                                                 c.num_classes), c);
                },
                {{"glow_k", 8, 1, 64, true, "steps per scale"}, {"glow_hidden", 128, 1, 4096, true, "coupling network width"}},
                [](const ModelConfig& c) {
@@ -141,7 +144,10 @@ double ModelConfig::option(const std::string& key) const {
 bool ModelConfig::flow_matching() const { return model_entry(name).family == Family::FlowMatching; }
 
 bool ModelConfig::operator==(const ModelConfig& o) const {
-  if (name != o.name || arch != o.arch || additive != o.additive || import_samples != o.import_samples) return false;
+  if (name != o.name || arch != o.arch || additive != o.additive || import_samples != o.import_samples ||
+      conditioning != o.conditioning ||
+      (conditioning != Conditioning::None && (num_classes != o.num_classes || cfg_drop != o.cfg_drop)))
+    return false;
   for (const ModelOption& opt : model_entry(name).options)
     if (option(opt.key) != o.option(opt.key)) return false;
   return true;
@@ -149,6 +155,9 @@ bool ModelConfig::operator==(const ModelConfig& o) const {
 
 std::shared_ptr<ImageModel> build_image_model(const ModelConfig& cfg) {
   const ModelEntry& e = model_entry(cfg.name);
+  FG_CHECK(cfg.conditioning == Conditioning::None || e.family != Family::Residual,
+           "model '{}': class conditioning ({}) is built for the coupling flows (simple, vardeq, multiscale, glow) and "
+           "flow matching, not for residual flows", cfg.name, conditioning_name(cfg.conditioning));
   for (const auto& [key, value] : cfg.options) cfg.option(key);  // every option set is one of the entry's
   for (const ModelOption& o : e.options) {
     const double v = cfg.option(o.key);
@@ -174,6 +183,11 @@ std::string config_to_json(const ModelConfig& cfg) {
   nlohmann::json j{{"model", cfg.name}, {"arch", arch_name(cfg.arch)}, {"additive", cfg.additive},
                    {"import_samples", cfg.import_samples}};
   for (const ModelOption& o : e.options) j[o.key] = cfg.option(o.key);
+  if (cfg.conditioning != Conditioning::None) {
+    j["conditional"] = conditioning_name(cfg.conditioning);
+    j["num_classes"] = cfg.num_classes;
+    if (e.family == Family::FlowMatching) j["cfg_drop"] = cfg.cfg_drop;
+  }
   return j.dump();
 }
 
@@ -185,6 +199,9 @@ ModelConfig config_from_json(const std::string& text) {
     c.arch = parse_arch(j.value("arch", std::string("v2")));
     c.additive = j.value("additive", false);
     c.import_samples = j.value("import_samples", 8);
+    c.conditioning = parse_conditioning(j.value("conditional", std::string("none")));
+    c.num_classes = j.value("num_classes", int64_t{10});
+    c.cfg_drop = j.value("cfg_drop", 0.1);
     for (const ModelOption& o : model_entry(c.name).options)
       if (j.contains(o.key)) c.options[o.key] = j.at(o.key).get<double>();
   } catch (const nlohmann::json::exception& e) {

@@ -29,8 +29,19 @@ int run_interpolate(const InterpOptions& o) {
   Progress prog("interpolate", o.pairs, std::max<int64_t>(1, o.pairs / 10));
   std::vector<Tensor> rows;
   for (int64_t p = 0; p < o.pairs; ++p) {
-    Tensor a = gather_images(test.images, {idx[2 * p]}), b = gather_images(test.images, {idx[2 * p + 1]});
-    rows.push_back(flow.interpolate(a, b, o.steps).to(Device::cpu()));
+    int64_t ia = idx[2 * p], ib = idx[2 * p + 1];
+    Tensor y;
+    if (flow.num_classes() > 0) {  // class-conditional: b is the next test image of a's class
+      const uint8_t* l = test.labels.data<uint8_t>();
+      for (int64_t j = 1; j < test.size(); ++j)
+        if (l[(ia + j) % test.size()] == l[ia]) {
+          ib = (ia + j) % test.size();
+          break;
+        }
+      y = flows::full_labels(1, l[ia]);
+    }
+    Tensor a = gather_images(test.images, {ia}), b = gather_images(test.images, {ib});
+    rows.push_back(flow.interpolate(a, b, o.steps, y.defined() ? &y : nullptr).to(Device::cpu()));
     prog.update(p + 1, "");
   }
   prog.finish(fmt::format("{} pairs x {} steps ({})", o.pairs, o.steps, lm.config.name));

@@ -32,11 +32,19 @@ int run_latents(const LatentsOptions& o) {
   Progress prog("latents", o.n, std::max<int64_t>(1, o.n / 10));
   std::vector<Tensor> rows;
   for (int64_t r = 0; r < o.n; ++r) {
-    Tensor z = normal(one, 0.0, o.temperature, model.dtype(), dev, &gen);
     flows::SampleOptions so;
     so.temperature = o.temperature;
     so.generator = &gen;
-    rows.push_back(model.decode(broadcast_to(z, many), so).to(Device::cpu()));
+    if (model.num_classes() > 0) {  // class-conditional: row r is class r % K
+      Tensor y1 = flows::full_labels(1, r % model.num_classes()), y = flows::full_labels(o.variations, r % model.num_classes());
+      Tensor z = model.prior() ? model.prior()->sample(flows::one_hot(y1, model.num_classes(), model.dtype(), dev),
+                                                       o.temperature, &gen)
+                               : normal(one, 0.0, o.temperature, model.dtype(), dev, &gen);
+      rows.push_back(model.decode(broadcast_to(z, many).contiguous(), so, nullptr, &y).to(Device::cpu()));
+    } else {
+      Tensor z = normal(one, 0.0, o.temperature, model.dtype(), dev, &gen);
+      rows.push_back(model.decode(broadcast_to(z, many), so).to(Device::cpu()));
+    }
     prog.update(r + 1, "");
   }
   prog.finish(fmt::format("{} final latents {} x {} variations", o.n, shape_str(one), o.variations));

@@ -24,15 +24,17 @@ double batch_mean(const nn::MnistData& data, int64_t batch, int64_t max_batches,
   const int64_t batches = (data.size() + batch - 1) / batch;
   const int64_t total = max_batches > 0 ? std::min(max_batches, batches) : batches;
   // the batches used (a partial last batch only when it is used: set_shard checks it has a row per rank)
-  nn::DataLoader loader(total < batches ? slice(data.images, 0, 0, total * batch) : data.images, Tensor(), batch, false,
-                        false, 0);
+  const bool part = total < batches;
+  nn::DataLoader loader(part ? slice(data.images, 0, 0, total * batch) : data.images,
+                        part && data.labels.defined() ? slice(data.labels, 0, 0, total * batch) : data.labels, batch,
+                        false, false, 0);
   loader.set_shard(comm.rank(), comm.size());
   Progress bar(label, total);
   double sum = 0;
   int64_t n = 0, done = 0;
   for (const nn::Batch& b : loader) {
     dist::ShardedStep shard(comm, b.global_rows);
-    sum += per_batch(b.images) * static_cast<double>(b.images.size(0));
+    sum += per_batch(b.images, b.labels) * static_cast<double>(b.images.size(0));
     n += b.images.size(0);
     bar.update(++done, fmt::format("{:.4f}", sum / n));
   }
@@ -45,7 +47,9 @@ double batch_mean(const nn::MnistData& data, int64_t batch, int64_t max_batches,
 
 double mean_loss(flows::ImageModel& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
                  const std::string& label) {
-  return batch_mean(data, batch, max_batches, label, [&](const Tensor& imgs) { return model.loss(imgs).item(); });
+  return batch_mean(data, batch, max_batches, label, [&](const Tensor& imgs, const Tensor& labels) {
+    return model.cond_loss(imgs, labels_for(model, labels)).item();
+  });
 }
 
 BpdEstimate mean_test_bpd(flows::ImageModel& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
@@ -54,19 +58,69 @@ BpdEstimate mean_test_bpd(flows::ImageModel& model, const nn::MnistData& data, i
   double s1 = 0, s2 = 0;
   const auto t0 = std::chrono::steady_clock::now();
   BpdEstimate e;
-  e.mean = batch_mean(data, batch, max_batches, label, [&](const Tensor& imgs) {
-    auto v = model.test_bpd(imgs, samples).to_vector<double>();
+  e.mean = batch_mean(data, batch, max_batches, label, [&](const Tensor& imgs, const Tensor& labels) {
+    auto v = model.cond_test_bpd(imgs, samples, labels_for(model, labels)).to_vector<double>();
     double b = 0;
     for (double x : v) s1 += x, s2 += x * x, b += x;
     e.images += static_cast<int64_t>(v.size());
     return b / static_cast<double>(v.size());
   });
   e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<double> moments{s1, s2, static_cast<double>(e.images)};  // over all ranks' images
+  dist::world().allreduce(moments, dist::ReduceOp::Sum, label + " moments");
+  s1 = moments[0], s2 = moments[1], e.images = static_cast<int64_t>(moments[2]);
   if (e.images > 1) {
     const double n = static_cast<double>(e.images), var = std::max(0.0, (s2 - s1 * s1 / n) / (n - 1));
     e.se = std::sqrt(var / n);
   }
   return e;
+}
+
+Tensor generate_grid(flows::ImageModel& model, int64_t n, const flows::SampleOptions& o) {
+  if (model.num_classes() == 0) return model.generate(n, o);
+  std::vector<int32_t> y(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) y[static_cast<size_t>(i)] = static_cast<int32_t>(i % model.num_classes());
+  Tensor labels = from_vector(y, {n});
+  return model.cond_generate(n, o, &labels);
+}
+
+ClassifierResult evaluate_classifier(flows::ImageModel& model, const nn::MnistData& data, int64_t batch,
+                                     int64_t max_batches, int samples) {
+  ag::NoGradGuard ng;
+  const double k = static_cast<double>(model.num_classes());
+  const double per_dim = 1.4426950408889634 / static_cast<double>(numel(model.image_shape()));
+  double cond = 0, uncond = 0;
+  int64_t correct = 0, n = 0;
+  batch_mean(data, batch, max_batches, "  classify", [&](const Tensor& imgs, const Tensor& labels) {
+    Tensor ll = model.class_log_probs(imgs, samples).to(DType::F64).to(Device::cpu()).contiguous();  // [B, K]
+    Tensor lse = logsumexp(ll, {1});
+    const double* l = ll.data<double>();
+    const uint8_t* y = labels.data<uint8_t>();
+    const int64_t b = imgs.size(0), kk = ll.size(1);
+    int64_t right = 0;
+    for (int64_t i = 0; i < b; ++i) {
+      int64_t best = 0;
+      for (int64_t c = 1; c < kk; ++c)
+        if (l[i * kk + c] > l[i * kk + best]) best = c;
+      right += best == y[i];
+      cond += -l[i * kk + y[i]] * per_dim;
+      uncond += -(lse.data<double>()[i] - std::log(k)) * per_dim;
+    }
+    n += b;
+    correct += right;
+    return static_cast<double>(right) / static_cast<double>(b);  // the bar shows the running accuracy
+  });
+  std::vector<double> sums{cond, uncond, static_cast<double>(correct), static_cast<double>(n)};  // over all ranks
+  dist::world().allreduce(sums, dist::ReduceOp::Sum, "classifier sums");
+  cond = sums[0], uncond = sums[1], correct = static_cast<int64_t>(sums[2]), n = static_cast<int64_t>(sums[3]);
+  ClassifierResult r;
+  r.images = n;
+  if (n > 0) {
+    r.cond_bpd = cond / static_cast<double>(n);
+    r.uncond_bpd = uncond / static_cast<double>(n);
+    r.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+  }
+  return r;
 }
 
 flows::SampleOptions sample_options(const TrainOptions& o) {
@@ -98,16 +152,18 @@ void time_model(flows::ImageModel& model, const nn::MnistData& test, const Train
   const int reps = fm ? 1 : 5;
   flows::SampleOptions so = sample_options(o);
   so.nfe = &r.sample_nfe;
-  model.test_bpd(imgs, 1);  // warm-up (oneDNN plans)
+  Tensor labels = slice(test.labels, 0, 0, imgs.size(0)).contiguous();
+  const Tensor* y = labels_for(model, labels);
+  model.cond_test_bpd(imgs, 1, y);  // warm-up (oneDNN plans)
   synchronize(model.parameters()[0].device());
   r.inference_ms_64 = median_ms(reps, [&] {
-    model.test_bpd(imgs, 1);
+    model.cond_test_bpd(imgs, 1, y);
     synchronize(model.parameters()[0].device());
   });
-  model.generate(64, so);
+  generate_grid(model, 64, so);
   synchronize(model.parameters()[0].device());
   r.sampling_ms_64 = median_ms(fm ? 1 : 3, [&] {
-    model.generate(64, so);
+    generate_grid(model, 64, so);
     synchronize(model.parameters()[0].device());
   });
   r.family = model.family();
@@ -125,6 +181,10 @@ void print_results_table(const EvalResult& r) {
   std::printf("(test bpd %.4f +- %.4f (standard error over images) over %ld images with %d importance samples, "
               "%.1f s)\n", r.test_bpd, r.test_bpd_se, static_cast<long>(r.test_images), r.import_samples,
               r.test_bpd_seconds);
+  if (!r.conditional.empty())
+    std::printf("class-conditional (%s): conditional bpd -log2 p(x|y)/D %.4f, unconditional bpd (log p(x) = "
+                "logsumexp_y log p(x|y) - log 10) %.4f, classifier accuracy argmax_y log p(x|y) %.4f\n",
+                r.conditional.c_str(), r.test_bpd, r.uncond_bpd, r.accuracy);
   if (!r.solver.empty())
     std::printf("(flow matching: sampling by %s, %ld function evaluations; likelihood by dopri5 with Hutchinson's "
                 "divergence at atol = rtol = %g, %ld evaluations per batch)\n", r.solver.c_str(),
@@ -140,6 +200,11 @@ void save_results_json(const std::string& path, const EvalResult& r) {
                    {"test_bpd_se", num(r.test_bpd_se)}, {"test_bpd_seconds", num(r.test_bpd_seconds)},
                    {"test_images", r.test_images}, {"import_samples", r.import_samples},
                    {"family", r.family}};
+  if (!r.conditional.empty()) {
+    j["conditional"] = r.conditional;
+    j["test_bpd_unconditional"] = num(r.uncond_bpd);
+    j["test_accuracy"] = num(r.accuracy);
+  }
   if (!r.solver.empty()) {
     j["sample_solver"] = r.solver;
     j["sample_nfe"] = r.sample_nfe;

@@ -48,7 +48,7 @@ void fm_sample_grids(flows::ImageModel& model, const TrainOptions& o, const std:
     so.generator = &g;
     int64_t nfe = 0;
     so.nfe = &nfe;
-    Tensor imgs = model.generate(64, so);
+    Tensor imgs = generate_grid(model, 64, so);
     std::string name = s.steps > 0 ? fmt::format("samples_{}{}.png", s.solver, s.steps) : std::string("samples_dopri5.png");
     nn::write_image_grid(dir + "/" + name, imgs, 8, 3);
     std::fprintf(stderr, "wrote %s/%s (%ld function evaluations)\n", dir.c_str(), name.c_str(), static_cast<long>(nfe));
@@ -70,7 +70,15 @@ int evaluate_checkpoint(const TrainOptions& o, const std::string& ckpt, const nn
     fm->bpd_solver.atol = fm->bpd_solver.rtol = r.bpd_tol = o.bpd_tol > 0 ? o.bpd_tol : o.ode_tol;
     r.val_bpd = NAN;  // its validation score is the matching loss, not a bpd
   }
-  {
+  if (lm.model->num_classes() > 0) {
+    // the generative classifier: log p(x | y) for every class, on the same dequantization draws
+    EvalRandomness rnd(o.seed);
+    ClassifierResult c = evaluate_classifier(*lm.model, test, o.batch, o.test_batches, o.model.import_samples);
+    r.conditional = flows::conditioning_name(lm.config.conditioning);
+    r.test_bpd = c.cond_bpd;
+    r.uncond_bpd = c.uncond_bpd;
+    r.accuracy = c.accuracy;
+  } else {
     EvalRandomness rnd(o.seed);
     BpdEstimate e = mean_test_bpd(*lm.model, test, o.batch, o.test_batches, o.model.import_samples, "test");
     r.test_bpd = e.mean;

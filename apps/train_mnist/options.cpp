@@ -23,6 +23,19 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
       ->check(CLI::IsMember({"v1", "v2"}))
       ->capture_default_str();
   app.add_flag("--additive", o.model.additive, "NICE additive couplings instead of affine");
+  std::string conditional = "none";
+  app.add_option("--conditional", conditional,
+                 "class-conditional coupling flow (simple, vardeq, multiscale, glow): a per-class Gaussian base at "
+                 "the top and every split (prior), a class embedding in every coupling net (coupling), or both "
+                 "(the default when given bare)")
+      ->expected(0, 1)
+      ->default_str("none")
+      ->check(CLI::IsMember({"none", "prior", "coupling", "both", ""}));
+  app.add_option("--cfg-drop", o.model.cfg_drop,
+                 "fm, ot-cfm with --conditional: probability of dropping a label to the null class in training "
+                 "(classifier-free guidance)")
+      ->check(CLI::Range(0.0, 0.99))
+      ->capture_default_str();
   // each registered model's own options, spelled with dashes (glow_k: --glow-k); models sharing a
   // key (fm and ot-cfm) share the option
   std::map<std::string, std::vector<std::string>> users;
@@ -113,6 +126,12 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
   if (!parse_cli(app, argc, argv, "train_mnist", exit_code)) return false;
   o.model.name = model;
   o.model.arch = flows::parse_arch(arch);
+  if (app.count("--conditional")) {
+    o.model.conditioning = flows::parse_conditioning(conditional.empty() ? "both" : conditional);
+    FG_CHECK(o.model.conditioning == flows::Conditioning::None ||
+                 flows::model_entry(model).family != flows::Family::Residual,
+             "--conditional is built for the coupling flows and flow matching, not --model {}", model);
+  }
   for (const auto& [key, flag] : model_flags) {
     if (flag->count() == 0) continue;
     const auto& who = users[key];

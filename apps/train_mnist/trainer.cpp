@@ -1,5 +1,6 @@
 #include "apps/train_mnist/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -23,12 +24,20 @@ flows::ModelConfig training_config(flows::ModelConfig c) {
 class MnistTask : public Task {
  public:
   MnistTask(const TrainOptions& o, const nn::MnistData& train, const nn::MnistData& val)
-      : o_(o), val_(val), loader_(train.images, Tensor(), o.batch, true, true, o.seed) {
+      : o_(o), val_(val),
+        loader_(train.images, o.model.conditioning != flows::Conditioning::None ? train.labels : Tensor(), o.batch,
+                true, true, o.seed) {
     FG_CHECK(loader_.num_batches() > 0, "--batch {} is larger than the {} training images", o.batch, train.size());
     loader_.set_shard(dist::world().rank(), dist::world().size());  // this rank's rows of each batch
     manual_seed(o.seed);  // initialization
     model_ = flows::build_image_model(o.model);
     model_->to(Device::parse(o.device));
+    // class priors start at the per-class latent statistics of the first 512 training images
+    // (a resume then restores the trained values)
+    if (auto* f = dynamic_cast<flows::ImageFlow*>(model_.get()); f && flows::conditions_prior(o.model.conditioning)) {
+      const int64_t m = std::min<int64_t>(512, train.size());
+      f->init_class_priors(slice(train.images, 0, 0, m), slice(train.labels, 0, 0, m).contiguous());
+    }
   }
   nn::Module& model() override { return *model_; }
   flows::ImageModel& image_model() { return *model_; }
@@ -42,14 +51,14 @@ class MnistTask : public Task {
   ag::Var loss(int64_t, int64_t, int64_t) override {
     nn::Batch b;
     FG_CHECK(loader_.next(b), "train_mnist: the data loader ran out of batches");
-    return model_->loss(b.images);
+    return model_->cond_loss(b.images, b.labels.defined() ? &b.labels : nullptr);
   }
   Evaluation validate(int64_t step, int64_t) override {
     double v = mean_loss(*model_, val_, o_.batch, o_.val_batches, "  validate");
     if (dist::world().rank() == 0) {
       dist::SoloScope solo(dist::world(), "sample grids");
       flows::SampleOptions so = sample_options(o_);
-      Tensor s = model_->generate(o_.sample_count, so);
+      Tensor s = generate_grid(*model_, o_.sample_count, so);
       int nrow = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(o_.sample_count))));
       nn::write_image_grid(fmt::format("{}/samples_step{:06}.png", o_.out, step), s, nrow, 3);
       nn::write_image_grid(o_.out + "/samples_latest.png", s, nrow, 3);

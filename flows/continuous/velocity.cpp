@@ -77,7 +77,8 @@ Var ResBlock::forward2(const Var& x, const Var& temb) {
   return h + (skip_ ? (*skip_)(x) : x);
 }
 
-UNetVelocity::UNetVelocity(int64_t c, int64_t in_channels) : c_(c), temb_dim_(4 * c) {
+UNetVelocity::UNetVelocity(int64_t c, int64_t in_channels, int64_t num_classes)
+    : c_(c), temb_dim_(4 * c), k_(num_classes) {
   FG_CHECK(c >= 8 && c % 8 == 0, "UNetVelocity: channels must be a positive multiple of 8, got {}", c);
   const int64_t g = 8, c2 = 2 * c, te = temb_dim_;
   t1_ = register_module("time_in", std::make_shared<nn::Linear>(c, te));
@@ -95,6 +96,7 @@ UNetVelocity::UNetVelocity(int64_t c, int64_t in_channels) : c_(c), temb_dim_(4 
   out_ = register_module("conv_out", std::make_shared<nn::Conv2d>(c, in_channels, 3, 1));
   nn::zeros_(out_->weight);
   nn::zeros_(out_->bias);
+  if (k_ > 0) class_embedding_ = register_parameter("class_embedding", zeros({k_ + 1, te}));
 }
 
 Var UNetVelocity::velocity(const Var& x, const Var& t) {
@@ -102,6 +104,11 @@ Var UNetVelocity::velocity(const Var& x, const Var& t) {
            "UNetVelocity: x must be [N, C, H, W] with H and W divisible by 4, got {}", shape_str(x.shape()));
   Var temb = timestep_embedding(batch_times(t, x.size(0)), c_);
   temb = (*t2_)(ag::silu((*t1_)(temb)));
+  if (k_ > 0) {
+    FG_CHECK(labels_.defined() && labels_.dim() == 2 && labels_.size(0) == x.size(0) && labels_.size(1) == k_ + 1,
+             "UNetVelocity: a class-conditional field needs one-hot labels [{}, {}] (set_labels)", x.size(0), k_ + 1);
+    temb = temb + ag::matmul(labels_, class_embedding_);
+  }
   Var h28 = r28_->forward2((*in_)(x), temb);             // [N, c, 28, 28]
   Var h14 = r14_->forward2((*down1_)(h28), temb);       // [N, 2c, 14, 14]
   Var h7 = r7_->forward2((*down2_)(h14), temb);         // [N, 2c, 7, 7]

@@ -50,6 +50,7 @@
 #include "flowgrad/flows/continuous/matching.h"
 #include "flowgrad/flows/continuous/ode.h"
 #include "flowgrad/flows/continuous/velocity.h"
+#include "flowgrad/flows/conditional.h"
 #include "flowgrad/flows/conv_chain.h"
 #include "flowgrad/flows/coupling.h"
 #include "flowgrad/flows/dequantization.h"

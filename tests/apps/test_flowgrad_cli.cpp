@@ -100,6 +100,19 @@ std::string checkpoint(const std::string& name) {
   return p.string();
 }
 
+// a class-conditional checkpoint (untrained)
+std::string conditional_checkpoint(const std::string& name, flows::Conditioning c) {
+  fs::path p = tmp() / (name + "-" + flows::conditioning_name(c) + ".safetensors");
+  if (!fs::exists(p)) {
+    flows::ModelConfig cfg;
+    cfg.name = name;
+    cfg.conditioning = c;
+    auto model = flows::build_image_model(cfg);
+    nn::save_checkpoint(p.string(), *model, nullptr, {{"config", flows::config_to_json(cfg)}, {"val_bpd", "nan"}});
+  }
+  return p.string();
+}
+
 std::string mnist_dir() { return fg::test::mnist_dir(); }
 
 bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
@@ -349,4 +362,33 @@ TEST_CASE("flowgrad dequant-hist: histograms count every dequantized value" * do
       CHECK(fs::exists(prefix + "_logit.png"));
     }
   }
+}
+
+TEST_CASE("class-conditional checkpoints: sample --class, the class grid, latents; --class on an unconditional one") {
+  const std::string ck = conditional_checkpoint("multiscale", flows::Conditioning::Both);
+  fs::path one = tmp() / "class7.png", grid = tmp() / "classgrid.png", lat = tmp() / "clat.png";
+  Result r = run("sample --checkpoint " + quote(ck) + " --class 7 --n 4 --nrow 4 --scale 1 --out " + quote(one.string()));
+  REQUIRE(r.code == 0);
+  check_grid(one.string(), 4, 1, 1);
+  r = run("sample --checkpoint " + quote(ck) + " --nrow 2 --scale 1 --out " + quote(grid.string()));
+  REQUIRE(r.code == 0);
+  check_grid(grid.string(), 2, 10, 1);  // one row per class
+  r = run("latents --checkpoint " + quote(ck) + " --n 2 --variations 2 --scale 1 --out " + quote(lat.string()));
+  CHECK(r.code == 0);
+  r = run("sample --checkpoint " + quote(ck) + " --class 10 --n 2");
+  CHECK(r.code == 1);
+  CHECK(last_line(r).find("classes 0..9") != std::string::npos);
+  r = run("sample --checkpoint " + quote(checkpoint("simple")) + " --class 3 --n 2");
+  CHECK(r.code == 1);
+  CHECK(r.lines() == 1);
+  CHECK(last_line(r).find("unconditional") != std::string::npos);
+}
+
+TEST_CASE("flowgrad interpolate on a class-conditional checkpoint" * doctest::skip(mnist_dir().empty())) {
+  const std::string ck = conditional_checkpoint("simple", flows::Conditioning::Prior);
+  fs::path out = tmp() / "cinterp.png";
+  Result r = run("interpolate --checkpoint " + quote(ck) + data_arg() + " --pairs 1 --steps 3 --scale 1 --out " +
+                 quote(out.string()));
+  CHECK(r.code == 0);
+  check_grid(out.string(), 3, 1, 1);
 }

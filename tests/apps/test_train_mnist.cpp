@@ -411,3 +411,56 @@ TEST_CASE("bad options, missing data and corrupt checkpoints: one-line errors an
   CHECK(r.code == 0);
   CHECK(r.output.find("--resume") != std::string::npos);
 }
+
+TEST_CASE("--conditional: recorded in the checkpoint; --eval-only prints conditional and unconditional bpd and accuracy") {
+  TempDir t;
+  write_tiny_mnist(t.path);
+  fs::path out = t.path / "c";
+  Result r = run(common_args(t.path) + " --model simple --conditional both --max-steps 2 --val-every 2 --out " +
+                 out.string());
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  flows::LoadedModel lm = flows::load_model((out / "last.safetensors").string());
+  CHECK(lm.config.conditioning == flows::Conditioning::Both);
+  CHECK(lm.model->num_classes() == 10);
+  CHECK(fs::exists(out / "samples_latest.png"));
+  Result e = run(fmt::format("--data {} --eval-only {} --test-batches 1 --batch 8 --import-samples 1 --threads 2 --out {}",
+                             t.path.string(), (out / "last.safetensors").string(), (t.path / "e").string()));
+  INFO(e.output);
+  REQUIRE(e.code == 0);
+  CHECK(e.output.find("conditional bpd") != std::string::npos);
+  CHECK(e.output.find("unconditional bpd") != std::string::npos);
+  CHECK(e.output.find("classifier accuracy") != std::string::npos);
+  auto j = nlohmann::json::parse(std::ifstream(t.path / "e" / "results.json"));
+  CHECK(j["conditional"] == "both");
+  CHECK(j["test_accuracy"].get<double>() >= 0.0);
+  // log p(x) = logsumexp_y log p(x|y) - log 10 <= max_y log p(x|y): never more than log2(10)/D above
+  CHECK(j["test_bpd_unconditional"].get<double>() > 0.0);
+  // residual flows have no conditioning: refused on the command line
+  Result rf = run(common_args(t.path) + " --model resflow --conditional --max-steps 1 --out " + (t.path / "f").string());
+  CHECK(rf.code == 2);
+  CHECK(rf.output.find("--conditional") != std::string::npos);
+}
+
+TEST_CASE("--conditional: a label file shorter than the images or a label >= 10 is refused before training") {
+  TempDir t;
+  write_tiny_mnist(t.path);
+  for (int variant = 0; variant < 2; ++variant) {
+    fs::path bad = t.path / ("bad" + std::to_string(variant));
+    fs::create_directories(bad);
+    for (auto& e : fs::directory_iterator(t.path))
+      if (e.is_regular_file()) fs::copy_file(e.path(), bad / e.path().filename());
+    std::vector<uint8_t> l(240, 3);
+    if (variant == 0) l.resize(200);  // shorter than the 240 images
+    else l[17] = 10;                  // not a class
+    fs::remove(bad / "train-labels-idx1-ubyte");
+    nn::write_idx((bad / "train-labels-idx1-ubyte").string(), from_vector<uint8_t>(l, {static_cast<int64_t>(l.size())}));
+    Result r = run(fmt::format("--data {} --model simple --conditional prior --max-steps 2 --out {}", bad.string(),
+                               (bad / "o").string()));
+    INFO(r.output);
+    CHECK(r.code == 1);
+    CHECK(count_lines(r.output) == 1);
+    CHECK(r.output.find("train-labels-idx1-ubyte") != std::string::npos);
+    CHECK_FALSE(fs::exists(bad / "o" / "metrics.jsonl"));
+  }
+}

@@ -42,6 +42,8 @@ class ConvChain {
   Var last(const Var& h, const nn::Conv2d& conv, bool concat_elu) const;
   // norm(x + a * sigmoid(b)) with [a, b] = chunk(gates, 2, 1): a GatedConv's residual normalized
   // over its channels by a LayerNorm over dim 1, in one op.
+  // h + b per example and channel, b [N, C] (a class embedding), in h's layout.
+  Var add_channel_bias(const Var& h, const Var& b) const;
   Var gated_residual_norm(const Var& x, const Var& gates, const nn::LayerNorm& norm) const;
 
  private:

@@ -21,7 +21,7 @@ class CouplingLayer : public Flow {
 
  private:
   // s (already bounded and masked; undefined when additive) and t (masked)
-  void scale_shift(const Var& z, const Var* cond, Var& s, Var& t);
+  void scale_shift(const Var& z, const FlowArgs& a, Var& s, Var& t);
   nn::ModulePtr network_;
   Var scaling_factor_, mask_;
   bool additive_;

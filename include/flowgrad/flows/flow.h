@@ -19,6 +19,8 @@ struct SampleOptions {
   Generator* generator = nullptr;  // the draws' source (the default generator when null)
   ode::Options solver;             // flow matching: the ODE solve (its NFE follows from it)
   int64_t* nfe = nullptr;          // flow matching: receives the solve's function evaluations
+  // class-conditional flow matching: classifier-free guidance v = v_null + w (v_y - v_null); 1: v_y
+  double guidance = 1.0;
 };
 
 // What a flow layer may use besides z and ldj; every field is optional.
@@ -26,6 +28,9 @@ struct FlowArgs {
   // A conditioning input (the variational dequantization's flows get the image): a layer that
   // takes one concatenates it to its network's input, or ignores it.
   const Var* cond = nullptr;
+  // The class of each example as one-hot rows [N, K] (flows/conditional.h): class-conditioned
+  // coupling networks and base distributions use it; every other layer ignores it.
+  const Var* label = nullptr;
   // In reverse when sampling: the temperature and generator of layers that draw (SplitFlow).
   const SampleOptions* sample = nullptr;
   // Multi-scale latents: forward appends each split-off part here; reverse takes them back (the

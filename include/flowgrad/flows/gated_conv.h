@@ -32,12 +32,18 @@ class GatedConv : public nn::Module {
 // the backend's blocked layout between the first conv's output and the last conv's input.
 class GatedConvNet : public nn::Module {
  public:
-  GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch arch, int num_layers = 3);
+  // num_classes > 0: a class embedding [num_classes, c_hidden] (`class_embedding`, zero-initialized)
+  // added as a bias after the first conv when forward is given one-hot labels.
+  GatedConvNet(int64_t c_in, int64_t c_hidden, int64_t c_out, Arch arch, int num_layers = 3, int64_t num_classes = 0);
   std::string type_name() const override { return "GatedConvNet"; }
-  Var forward(const Var& x) override;
+  Var forward(const Var& x) override { return forward(x, nullptr); }
+  // onehot [N, num_classes], or null (then a class-conditioned net throws)
+  Var forward(const Var& x, const Var* onehot);
+  int64_t num_classes() const { return num_classes_; }
 
  private:
-  int64_t c_hidden_;
+  int64_t c_hidden_, num_classes_ = 0;
+  Var class_embedding_;
   std::shared_ptr<nn::Conv2d> first_, last_;
   std::vector<std::shared_ptr<GatedConv>> gated_;
   std::vector<std::shared_ptr<nn::LayerNorm>> norms_;

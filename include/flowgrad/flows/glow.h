@@ -98,7 +98,9 @@ class InvConv1x1LU : public Flow {
 
 class GlowCoupling : public Flow {
  public:
-  GlowCoupling(int64_t c, int64_t hidden);
+  // num_classes > 0: a class embedding [num_classes, hidden] (`class_embedding`, zero-initialized)
+  // added after the first conv (before its ReLU); forward and reverse then need FlowArgs::label.
+  GlowCoupling(int64_t c, int64_t hidden, int64_t num_classes = 0);
   std::string type_name() const override { return "GlowCoupling"; }
   std::string extra_repr() const override;
   void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
@@ -106,14 +108,15 @@ class GlowCoupling : public Flow {
 
  private:
   // either direction: NN(za), then ag::sigmoid_coupling (y and its log-determinant in one op)
-  void couple(Var& z, Var& ldj, bool reverse);
-  int64_t c_, ca_, hidden_;
+  void couple(Var& z, Var& ldj, bool reverse, const Var* onehot);
+  int64_t c_, ca_, hidden_, num_classes_;
+  Var class_embedding_;
   std::shared_ptr<nn::Conv2d> conv1_, conv2_, conv3_;  // the peer's net.0, net.2, net.4
 };
 
 class GlowStep : public Flow {
  public:
-  GlowStep(int64_t c, int64_t hidden, bool lu = true);
+  GlowStep(int64_t c, int64_t hidden, bool lu = true, int64_t num_classes = 0);
   std::string type_name() const override { return "GlowStep"; }
   void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;

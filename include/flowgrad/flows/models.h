@@ -27,6 +27,7 @@
 #include <functional>
 #include <map>
 
+#include "flowgrad/flows/conditional.h"
 #include "flowgrad/flows/gated_conv.h"
 #include "flowgrad/flows/image_flow.h"
 #include "flowgrad/nn/checkpoint.h"
@@ -56,6 +57,13 @@ struct ModelConfig {
   Arch arch = Arch::V2;         // GatedConv variant (coupling flows with GatedConvNets)
   bool additive = false;        // NICE-style additive couplings instead of affine
   int import_samples = 8;       // dequantization draws of the test bpd
+  // class conditioning (coupling flows): the base distribution, the coupling nets or both; stored
+  // in the config (as "conditional" and "num_classes") only when not none, so older configs read back
+  // (flow matching: any setting but none is its class embedding, trained with labels dropped to
+  // the null class with probability cfg_drop, stored as "cfg_drop")
+  Conditioning conditioning = Conditioning::None;
+  int64_t num_classes = 10;
+  double cfg_drop = 0.1;
   std::map<std::string, double> options;
   // The option's value: set here, else the entry's default; throws naming the model and the key
   // when its entry has no such option.
@@ -95,9 +103,15 @@ std::string config_to_json(const ModelConfig& cfg);
 ModelConfig config_from_json(const std::string& json);
 
 // The tutorial's builders, for composing variants.
-std::shared_ptr<ImageFlow> create_simple_flow(bool use_vardeq, Arch arch = Arch::V2, bool additive = false);
-std::shared_ptr<ImageFlow> create_multiscale_flow(Arch arch = Arch::V2, bool additive = false);
-std::shared_ptr<ImageFlow> create_glow(int k = 8, int hidden = 128);
+// cond != None: class-conditional over num_classes classes (flows/conditional.h): a ClassPrior at
+// the top and at every split, and/or a class embedding in every coupling network (not in the
+// variational dequantization's, which sees the image itself).
+std::shared_ptr<ImageFlow> create_simple_flow(bool use_vardeq, Arch arch = Arch::V2, bool additive = false,
+                                              Conditioning cond = Conditioning::None, int64_t num_classes = 10);
+std::shared_ptr<ImageFlow> create_multiscale_flow(Arch arch = Arch::V2, bool additive = false,
+                                                  Conditioning cond = Conditioning::None, int64_t num_classes = 10);
+std::shared_ptr<ImageFlow> create_glow(int k = 8, int hidden = 128, Conditioning cond = Conditioning::None,
+                                       int64_t num_classes = 10);
 
 // A model rebuilt from a checkpoint written by the training loop, whose metadata holds the model's
 // config: built by the config, its weights restored (the moving average where the checkpoint has

@@ -14,7 +14,10 @@ namespace fg::flows {
 
 class ImageFM : public ImageModel {
  public:
-  ImageFM(Matcher m, int64_t channels = 48, double sigma = 0.0, Shape image_shape = {1, 28, 28});
+  // num_classes > 0: class-conditional (the U-Net's class embedding); training drops each label to
+  // the null class with probability cfg_drop (classifier-free guidance)
+  ImageFM(Matcher m, int64_t channels = 48, double sigma = 0.0, Shape image_shape = {1, 28, 28},
+          int64_t num_classes = 0, double cfg_drop = 0.0);
   std::string type_name() const override { return "ImageFM"; }
   const char* family() const override { return "flow matching"; }
   const char* loss_name() const override { return "fm_loss"; }
@@ -22,6 +25,13 @@ class ImageFM : public ImageModel {
   Tensor generate(int64_t n, const SampleOptions& o) override;
   Tensor test_bpd(const Tensor& imgs, int samples) override;
   const Shape& image_shape() const override { return image_shape_; }
+  int64_t num_classes() const override { return k_; }
+  ag::Var cond_loss(const Tensor& imgs, const Tensor* labels) override;
+  // labels of -1 (i32) draw from the null class; o.guidance != 1 guides the solve
+  Tensor cond_generate(int64_t n, const SampleOptions& o, const Tensor* labels) override;
+  Tensor cond_test_bpd(const Tensor& imgs, int samples, const Tensor* labels) override;
+  // the CNF likelihood under each class's (unguided) field: K solves per draw, expensive
+  Tensor class_log_probs(const Tensor& imgs, int samples) override;
 
   Tensor to_continuous(const Tensor& imgs, Generator* g = nullptr) const;  // dequantized y
   Tensor to_images(const Tensor& y) const;                                  // back to {0..255}
@@ -35,6 +45,11 @@ class ImageFM : public ImageModel {
   double sigma_;
   Shape image_shape_;
   std::shared_ptr<UNetVelocity> field_;
+  int64_t k_ = 0;
+  double cfg_drop_ = 0;
+  // labels (u8/i32 [N], -1: null) -> one-hot [N, K + 1] on the field's device; refuses none when conditional
+  Var label_rows(const Tensor* labels, int64_t n) const;
+  Tensor log_likelihood(const Tensor& imgs, int samples, const Tensor* labels);  // [N] nats
 };
 
 }  // namespace fg::flows

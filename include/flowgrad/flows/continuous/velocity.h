@@ -69,12 +69,20 @@ class ResBlock : public nn::Module {
 
 class UNetVelocity : public VelocityField {
  public:
-  explicit UNetVelocity(int64_t channels = 48, int64_t in_channels = 1);
+  // num_classes > 0: class-conditional, with a class embedding [num_classes + 1, 4 channels]
+  // (`class_embedding`, zero-initialized; the last row is the null class of classifier-free
+  // guidance) added to the time embedding, as torchcfm's UNetModel does.
+  explicit UNetVelocity(int64_t channels = 48, int64_t in_channels = 1, int64_t num_classes = 0);
   std::string type_name() const override { return "UNetVelocity"; }
   Var velocity(const Var& x, const Var& t) override;
+  // The classes of the batch the next velocity calls see, one-hot [N, num_classes + 1] (the
+  // null class: index num_classes); a class-conditional field refuses to run without them.
+  void set_labels(const Var& onehot) { labels_ = onehot; }
+  int64_t num_classes() const { return k_; }
 
  private:
-  int64_t c_, temb_dim_;
+  int64_t c_, temb_dim_, k_ = 0;
+  Var class_embedding_, labels_;
   std::shared_ptr<nn::Linear> t1_, t2_;
   std::shared_ptr<nn::Conv2d> in_, down1_, down2_, out_;
   std::shared_ptr<ResBlock> r28_, r14_, r7_, mid_, u14_, u28_;
