@@ -178,9 +178,13 @@ void print_results_table(const EvalResult& r) {
               std::string(12, '-').c_str());
   std::printf("| %-12s | %9.4f | %9.4f | %13.1f ms | %13.1f ms | %10ld |\n", r.model.c_str(), r.val_bpd, r.test_bpd,
               r.inference_ms_64, r.sampling_ms_64, static_cast<long>(r.params));
-  std::printf("(test bpd %.4f +- %.4f (standard error over images) over %ld images with %d importance samples, "
-              "%.1f s)\n", r.test_bpd, r.test_bpd_se, static_cast<long>(r.test_images), r.import_samples,
-              r.test_bpd_seconds);
+  if (std::isfinite(r.test_bpd_se))
+    std::printf("(test bpd %.4f +- %.4f (standard error over images) over %ld images with %d importance samples, "
+                "%.1f s)\n", r.test_bpd, r.test_bpd_se, static_cast<long>(r.test_images), r.import_samples,
+                r.test_bpd_seconds);
+  else
+    std::printf("(test bpd over %ld images with %d importance samples)\n", static_cast<long>(r.test_images),
+                r.import_samples);
   if (!r.conditional.empty())
     std::printf("class-conditional (%s): conditional bpd -log2 p(x|y)/D %.4f, unconditional bpd (log p(x) = "
                 "logsumexp_y log p(x|y) - log 10) %.4f, classifier accuracy argmax_y log p(x|y) %.4f\n",

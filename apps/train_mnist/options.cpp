@@ -28,8 +28,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
                  "class-conditional coupling flow (simple, vardeq, multiscale, glow): a per-class Gaussian base at "
                  "the top and every split (prior), a class embedding in every coupling net (coupling), or both "
                  "(the default when given bare)")
-      ->expected(0, 1)
-      ->default_str("none")
+      ->expected(0, 1)  // bare: "" (no default_str, which CLI11 would substitute), read as both
       ->check(CLI::IsMember({"none", "prior", "coupling", "both", ""}));
   app.add_option("--cfg-drop", o.model.cfg_drop,
                  "fm, ot-cfm with --conditional: probability of dropping a label to the null class in training "
