@@ -171,22 +171,9 @@ Tensor ImageFM::log_likelihood(const Tensor& imgs, int samples, const Tensor* la
 
 Tensor ImageFM::test_bpd(const Tensor& imgs, int samples) {
   FG_CHECK(k_ == 0, "ImageFM: the model is class-conditional; give the class labels");
-  ag::NoGradGuard ng;
-  FG_CHECK(samples >= 1, "test_bpd: need at least one sample, got {}", samples);
+  // log P(x) = log p_y(y) + D log(2 / 256), averaged over the dequantization samples
   const double d = static_cast<double>(numel(image_shape_));
-  std::vector<Tensor> lls;
-  last_bpd_nfe = 0;
-  for (int i = 0; i < samples; ++i) {
-    CnfOptions o;
-    o.solver = bpd_solver;
-    o.exact = false;
-    CnfResult r = cnf_log_prob(*field_, to_continuous(imgs), o);
-    last_bpd_nfe += r.nfe;
-    // log P(x) = log p_y(y) + D log(2 / 256)
-    lls.push_back(unsqueeze(r.log_prob + d * std::log(2.0 / 256.0), 1));
-  }
-  Tensor ll = logsumexp(concat(lls, 1), {1}) - std::log(static_cast<double>(samples));
-  return ll * (-1.0 / (d * std::log(2.0)));
+  return log_likelihood(imgs, samples, nullptr) * (-1.0 / (d * std::log(2.0)));
 }
 
 }  // namespace fg::flows
