@@ -20,6 +20,8 @@ Tensor channel_mask(int64_t c, bool invert) {
 CouplingLayer::CouplingLayer(nn::ModulePtr network, Tensor mask, int64_t c_in, bool additive)
     : network_(std::move(network)), additive_(additive) {
   register_module("network", network_);
+  // a class-conditioned network takes the labels (and refuses to run without them)
+  if (auto* g = dynamic_cast<GatedConvNet*>(network_.get()); g && g->num_classes() > 0) class_net_ = g;
   if (!additive) scaling_factor_ = register_parameter("scaling_factor", zeros({c_in}));
   mask_ = register_buffer("mask", std::move(mask));
 }
@@ -28,9 +30,7 @@ void CouplingLayer::scale_shift(const Var& z, const FlowArgs& a, Var& s, Var& t)
   const Var& m = mask_;
   Var z_in = z * m;
   Var in = a.cond ? ag::concat({z_in, *a.cond}, 1) : z_in;
-  // a class-conditioned network takes the labels (and refuses to run without them)
-  auto* gated = dynamic_cast<GatedConvNet*>(network_.get());
-  Var out = gated && gated->num_classes() > 0 ? gated->forward(in, a.label) : (*network_)(in);
+  Var out = class_net_ ? class_net_->forward(in, a.label) : (*network_)(in);
   Var inv = 1.0 - m;
   if (additive_) {
     FG_CHECK(out.shape() == z.shape(), "AdditiveCoupling: network output {} must match z {}", shape_str(out.shape()),

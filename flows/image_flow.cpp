@@ -38,7 +38,7 @@ void ImageFlow::init_class_priors(const Tensor& imgs, const Tensor& labels) {
   size_t i = 0;  // latents come in the order of the SplitFlows
   for (auto& f : flows_) {
     if (f->splits() == 0) continue;
-    if (auto* s = dynamic_cast<SplitFlow*>(f.get()); s && s->prior() && i < latents.size()) s->prior()->init_from(latents[i], labels);
+    if (ClassPrior* p = f->split_prior(); p && i < latents.size()) p->init_from(latents[i], labels);
     i += static_cast<size_t>(f->splits());
   }
 }

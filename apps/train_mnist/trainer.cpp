@@ -34,9 +34,9 @@ class MnistTask : public Task {
     model_->to(Device::parse(o.device));
     // class priors start at the per-class latent statistics of the first 512 training images
     // (a resume then restores the trained values)
-    if (auto* f = dynamic_cast<flows::ImageFlow*>(model_.get()); f && flows::conditions_prior(o.model.conditioning)) {
+    if (flows::conditions_prior(o.model.conditioning)) {
       const int64_t m = std::min<int64_t>(512, train.size());
-      f->init_class_priors(slice(train.images, 0, 0, m), slice(train.labels, 0, 0, m).contiguous());
+      model_->init_class_priors(slice(train.images, 0, 0, m), slice(train.labels, 0, 0, m).contiguous());
     }
   }
   nn::Module& model() override { return *model_; }

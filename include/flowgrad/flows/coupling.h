@@ -8,6 +8,8 @@
 
 namespace fg::flows {
 
+class GatedConvNet;
+
 Tensor checkerboard_mask(int64_t h, int64_t w, bool invert = false);  // [1, 1, h, w], (i+j)%2
 Tensor channel_mask(int64_t c, bool invert = false);                  // [1, c, 1, 1], first c/2 ones
 
@@ -23,6 +25,7 @@ class CouplingLayer : public Flow {
   // s (already bounded and masked; undefined when additive) and t (masked)
   void scale_shift(const Var& z, const FlowArgs& a, Var& s, Var& t);
   nn::ModulePtr network_;
+  GatedConvNet* class_net_ = nullptr;  // network_ when it is a class-conditioned GatedConvNet
   Var scaling_factor_, mask_;
   bool additive_;
 };

@@ -11,6 +11,8 @@
 
 namespace fg::flows {
 
+class ClassPrior;  // flowgrad/flows/conditional.h
+
 using ag::Var;
 
 // How a model samples.
@@ -49,6 +51,9 @@ class Flow : public nn::Module {
   virtual Shape output_shape(const Shape& in) const { return in; }
   // How many parts of z this layer factors out (forward appends them to FlowArgs::latents).
   virtual int splits() const { return 0; }
+  // The class-conditional Gaussian of the part this layer factors out (SplitFlow under a
+  // ClassPrior), or null: how ImageFlow::init_class_priors finds every split's prior.
+  virtual ClassPrior* split_prior() const { return nullptr; }
 };
 
 using FlowPtr = std::shared_ptr<Flow>;

@@ -69,7 +69,7 @@ class ImageFlow : public ImageModel {
   // Sets every ClassPrior (the top's and the splits') to the per-class mean and spread of the
   // latents of imgs (ClassPrior::init_from): a data-dependent start, as ActNorm's, so the class
   // means need not travel from 0 to where the digits' latents are. No-op without class priors.
-  void init_class_priors(const Tensor& imgs, const Tensor& labels);
+  void init_class_priors(const Tensor& imgs, const Tensor& labels) override;
   int import_samples;
 
  private:

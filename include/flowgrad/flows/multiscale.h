@@ -27,7 +27,7 @@ class SplitFlow : public Flow {
   void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   Shape output_shape(const Shape& in) const override;
-  ClassPrior* prior() const { return prior_.get(); }
+  ClassPrior* split_prior() const override { return prior_.get(); }
 
  private:
   std::shared_ptr<ClassPrior> prior_;
