@@ -75,6 +75,32 @@ Assignment solve_assignment_hungarian(const std::vector<double>& cost, int n, in
 }
 
 
+namespace {
+// The first j with x[j] == target (n if none): a vectorized pass instead of an early-exit search,
+// which the argmin of a dense Dijkstra step spent most of its time in
+int first_equal(const double* __restrict x, int n, double target) {
+  int idx = n;
+#pragma omp simd reduction(min : idx)
+  for (int j = 0; j < n; ++j) idx = (x[j] == target && j < idx) ? j : idx;
+  return idx;
+}
+
+// The smallest reduced cost row[j] - v[j] over j != skip and the first j reaching it (-1: none)
+void row_min(const double* __restrict row, const double* __restrict v, int n, int skip, double& hmin, int& jmin) {
+  double m = std::numeric_limits<double>::infinity();
+#pragma omp simd reduction(min : m)
+  for (int j = 0; j < n; ++j) {
+    const double h = row[j] - v[j];
+    m = (j != skip && h < m) ? h : m;
+  }
+  int idx = n;
+#pragma omp simd reduction(min : idx)
+  for (int j = 0; j < n; ++j) idx = (j != skip && row[j] - v[j] == m && j < idx) ? j : idx;
+  hmin = m;
+  jmin = idx < n ? idx : -1;
+}
+}  // namespace
+
 // LAPJV after Jonker & Volgenant (1987), "A shortest augmenting path algorithm for dense and
 // sparse linear assignment problems": cheap initial phases assign most rows, then each remaining
 // free row gets a Dijkstra shortest augmenting path over reduced costs c_ij - v_j (ours scans
@@ -139,22 +165,11 @@ Assignment solve_assignment(const std::vector<double>& cost, int n, const std::v
         break;
       }
       int i = free_rows[k++];
-      double umin = c(i, 0) - v[0], usub = inf;
-      int j1 = 0, j2 = -1;
-      for (int j = 1; j < n; ++j) {
-        double h = c(i, j) - v[j];
-        if (h < usub) {
-          if (h >= umin) {
-            usub = h;
-            j2 = j;
-          } else {
-            usub = umin;
-            umin = h;
-            j2 = j1;
-            j1 = j;
-          }
-        }
-      }
+      // the row's smallest and second-smallest reduced costs (first indices on ties)
+      double umin, usub;
+      int j1, j2;
+      row_min(cost.data() + static_cast<size_t>(i) * n, v.data(), n, -1, umin, j1);
+      row_min(cost.data() + static_cast<size_t>(i) * n, v.data(), n, j1, usub, j2);
       int i0 = colsol[j1];
       if (umin < usub) {
         v[j1] -= usub - umin;
@@ -196,8 +211,7 @@ Assignment solve_assignment(const std::vector<double>& cost, int n, const std::v
       double mn = inf;
 #pragma omp simd reduction(min : mn)
       for (int j = 0; j < n; ++j) mn = kp[j] < mn ? kp[j] : mn;
-      int j1 = 0;
-      while (kp[j1] != mn) ++j1;
+      const int j1 = first_equal(kp, n, mn);
       d[j1] = mn;
       kp[j1] = inf;
       wp[j1] = -inf;
@@ -237,21 +251,34 @@ Assignment solve_assignment(const std::vector<double>& cost, int n, const std::v
   return a;
 }
 
+namespace {
+// points [m, d] row-major -> [d, m] (coordinate k of every point contiguous: the inner loops over
+// points vectorize)
+std::vector<double> columns_first(const std::vector<double>& y, int64_t m, int64_t d) {
+  std::vector<double> t(y.size());
+  for (int64_t j = 0; j < m; ++j)
+    for (int64_t k = 0; k < d; ++k) t[k * m + j] = y[j * d + k];
+  return t;
+}
+}  // namespace
+
 std::vector<double> squared_distances(const Tensor& a, const Tensor& b) {
   const int64_t n = a.dim() >= 1 ? a.size(0) : 0, m = b.dim() >= 1 ? b.size(0) : 0;
   const int64_t d = n > 0 ? a.numel() / n : 0;
   FG_CHECK(a.dim() >= 1 && b.dim() >= 1 && (m == 0 || b.numel() / m == d),
            "squared_distances: point sets {} and {} differ in dimension", shape_str(a.shape()), shape_str(b.shape()));
   // on the host, in double (the assignment needs the matrix there anyway)
-  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>(), out(static_cast<size_t>(n * m));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < m; ++j) {
-      const double* p = x.data() + i * d;
-      const double* q = y.data() + j * d;
-      double s = 0;
-      for (int64_t k = 0; k < d; ++k) s += (p[k] - q[k]) * (p[k] - q[k]);
-      out[i * m + j] = s;
+  std::vector<double> x = a.to_vector<double>(), out(static_cast<size_t>(n * m), 0.0);
+  const std::vector<double> yt = columns_first(b.to_vector<double>(), m, d);
+  for (int64_t i = 0; i < n; ++i) {
+    double* __restrict o = out.data() + i * m;
+    for (int64_t k = 0; k < d; ++k) {  // the same sum, k by k, over a row of columns at once
+      const double p = x[i * d + k];
+      const double* __restrict q = yt.data() + k * m;
+#pragma omp simd
+      for (int64_t j = 0; j < m; ++j) o[j] += (p - q[j]) * (p - q[j]);
     }
+  }
   return out;
 }
 
@@ -268,18 +295,24 @@ std::vector<int> OtPairing::operator()(const Tensor& x0, const Tensor& x1) {
   std::vector<double> cost = squared_distances(x0, x1), a = x0.to_vector<double>();
   std::vector<double> v0;
   if (!prev_u_.empty() && d == dim_ && n > 0) {
-    // the c-transform of the previous rows' potentials at the new columns
-    std::vector<double> b = x1.to_vector<double>();
+    // the c-transform of the previous rows' potentials at the new columns:
+    // v0_j = min_i |x0_prev_i - x1_j|^2 - u_i
+    const std::vector<double> bt = columns_first(x1.to_vector<double>(), n, d);
     const int64_t m = static_cast<int64_t>(prev_u_.size());
     v0.assign(n, std::numeric_limits<double>::infinity());
+    std::vector<double> s(n);
     for (int64_t i = 0; i < m; ++i) {
-      const double* p = prev_x0_.data() + i * d;
-      for (int j = 0; j < n; ++j) {
-        const double* q = b.data() + j * d;
-        double s = 0;
-        for (int64_t k = 0; k < d; ++k) s += (p[k] - q[k]) * (p[k] - q[k]);
-        v0[j] = std::min(v0[j], s - prev_u_[i]);
+      std::fill(s.begin(), s.end(), 0.0);
+      for (int64_t k = 0; k < d; ++k) {
+        const double p = prev_x0_[i * d + k];
+        const double* __restrict q = bt.data() + k * n;
+#pragma omp simd
+        for (int j = 0; j < n; ++j) s[j] += (p - q[j]) * (p - q[j]);
       }
+      const double u = prev_u_[i];
+      double* __restrict vp = v0.data();
+#pragma omp simd
+      for (int j = 0; j < n; ++j) vp[j] = std::min(vp[j], s[j] - u);
     }
   }
   Assignment r = solve_assignment(cost, n, v0.empty() ? nullptr : &v0);

@@ -31,7 +31,7 @@ Tensor per_example(const Tensor& t, const Tensor& like) {
 }  // namespace
 
 PathSample sample_path(Matcher m, const Tensor& x0_in, const Tensor& x1_in, const Tensor& t, const Tensor& eps,
-                       double sigma) {
+                       double sigma, OtPairing* pairing) {
   FG_CHECK(x0_in.shape() == x1_in.shape(), "flow matching: source {} and data {} batches differ",
            shape_str(x0_in.shape()), shape_str(x1_in.shape()));
   FG_CHECK(t.dim() == 1 && t.size(0) == x1_in.size(0), "flow matching: t must be [{}], got {}", x1_in.size(0),
@@ -45,7 +45,7 @@ PathSample sample_path(Matcher m, const Tensor& x0_in, const Tensor& x1_in, cons
     const int64_t first = global ? dist::ShardedStep::current()->split().first : 0;
     Tensor all0 = global ? dist::allgather_rows(x0, "OT-CFM source batch") : x0;
     Tensor all1 = global ? dist::allgather_rows(x1, "OT-CFM data batch") : x1;
-    std::vector<int> perm = ot_pairing(all0, all1);
+    std::vector<int> perm = pairing ? (*pairing)(all0, all1) : ot_pairing(all0, all1);
     std::vector<int32_t> idx(perm.begin() + first, perm.begin() + first + x0.size(0));
     x1 = gather_rows(all1, from_vector(idx, {static_cast<int64_t>(idx.size())}).to(x1.device()));
   }
@@ -64,11 +64,11 @@ PathSample sample_path(Matcher m, const Tensor& x0_in, const Tensor& x1_in, cons
   return s;
 }
 
-PathSample sample_path(Matcher m, const Tensor& x0, const Tensor& x1, double sigma, Generator* g) {
+PathSample sample_path(Matcher m, const Tensor& x0, const Tensor& x1, double sigma, Generator* g, OtPairing* pairing) {
   Tensor t = rand({x1.size(0)}, x1.dtype(), x1.device(), g);
   Tensor src = x0.defined() ? x0 : randn(x1.shape(), x1.dtype(), x1.device(), g);
   Tensor eps = (m != Matcher::FM && sigma > 0) ? randn(x1.shape(), x1.dtype(), x1.device(), g) : zeros_like(x1);
-  return sample_path(m, src, x1, t, eps, sigma);
+  return sample_path(m, src, x1, t, eps, sigma, pairing);
 }
 
 Var matching_loss(VelocityField& v, const PathSample& s) {

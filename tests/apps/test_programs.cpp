@@ -1,6 +1,7 @@
 // toy2d and train_aeflow end to end:
 //   - a short 2-D run: OT-CFM's one-step W2 is far below I-CFM's (straight paths: one Euler step
 //     already lands near the target), and the run prints the JSON line the protocol reads;
+//   - an OT-CFM run resumed halfway equals the straight run (warm-started pairings are exact);
 //   - the two --protocol presets: their networks, W2 next to W2^2, n and the floor, fixed settings;
 //   - train_aeflow --variant literal diverges on real MNIST (seed 3, step 6): it stops at the first
 //     non-finite value with exit 1 and a report, writes no checkpoint, and records the step.
@@ -54,6 +55,26 @@ TEST_CASE("toy2d: OT-CFM's one-step W2 is far below I-CFM's after the same short
     CHECK(j["w2sq_euler1"].get<double>() == doctest::Approx(std::pow(j["w2_euler1"].get<double>(), 2)));
   }
   CHECK(fs::exists(t.path / "ot-cfm_8gaussians_moons_result.json"));
+}
+
+TEST_CASE("toy2d OT-CFM: a resumed run equals the straight one (the warm-started pairings are the cold ones)") {
+  // the straight run pairs step 60 warm from step 59's duals, the resumed one cold: the exact
+  // assignment is the same either way, so the runs must agree to the last bit
+  fg::test::TempDir a, b;
+  const std::string cmd = bin("FLOWGRAD_TOY2D_BIN", "apps/toy2d") +
+                          " --method ot-cfm --source 8gaussians --dataset moons --no-plots --eval-points 300 --steps ";
+  auto straight = fg::test::run_command(cmd + "120 --out " + a.path.string());
+  INFO(straight.output);
+  REQUIRE(straight.code == 0);
+  auto first = fg::test::run_command(cmd + "60 --out " + b.path.string());
+  REQUIRE(first.code == 0);
+  auto resumed = fg::test::run_command(cmd + "120 --out " + b.path.string() + " --resume " +
+                                       (b.path / "ot-cfm_8gaussians_moons_last.safetensors").string());
+  INFO(resumed.output);
+  REQUIRE(resumed.code == 0);
+  nlohmann::json ja = last_json_line(straight.output), jb = last_json_line(resumed.output);
+  CHECK(ja["w2sq_euler1"].get<double>() == jb["w2sq_euler1"].get<double>());
+  CHECK(ja["w2sq_adaptive"].get<double>() == jb["w2sq_adaptive"].get<double>());
 }
 
 TEST_CASE("toy2d --protocol c2ot and torchcfm: their networks, both units, the floor, and fixed settings") {

@@ -17,6 +17,8 @@
 
 namespace fg::flows {
 
+class OtPairing;  // flowgrad/flows/continuous/assignment.h
+
 enum class Matcher { FM, ICFM, OTCFM };
 Matcher parse_matcher(const std::string& s);  // fm, i-cfm, ot-cfm; throws listing them
 const char* matcher_name(Matcher m);
@@ -26,11 +28,14 @@ struct PathSample {
 };
 
 // x0: the source batch (N(0, I) noise for FM), x1: the data batch, t [N] in [0, 1), eps: N(0, I)
-// noise shaped like x1 (unused by FM). OT-CFM reorders x1 to x0's optimal partners first.
+// noise shaped like x1 (unused by FM). OT-CFM reorders x1 to x0's optimal partners first, by
+// `pairing` when given (warm-started from the previous batch it solved: the same assignment, found
+// faster, for batches paired one after another) or by a cold ot_pairing.
 PathSample sample_path(Matcher m, const Tensor& x0, const Tensor& x1, const Tensor& t, const Tensor& eps,
-                       double sigma);
+                       double sigma, OtPairing* pairing = nullptr);
 // The same with t, eps (and FM's x0 when x0 is undefined) drawn from g.
-PathSample sample_path(Matcher m, const Tensor& x0, const Tensor& x1, double sigma, Generator* g);
+PathSample sample_path(Matcher m, const Tensor& x0, const Tensor& x1, double sigma, Generator* g,
+                       OtPairing* pairing = nullptr);
 
 Var matching_loss(VelocityField& v, const PathSample& s);
 
