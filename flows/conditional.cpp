@@ -80,21 +80,28 @@ void ClassPrior::init_from(const Tensor& z, const Tensor& labels) {
   const double* y = oh.data<double>();
   std::vector<double> m = mean.value().to(Device::cpu()).to(DType::F64).to_vector<double>();
   std::vector<double> s = log_scale.value().to(Device::cpu()).to(DType::F64).to_vector<double>();
+  std::vector<double> sq(d, 0.0);  // squared deviations from each row's class mean, pooled over classes
+  int64_t pooled = 0;
   for (int64_t c = 0; c < k_; ++c) {
-    std::vector<double> sum(d, 0.0), sq(d, 0.0);
+    std::vector<double> sum(d, 0.0), ss(d, 0.0);
     int64_t cnt = 0;
     for (int64_t i = 0; i < n; ++i) {
       if (y[i * k_ + c] == 0.0) continue;
       ++cnt;
-      for (int64_t j = 0; j < d; ++j) sum[j] += x[i * d + j], sq[j] += x[i * d + j] * x[i * d + j];
+      for (int64_t j = 0; j < d; ++j) sum[j] += x[i * d + j], ss[j] += x[i * d + j] * x[i * d + j];
     }
-    if (cnt < 2) continue;
+    if (cnt == 0) continue;
+    pooled += cnt;
     for (int64_t j = 0; j < d; ++j) {
-      const double mu = sum[j] / cnt, var = std::max(0.0, sq[j] / cnt - mu * mu);
-      m[c * d + j] = mu;
-      s[c * d + j] = std::max(0.5 * std::log(var + 1e-12), std::log(0.05));
+      m[c * d + j] = sum[j] / cnt;
+      sq[j] += std::max(0.0, ss[j] - sum[j] * sum[j] / cnt);
     }
   }
+  if (pooled >= 2)
+    for (int64_t j = 0; j < d; ++j) {
+      const double ls = std::max(0.5 * std::log(sq[j] / pooled + 1e-12), std::log(0.05));
+      for (int64_t c = 0; c < k_; ++c) s[c * d + j] = ls;
+    }
   Var mv = mean, sv = log_scale;
   mv.mutable_value() = from_vector(m, {k_, d}).to(mean.dtype()).to(mean.device());
   sv.mutable_value() = from_vector(s, {k_, d}).to(log_scale.dtype()).to(log_scale.device());

@@ -30,6 +30,10 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
                  "(the default when given bare)")
       ->expected(0, 1)  // bare: "" (no default_str, which CLI11 would substitute), read as both
       ->check(CLI::IsMember({"none", "prior", "coupling", "both", ""}));
+  app.add_flag("--init-class-priors", o.init_class_priors,
+               "with --conditional prior or both: start each class's Gaussian at the class's latent means of 512 "
+               "training images (pooled spread) instead of N(0, I): the classifier is accurate after a few steps, "
+               "the bpd falls slower at first");
   app.add_option("--cfg-drop", o.model.cfg_drop,
                  "fm, ot-cfm with --conditional: probability of dropping a label to the null class in training "
                  "(classifier-free guidance)")
@@ -131,6 +135,8 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, int& exit_code)
                  flows::model_entry(model).family != flows::Family::Residual,
              "--conditional is built for the coupling flows and flow matching, not --model {}", model);
   }
+  FG_CHECK(!o.init_class_priors || (flows::conditions_prior(o.model.conditioning) && !o.model.flow_matching()),
+           "--init-class-priors needs a coupling flow with --conditional prior or both");
   for (const auto& [key, flag] : model_flags) {
     if (flag->count() == 0) continue;
     const auto& who = users[key];

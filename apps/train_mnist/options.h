@@ -14,6 +14,7 @@ struct TrainOptions {
   int64_t epochs = 200, batch = 128;
   double lr = 1e-3, lr_decay = 0.99, clip = 1.0;
   double ema = 0;                // > 0: EMA decay of the weights used for validation, sampling and the test
+  bool init_class_priors = false;  // start the class priors at the data's class means (else N(0, I))
   double beta2 = 0.999;          // Adam's second-moment decay (residual-flows uses 0.99)
   int64_t warmup = 0;            // steps of linear learning-rate warm-up (residual-flows: 1000)
   uint64_t seed = 42;

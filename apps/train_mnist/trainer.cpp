@@ -32,9 +32,9 @@ class MnistTask : public Task {
     manual_seed(o.seed);  // initialization
     model_ = flows::build_image_model(o.model);
     model_->to(Device::parse(o.device));
-    // class priors start at the per-class latent statistics of the first 512 training images
-    // (a resume then restores the trained values)
-    if (flows::conditions_prior(o.model.conditioning)) {
+    // --init-class-priors: the class priors start at the per-class latent means of the first 512
+    // training images (a resume then restores the trained values); else at N(0, I), as Glow's
+    if (o.init_class_priors && flows::conditions_prior(o.model.conditioning)) {
       const int64_t m = std::min<int64_t>(512, train.size());
       model_->init_class_priors(slice(train.images, 0, 0, m), slice(train.labels, 0, 0, m).contiguous());
     }

@@ -416,7 +416,7 @@ TEST_CASE("--conditional: recorded in the checkpoint; --eval-only prints conditi
   TempDir t;
   write_tiny_mnist(t.path);
   fs::path out = t.path / "c";
-  Result r = run(common_args(t.path) + " --model simple --conditional both --max-steps 2 --val-every 2 --out " +
+  Result r = run(common_args(t.path) + " --model simple --conditional both --init-class-priors --max-steps 2 --val-every 2 --out " +
                  out.string());
   INFO(r.output);
   REQUIRE(r.code == 0);
@@ -440,6 +440,10 @@ TEST_CASE("--conditional: recorded in the checkpoint; --eval-only prints conditi
   Result rf = run(common_args(t.path) + " --model resflow --conditional --max-steps 1 --out " + (t.path / "f").string());
   CHECK(rf.code == 2);
   CHECK(rf.output.find("--conditional") != std::string::npos);
+  Result ri = run(common_args(t.path) + " --model simple --conditional coupling --init-class-priors --max-steps 1 --out " +
+                  (t.path / "g").string());
+  CHECK(ri.code == 2);
+  CHECK(ri.output.find("--init-class-priors needs") != std::string::npos);
 }
 
 TEST_CASE("--conditional: a label file shorter than the images or a label >= 10 is refused before training") {

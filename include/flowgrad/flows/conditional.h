@@ -37,9 +37,11 @@ class ClassPrior : public nn::Module {
   // draws mu_y + T sigma_y eps for each row of onehot (no grad)
   Tensor sample(const Tensor& onehot, double temperature, Generator* g) const;
   int64_t num_classes() const { return k_; }
-  // Data-dependent initialization (as ActNorm's): each class's mean and log standard deviation
-  // (floored at log 0.05) of z [N, ...shape] over the rows of that class; a class with fewer than
-  // two rows keeps its values. labels: CPU u8/i32 [N].
+  // Data-dependent initialization (as ActNorm's): each class's mean of z [N, ...shape] over the rows
+  // of that class (a class without rows keeps its mean), and every class's log-scale the log of the
+  // spread around the class means pooled over all classes (floored at log 0.05): per-class spreads
+  // fitted to a few images per class are far too narrow wherever those images happened to be blank.
+  // The constructor's start is N(0, I) for every class (Glow's, normflows'). labels: CPU u8/i32 [N].
   void init_from(const Tensor& z, const Tensor& labels);
   Var mean, log_scale;
 

@@ -66,9 +66,9 @@ class ImageFlow : public ImageModel {
   Dequantization& dequantization() const { return *dequantization_; }
   DType dtype() const;
   ClassPrior* prior() const { return prior_.get(); }
-  // Sets every ClassPrior (the top's and the splits') to the per-class mean and spread of the
-  // latents of imgs (ClassPrior::init_from): a data-dependent start, as ActNorm's, so the class
-  // means need not travel from 0 to where the digits' latents are. No-op without class priors.
+  // Sets every ClassPrior (the top's and the splits') from the latents of imgs (ClassPrior::init_from:
+  // per-class means, pooled spread): a data-dependent start, as ActNorm's, so the class means need
+  // not travel from 0 to where the digits' latents are. No-op without class priors.
   void init_class_priors(const Tensor& imgs, const Tensor& labels) override;
   int import_samples;
 

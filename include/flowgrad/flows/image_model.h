@@ -38,7 +38,7 @@ class ImageModel : public nn::Module {
     fail("class_log_probs: the model is not class-conditional");
   }
   // Data-dependent start of the class-conditional base distributions from labelled images (before
-  // training; ImageFlow's per-class latent statistics). No-op for a model without class priors.
+  // training; ImageFlow's per-class latent means, ClassPrior::init_from). No-op without class priors.
   virtual void init_class_priors(const Tensor& imgs, const Tensor& labels) { (void)imgs, (void)labels; }
 
  protected:
