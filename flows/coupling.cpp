@@ -20,10 +20,13 @@ Tensor channel_mask(int64_t c, bool invert) {
 CouplingLayer::CouplingLayer(nn::ModulePtr network, Tensor mask, int64_t c_in, bool additive)
     : network_(std::move(network)), additive_(additive) {
   register_module("network", network_);
-  // a class-conditioned network takes the labels (and refuses to run without them)
-  if (auto* g = dynamic_cast<GatedConvNet*>(network_.get()); g && g->num_classes() > 0) class_net_ = g;
   if (!additive) scaling_factor_ = register_parameter("scaling_factor", zeros({c_in}));
   mask_ = register_buffer("mask", std::move(mask));
+}
+
+CouplingLayer::CouplingLayer(std::shared_ptr<GatedConvNet> network, Tensor mask, int64_t c_in, bool additive)
+    : CouplingLayer(nn::ModulePtr(network), std::move(mask), c_in, additive) {
+  if (network->num_classes() > 0) class_net_ = network.get();  // takes the labels, refuses to run without them
 }
 
 void CouplingLayer::scale_shift(const Var& z, const FlowArgs& a, Var& s, Var& t) {

@@ -17,6 +17,9 @@ class CouplingLayer : public Flow {
  public:
   // network maps [N, c_in (+ cond channels), H, W] to [N, 2*c_in, H, W] (affine) or c_in (additive)
   CouplingLayer(nn::ModulePtr network, Tensor mask, int64_t c_in, bool additive = false);
+  // the same with the tutorial's GatedConvNet; a class-conditioned one is given the labels
+  // (FlowArgs::label) on every call
+  CouplingLayer(std::shared_ptr<GatedConvNet> network, Tensor mask, int64_t c_in, bool additive = false);
   std::string type_name() const override { return additive_ ? "AdditiveCoupling" : "CouplingLayer"; }
   void forward(Var& z, Var& ldj, const FlowArgs& a = {}) override;
   void reverse(Var& z, Var& ldj, const FlowArgs& a = {}) override;
