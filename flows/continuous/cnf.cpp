@@ -64,15 +64,18 @@ CnfResult cnf_log_prob(VelocityField& v, const Tensor& x1, const CnfOptions& o,
   if (!o.exact)
     eps = o.rademacher ? sign(rand(x1.shape(), x1.dtype(), x1.device(), o.probe_gen) - 0.5)
                        : randn(x1.shape(), x1.dtype(), x1.device(), o.probe_gen);
-  // state (x, a): dx/dt = v, da/dt = div v, a(1) = 0, so a(0) = -integral_0^1 div v dt
+  // state (x, a): dx/dt = v, da/dt = div v / s, a(1) = 0, so s a(0) = -integral_0^1 div v dt
+  // (s = D: the error control sees the log-density per dimension; s = 1: in nats)
+  const int64_t dims = std::max<int64_t>(1, x1.numel() / std::max<int64_t>(1, x1.size(0)));
+  const double s = o.per_dim_error ? static_cast<double>(dims) : 1.0;
   ode::Field f = [&](double t, const ode::State& y) {
     VelDiv r = velocity_and_divergence(v, y[0], t, eps);
-    return ode::State{r.velocity, r.divergence.to(DType::F64)};
+    return ode::State{r.velocity, r.divergence.to(DType::F64) * (1.0 / s)};
   };
   ode::Result r = ode::solve(f, {x1, zeros({x1.size(0)}, DType::F64, x1.device())}, 1.0, 0.0, o.solver);
   CnfResult out;
   out.x0 = r.y[0];
-  out.log_prob = base_log_prob(r.y[0]).to(DType::F64) + r.y[1];
+  out.log_prob = base_log_prob(r.y[0]).to(DType::F64) + r.y[1] * s;
   out.nfe = r.nfe;
   return out;
 }

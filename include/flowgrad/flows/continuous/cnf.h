@@ -5,6 +5,10 @@
 // The divergence is exact (one vector-Jacobian product per dimension: for 2-D) or Hutchinson's
 // estimate eps^T (dv/dx) eps with one fixed probe per solve (FFJORD), Rademacher or Gaussian.
 // The products go through ag::grad, which leaves every parameter gradient alone.
+// The solver's error control sees the log-density per dimension: its accumulator integrates
+// div v / D (D the dims per example), which leaves rtol's meaning alone and makes its atol D times
+// looser in nats, the same atol in bits per dimension; CnfOptions::per_dim_error = false holds
+// the D-dimensional sum itself to atol in nats, as torchdiffeq's FFJORD does.
 #pragma once
 #include <functional>
 
@@ -23,6 +27,7 @@ struct CnfOptions {
   bool exact = true;           // false: Hutchinson
   bool rademacher = true;      // Hutchinson's probe: +-1 (else N(0, 1))
   Generator* probe_gen = nullptr;
+  bool per_dim_error = true;   // false: the log-density's error in nats per example
 };
 
 struct CnfResult {
