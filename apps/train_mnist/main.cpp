@@ -67,7 +67,7 @@ int evaluate_checkpoint(const TrainOptions& o, const std::string& ckpt, const nn
   if (it != lm.checkpoint.meta.end()) r.val_bpd = std::strtod(it->second.c_str(), nullptr);
   if (lm.config.flow_matching()) {
     auto* fm = dynamic_cast<flows::ImageFM*>(lm.model.get());
-    fm->bpd_solver.atol = fm->bpd_solver.rtol = r.bpd_tol = o.bpd_tol > 0 ? o.bpd_tol : o.ode_tol;
+    fm->bpd_solver.atol = fm->bpd_solver.rtol = r.bpd_tol = o.bpd_tol;
     r.val_bpd = NAN;  // its validation score is the matching loss, not a bpd
   }
   if (lm.model->num_classes() > 0) {

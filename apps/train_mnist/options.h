@@ -33,9 +33,9 @@ struct TrainOptions {
   // flow matching: the ODE solve of the sample grids and the likelihood
   std::string sample_solver = "dopri5";
   int64_t sample_steps = 20;     // fixed-step solvers
-  double ode_tol = 1e-5;         // dopri5's atol = rtol
+  double ode_tol = 1e-5;         // the sampling solve's dopri5 atol = rtol
   DistCli dist;                  // under mpirun: --dist-timeout, --bucket-mb
-  double bpd_tol = 0;            // the likelihood solve's atol = rtol (0: ode_tol)
+  double bpd_tol = 1e-4;         // the likelihood solve's atol = rtol (docs/results/cnf-cost.md)
 };
 
 // Parses argv; prints help and exits 0 for --help; throws fg::Error (exit 2 in main) on bad input.

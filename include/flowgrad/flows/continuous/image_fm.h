@@ -37,7 +37,8 @@ class ImageFM : public ImageModel {
   Tensor to_images(const Tensor& y) const;                                  // back to {0..255}
   VelocityField& field() { return *field_; }
   Matcher matcher() const { return matcher_; }
-  ode::Options bpd_solver;  // test bpd's solve (dopri5, atol = rtol = 1e-5 by default)
+  ode::Options bpd_solver;  // test bpd's solve (dopri5, atol = rtol = 1e-4 by default; the log-density's
+                            // error per dimension: flowgrad/flows/continuous/cnf.h)
   int64_t last_bpd_nfe = 0;
 
  private:
