@@ -145,10 +145,9 @@ double median_ms(int reps, F&& f) {
 }
 }  // namespace
 
-void time_model(flows::ImageModel& model, const nn::MnistData& test, const TrainOptions& o, EvalResult& r) {
+void time_model(flows::ImageModel& model, bool fm, const nn::MnistData& test, const TrainOptions& o, EvalResult& r) {
   ag::NoGradGuard ng;
   Tensor imgs = slice(test.images, 0, 0, std::min<int64_t>(64, test.size()));
-  const bool fm = o.model.flow_matching();
   const int reps = fm ? 1 : 5;
   flows::SampleOptions so = sample_options(o);
   so.nfe = &r.sample_nfe;

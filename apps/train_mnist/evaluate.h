@@ -38,7 +38,8 @@ struct BpdEstimate {
 BpdEstimate mean_test_bpd(flows::ImageModel& model, const nn::MnistData& data, int64_t batch, int64_t max_batches,
                           int samples, const std::string& label);
 // Timings (median of a few runs) of the likelihood (one draw) and of sampling, for a batch of 64.
-void time_model(flows::ImageModel& model, const nn::MnistData& test, const TrainOptions& o, EvalResult& r);
+// fm: the checkpoint's model is flow matching (its own config, not --model: --eval-only takes any)
+void time_model(flows::ImageModel& model, bool fm, const nn::MnistData& test, const TrainOptions& o, EvalResult& r);
 // n samples; for a class-conditional model, class i % K for sample i (rows of K per class when
 // the grid is K wide)
 Tensor generate_grid(flows::ImageModel& model, int64_t n, const flows::SampleOptions& o);

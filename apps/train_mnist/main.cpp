@@ -88,7 +88,7 @@ int evaluate_checkpoint(const TrainOptions& o, const std::string& ckpt, const nn
   }
   r.test_images = o.test_batches > 0 ? std::min(test.size(), o.test_batches * o.batch) : test.size();
   if (dist::world().rank() != 0) return 0;
-  time_model(*lm.model, test, o, r);
+  time_model(*lm.model, lm.config.flow_matching(), test, o, r);
   print_results_table(r);
   save_results_json(o.out + "/results.json", r);
   std::fprintf(stderr, "wrote %s/results.json\n", o.out.c_str());
