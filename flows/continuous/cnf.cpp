@@ -12,6 +12,9 @@ std::vector<int64_t> dims_after_batch(const Tensor& x) {
   return d;
 }
 
+// D: the dims of one example of a batch x [N, ...]
+int64_t dims_per_example(const Tensor& x) { return x.numel() / std::max<int64_t>(1, x.size(0)); }
+
 struct VelDiv {
   Tensor velocity, divergence;
 };
@@ -53,7 +56,7 @@ Tensor divergence_hutchinson(VelocityField& v, const Tensor& x, double t, const 
 }
 
 Tensor std_normal_log_density(const Tensor& x) {
-  const double d = static_cast<double>(x.numel() / std::max<int64_t>(1, x.size(0)));
+  const double d = static_cast<double>(dims_per_example(x));
   Tensor xd = x.to(DType::F64);
   return sum(square(xd), dims_after_batch(xd)) * -0.5 - 0.5 * d * std::log(2 * M_PI);
 }
@@ -66,8 +69,7 @@ CnfResult cnf_log_prob(VelocityField& v, const Tensor& x1, const CnfOptions& o,
                        : randn(x1.shape(), x1.dtype(), x1.device(), o.probe_gen);
   // state (x, a): dx/dt = v, da/dt = div v / s, a(1) = 0, so s a(0) = -integral_0^1 div v dt
   // (s = D: the error control sees the log-density per dimension; s = 1: in nats)
-  const int64_t dims = std::max<int64_t>(1, x1.numel() / std::max<int64_t>(1, x1.size(0)));
-  const double s = o.per_dim_error ? static_cast<double>(dims) : 1.0;
+  const double s = o.per_dim_error ? static_cast<double>(std::max<int64_t>(1, dims_per_example(x1))) : 1.0;
   ode::Field f = [&](double t, const ode::State& y) {
     VelDiv r = velocity_and_divergence(v, y[0], t, eps);
     return ode::State{r.velocity, r.divergence.to(DType::F64) * (1.0 / s)};
